@@ -1,0 +1,2 @@
+//! Byte-exact Xen public ABI: the wire structures and constants xenpv uses, with no logic.
+#![no_std]

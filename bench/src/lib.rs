@@ -1,0 +1,1 @@
+//! Shared harness code for the benches.

@@ -1,0 +1,3 @@
+//! xenpv control plane: xenstore client, XenbusState machines, feature negotiation.
+#![no_std]
+extern crate alloc;

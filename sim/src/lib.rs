@@ -1,0 +1,1 @@
+//! A software Xen host in one process.
