@@ -1,3 +1,11 @@
 //! xenpv data plane: Xen shared rings, netif and blkif queue engines, lock-free per-CPU queues.
 #![no_std]
 extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod platform;
+pub mod queue;
+pub mod ring;
+pub mod shmem;
+mod sync;
