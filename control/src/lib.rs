@@ -1,3 +1,7 @@
 //! xenpv control plane: xenstore client, XenbusState machines, feature negotiation.
 #![no_std]
 extern crate alloc;
+#[cfg(any(test, feature = "std"))]
+extern crate std;
+
+pub mod xs;
