@@ -1,0 +1,261 @@
+//! A domain's grant table, v1, with Xen's semantics.
+//!
+//! The guest side writes entries (frame, then domid and flags) and ends access with a compare-and-swap
+//! that fails while the backend has the grant in use; the hypervisor side pins an entry for a map or a
+//! copy, setting GTF_reading / GTF_writing in the shared flags exactly as Xen does, so that a frontend
+//! that ends a grant the backend still uses gets told and must not reuse the page (XSA-396 class).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+
+use xenpv_abi::grant_table::{
+    GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY, GTF_TYPE_MASK, GTF_WRITING,
+};
+use xenpv_abi::{DomId, GrantRef};
+
+/// Xen reserves the first references for its own use (the console and xenstore rings of the toolstack).
+pub const RESERVED_REFS: GrantRef = 8;
+
+/// Why a grant operation was refused; each maps to Xen's GNTST_* status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantError {
+    /// The reference is outside the table (GNTST_bad_gntref).
+    BadRef,
+    /// The entry does not grant access to the asking domain (GNTST_permission_denied).
+    NotPermitted,
+    /// Write access asked for a read-only grant (GNTST_permission_denied).
+    ReadOnly,
+    /// The granted frame is not the granting domain's (GNTST_bad_page).
+    BadFrame,
+    /// Offset and length do not fit in a page (GNTST_bad_copy_arg).
+    BadRange,
+    /// No free reference is left (the guest's own allocator, not a Xen status).
+    Exhausted,
+}
+
+/// The flags word and the domid share one 32-bit word so that a single compare-and-swap changes them
+/// together, as Xen's 16-bit cmpxchg on `flags` does while `domid` is checked in the same step.
+fn pack(flags: u16, domid: DomId) -> u32 {
+    u32::from(flags) | u32::from(domid) << 16
+}
+
+fn flags_of(word: u32) -> u16 {
+    word as u16
+}
+
+fn domid_of(word: u32) -> DomId {
+    (word >> 16) as DomId
+}
+
+struct Entry {
+    /// flags | domid << 16: written by the guest, pinned bits set by the hypervisor side.
+    word: AtomicU32,
+    /// The granted frame; written by the guest before `word` makes the entry valid.
+    frame: AtomicU32,
+    /// Hypervisor-private pin counts (Xen's active grant entry), under a lock like Xen's.
+    pins: Mutex<Pins>,
+}
+
+#[derive(Default)]
+struct Pins {
+    readers: u32,
+    writers: u32,
+}
+
+/// One domain's grant table.
+pub struct GrantTable {
+    entries: Box<[Entry]>,
+    free: Mutex<Vec<GrantRef>>,
+}
+
+/// An entry pinned for the hypervisor side; unpin it with [`GrantTable::unpin`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pinned {
+    pub gref: GrantRef,
+    pub frame: u64,
+    pub write: bool,
+}
+
+impl GrantTable {
+    /// A table of `size` entries; the first [`RESERVED_REFS`] are never handed out.
+    pub fn new(size: u32) -> Self {
+        let entries = (0..size)
+            .map(|_| Entry {
+                word: AtomicU32::new(0),
+                frame: AtomicU32::new(0),
+                pins: Mutex::new(Pins::default()),
+            })
+            .collect();
+        let free = (RESERVED_REFS..size).rev().collect();
+        Self {
+            entries,
+            free: Mutex::new(free),
+        }
+    }
+
+    /// Guest side: grant `frame` to `domid`, returning the new reference.
+    pub fn grant(&self, domid: DomId, frame: u64, readonly: bool) -> Result<GrantRef, GrantError> {
+        let gref = self
+            .free
+            .lock()
+            .unwrap()
+            .pop()
+            .ok_or(GrantError::Exhausted)?;
+        let entry = &self.entries[gref as usize];
+        let frame = u32::try_from(frame).map_err(|_| GrantError::BadFrame)?;
+        entry.frame.store(frame, Ordering::Relaxed);
+        let flags = GTF_PERMIT_ACCESS | if readonly { GTF_READONLY } else { 0 };
+        // Release: the frame is visible before the entry becomes valid (Xen requires a wmb here).
+        entry.word.store(pack(flags, domid), Ordering::Release);
+        Ok(gref)
+    }
+
+    /// Guest side: end access through `gref` and free the reference. Fails, leaving the entry as it
+    /// is, while the grantee has the page mapped or is copying through it.
+    pub fn end_access(&self, gref: GrantRef) -> Result<(), GrantError> {
+        let entry = self.entries.get(gref as usize).ok_or(GrantError::BadRef)?;
+        let mut word = entry.word.load(Ordering::Acquire);
+        loop {
+            if flags_of(word) & (GTF_READING | GTF_WRITING) != 0 {
+                return Err(GrantError::NotPermitted);
+            }
+            match entry
+                .word
+                .compare_exchange(word, 0, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break,
+                Err(now) => word = now,
+            }
+        }
+        self.free.lock().unwrap().push(gref);
+        Ok(())
+    }
+
+    /// Whether the grantee is using `gref` right now (what the guest can see in the shared flags).
+    pub fn in_use(&self, gref: GrantRef) -> bool {
+        self.entries.get(gref as usize).is_some_and(|e| {
+            flags_of(e.word.load(Ordering::Acquire)) & (GTF_READING | GTF_WRITING) != 0
+        })
+    }
+
+    /// Number of references handed out and not yet ended.
+    pub fn active(&self) -> usize {
+        self.entries.len() - RESERVED_REFS as usize - self.free.lock().unwrap().len()
+    }
+
+    /// Hypervisor side: pin `gref` for `grantee`, for reading or also writing, as Xen does for a map or
+    /// a copy. The shared flags get GTF_reading (and GTF_writing) while any pin holds.
+    pub fn pin(&self, gref: GrantRef, grantee: DomId, write: bool) -> Result<Pinned, GrantError> {
+        let entry = self.entries.get(gref as usize).ok_or(GrantError::BadRef)?;
+        let mut pins = entry.pins.lock().unwrap();
+        let busy = GTF_READING | if write { GTF_WRITING } else { 0 };
+        let mut word = entry.word.load(Ordering::Acquire);
+        loop {
+            let flags = flags_of(word);
+            if flags & GTF_TYPE_MASK != GTF_PERMIT_ACCESS || domid_of(word) != grantee {
+                return Err(GrantError::NotPermitted);
+            }
+            if write && flags & GTF_READONLY != 0 {
+                return Err(GrantError::ReadOnly);
+            }
+            // The compare-and-swap is what makes a racing end_access either win before us (and we
+            // refuse) or fail after us (and the guest keeps its hands off the page).
+            match entry.word.compare_exchange(
+                word,
+                word | u32::from(busy),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(now) => word = now,
+            }
+        }
+        pins.readers += 1;
+        if write {
+            pins.writers += 1;
+        }
+        let frame = u64::from(entry.frame.load(Ordering::Relaxed));
+        Ok(Pinned { gref, frame, write })
+    }
+
+    /// Hypervisor side: drop a pin taken by [`GrantTable::pin`]; the busy flags clear with the last pin.
+    pub fn unpin(&self, pinned: Pinned) {
+        let entry = &self.entries[pinned.gref as usize];
+        let mut pins = entry.pins.lock().unwrap();
+        pins.readers -= 1;
+        let mut clear = 0u16;
+        if pinned.write {
+            pins.writers -= 1;
+            if pins.writers == 0 {
+                clear |= GTF_WRITING;
+            }
+        }
+        if pins.readers == 0 {
+            clear |= GTF_READING;
+        }
+        entry.word.fetch_and(!u32::from(clear), Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grantee_pins_only_what_it_was_granted() {
+        let t = GrantTable::new(16);
+        let ro = t.grant(0, 100, true).unwrap();
+        let rw = t.grant(0, 101, false).unwrap();
+        assert!(ro >= RESERVED_REFS && rw >= RESERVED_REFS);
+        assert_eq!(
+            t.pin(ro, 1, false),
+            Err(GrantError::NotPermitted),
+            "wrong domain"
+        );
+        assert_eq!(t.pin(ro, 0, true), Err(GrantError::ReadOnly));
+        assert_eq!(
+            t.pin(3, 0, false),
+            Err(GrantError::NotPermitted),
+            "reserved refs are never granted"
+        );
+        assert_eq!(t.pin(99, 0, false), Err(GrantError::BadRef));
+        let p = t.pin(rw, 0, true).unwrap();
+        assert_eq!(p.frame, 101);
+        t.unpin(p);
+    }
+
+    #[test]
+    fn ending_a_pinned_grant_fails_until_the_last_pin_goes() {
+        let t = GrantTable::new(16);
+        let g = t.grant(0, 7, false).unwrap();
+        let a = t.pin(g, 0, false).unwrap();
+        let b = t.pin(g, 0, true).unwrap();
+        assert!(t.in_use(g));
+        assert_eq!(t.end_access(g), Err(GrantError::NotPermitted));
+        t.unpin(b);
+        assert_eq!(
+            t.end_access(g),
+            Err(GrantError::NotPermitted),
+            "a reader still holds it"
+        );
+        t.unpin(a);
+        assert!(!t.in_use(g));
+        assert_eq!(t.end_access(g), Ok(()));
+        assert_eq!(
+            t.pin(g, 0, false),
+            Err(GrantError::NotPermitted),
+            "an ended grant cannot be pinned"
+        );
+        assert_eq!(t.active(), 0);
+    }
+
+    #[test]
+    fn references_run_out_and_come_back() {
+        let t = GrantTable::new(RESERVED_REFS + 2);
+        let a = t.grant(0, 1, true).unwrap();
+        let _b = t.grant(0, 2, true).unwrap();
+        assert_eq!(t.grant(0, 3, true), Err(GrantError::Exhausted));
+        t.end_access(a).unwrap();
+        assert!(t.grant(0, 3, true).is_ok());
+    }
+}
