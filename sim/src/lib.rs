@@ -1,1 +1,5 @@
-//! A software Xen host in one process.
+//! A software Xen host in one process: guest memory, grant tables and event channels with Xen's
+//! semantics, an in-memory xenstored, and backends that behave like Linux's netback and blkback.
+
+pub mod guest;
+pub mod host;
