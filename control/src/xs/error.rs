@@ -107,6 +107,14 @@ mod tests {
     }
 
     #[test]
+    fn every_xs_wire_h_error_is_known() {
+        for (_, name) in xenpv_abi::xs_wire::XSD_ERRORS {
+            let e = XsError::from_name(name.as_bytes()).unwrap();
+            assert_eq!(e.as_str(), *name);
+        }
+    }
+
+    #[test]
     fn wire_names_match_xs_wire_h() {
         assert_eq!(XsError::ENOENT.as_str(), "ENOENT");
         assert_eq!(XsError::EAGAIN.as_str(), "EAGAIN");

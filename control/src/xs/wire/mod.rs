@@ -20,43 +20,44 @@ use super::error::XsError;
 use super::path::PathError;
 use super::perm::PermParseError;
 use alloc::vec::Vec;
+use xenpv_abi::xs_wire as abi;
 
 /// Size of `struct xsd_sockmsg`.
-pub const HEADER_LEN: usize = 16;
+pub const HEADER_LEN: usize = core::mem::size_of::<abi::XsdSockmsg>();
 /// Largest payload either side may send (`XENSTORE_PAYLOAD_MAX`).
-pub const PAYLOAD_MAX: usize = 4096;
+pub const PAYLOAD_MAX: usize = abi::XENSTORE_PAYLOAD_MAX;
 /// Longest absolute path (`XENSTORE_ABS_PATH_MAX`).
-pub const ABS_PATH_MAX: usize = 3072;
+pub const ABS_PATH_MAX: usize = abi::XENSTORE_ABS_PATH_MAX;
 /// Longest relative path (`XENSTORE_REL_PATH_MAX`).
-pub const REL_PATH_MAX: usize = 2048;
+pub const REL_PATH_MAX: usize = abi::XENSTORE_REL_PATH_MAX;
 
 /// The message types of `enum xsd_sockmsg_type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u32)]
 pub enum MsgType {
-    Control = 0,
-    Directory = 1,
-    Read = 2,
-    GetPerms = 3,
-    Watch = 4,
-    Unwatch = 5,
-    TransactionStart = 6,
-    TransactionEnd = 7,
-    Introduce = 8,
-    Release = 9,
-    GetDomainPath = 10,
-    Write = 11,
-    Mkdir = 12,
-    Rm = 13,
-    SetPerms = 14,
-    WatchEvent = 15,
-    Error = 16,
-    IsDomainIntroduced = 17,
-    Resume = 18,
-    SetTarget = 19,
-    // 20 was XS_RESTRICT, removed from the protocol.
-    ResetWatches = 21,
-    DirectoryPart = 22,
+    Control = abi::XS_CONTROL,
+    Directory = abi::XS_DIRECTORY,
+    Read = abi::XS_READ,
+    GetPerms = abi::XS_GET_PERMS,
+    Watch = abi::XS_WATCH,
+    Unwatch = abi::XS_UNWATCH,
+    TransactionStart = abi::XS_TRANSACTION_START,
+    TransactionEnd = abi::XS_TRANSACTION_END,
+    Introduce = abi::XS_INTRODUCE,
+    Release = abi::XS_RELEASE,
+    GetDomainPath = abi::XS_GET_DOMAIN_PATH,
+    Write = abi::XS_WRITE,
+    Mkdir = abi::XS_MKDIR,
+    Rm = abi::XS_RM,
+    SetPerms = abi::XS_SET_PERMS,
+    WatchEvent = abi::XS_WATCH_EVENT,
+    Error = abi::XS_ERROR,
+    IsDomainIntroduced = abi::XS_IS_DOMAIN_INTRODUCED,
+    Resume = abi::XS_RESUME,
+    SetTarget = abi::XS_SET_TARGET,
+    // XS_RESET_WATCHES - 1 was XS_RESTRICT, removed from the protocol.
+    ResetWatches = abi::XS_RESET_WATCHES,
+    DirectoryPart = abi::XS_DIRECTORY_PART,
 }
 
 impl MsgType {
@@ -261,6 +262,11 @@ mod tests {
         for t in MsgType::ALL {
             assert_eq!(MsgType::from_u32(t.as_u32()), Some(t));
         }
+        // Every value below XS_TYPE_COUNT except the removed XS_RESTRICT is a known type.
+        let known = (0..abi::XS_TYPE_COUNT)
+            .filter(|v| MsgType::from_u32(*v).is_some())
+            .count();
+        assert_eq!(known, abi::XS_TYPE_COUNT as usize - 1);
     }
 
     #[test]
