@@ -1,1 +1,477 @@
-//! (in progress)
+//! Memory shared with another domain: the only place xenpv touches it.
+//!
+//! The peer (a backend in another domain, or a simulated one on another thread) may write any
+//! byte of shared memory at any time, including while we read it. Rust's memory model makes a
+//! plain or volatile read that races with a write undefined behaviour, so every access here is
+//! atomic:
+//!
+//! - ring indices are 32-bit atomics with Acquire loads and Release stores (io/ring.h's
+//!   `xen_rmb`/`xen_wmb` pairs), plus a full fence (`xen_mb`);
+//! - entries and buffers are copied in and out with Relaxed atomic loads and stores, 32 bits at a
+//!   time where the address is 4-byte aligned and a byte at a time otherwise. A concurrent peer
+//!   write can then only give us a mix of old and new bytes (which the caller validates, because
+//!   the value was copied out once into a local), never undefined behaviour. On x86 and Arm these
+//!   compile to ordinary loads and stores.
+//!
+//! Both sides of a ring copy a given slot with the same split into words and bytes, because the
+//! split depends only on the slot's address and the entry's length. Rust does not allow racing
+//! atomic accesses of different sizes to overlap, so memory must not be accessed concurrently
+//! through differently aligned or sized views (a ring never does).
+//!
+//! Ordering of entry copies relative to the peer comes from the index accesses: the producer
+//! writes entries, then publishes its index with Release; the consumer loads the index with
+//! Acquire, then reads entries.
+//!
+//! Offsets are computed by our own code from validated indices, so an out-of-range or misaligned
+//! offset is a bug in xenpv and panics; nothing read from the peer reaches an assertion here.
+
+use alloc::alloc::{alloc_zeroed, dealloc, Layout};
+use alloc::sync::Arc;
+use core::fmt;
+use core::mem::{size_of, MaybeUninit};
+use core::ptr::NonNull;
+use core::sync::atomic::{fence, AtomicU32, AtomicU8, Ordering};
+use xenpv_abi::PAGE_SIZE;
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
+/// A view of contiguous memory shared with a peer.
+///
+/// Cloning a `SharedMem` gives another view of the same memory. A view made by
+/// [`SharedPages::mem`] keeps its pages alive; a view made by [`SharedMem::new`] relies on the
+/// caller's promise.
+#[derive(Clone)]
+pub struct SharedMem {
+    ptr: NonNull<u8>,
+    len: usize,
+    /// Keeps an owned allocation alive for as long as any view of it exists.
+    _owner: Option<Arc<PageAlloc>>,
+}
+
+// SAFETY: a SharedMem is a pointer to memory that is, by the contract of `new` (or by
+// `SharedPages`), valid for the life of every view and accessed by everyone — us on any thread,
+// and the peer — only with atomic operations or from outside this program. All methods take
+// `&self` and perform only atomic accesses, so using views from several threads at once cannot
+// cause a data race. The owner Arc is itself Send + Sync.
+unsafe impl Send for SharedMem {}
+// SAFETY: see `Send` above: every access through `&SharedMem` is atomic.
+unsafe impl Sync for SharedMem {}
+
+impl fmt::Debug for SharedMem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedMem")
+            .field("ptr", &self.ptr)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl SharedMem {
+    /// Makes a view of `len` bytes at `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// For as long as this view or any clone of it exists:
+    /// - `ptr..ptr + len` must be valid for reads and writes (mapped, not freed, not unmapped);
+    /// - inside this program, that memory must be accessed only through `SharedMem` views or
+    ///   other atomic operations (no `&`/`&mut` references to it, no plain reads or writes).
+    ///   Accesses by another domain or device, outside this program, are allowed at any time.
+    pub unsafe fn new(ptr: NonNull<u8>, len: usize) -> Self {
+        Self {
+            ptr,
+            len,
+            _owner: None,
+        }
+    }
+
+    /// Length of the view in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the view is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Start of the view, for handing the memory to a platform (e.g. to grant its frames).
+    pub fn as_ptr(&self) -> NonNull<u8> {
+        self.ptr
+    }
+
+    /// A view of `len` bytes starting at `off` within this one (e.g. one ring out of a page that
+    /// holds several, or a ring smaller than a page in tests).
+    pub fn sub(&self, off: usize, len: usize) -> SharedMem {
+        self.check_range(off, len);
+        SharedMem {
+            // SAFETY: `off + len <= self.len`, so the result stays inside (or one past) the view
+            // and is non-null because the view's start is.
+            ptr: unsafe { self.ptr.add(off) },
+            len,
+            _owner: self._owner.clone(),
+        }
+    }
+
+    /// Loads the `u32` at `off` with Acquire ordering: everything the peer wrote before its
+    /// Release store of this value is visible afterwards.
+    pub fn load_u32_acquire(&self, off: usize) -> u32 {
+        self.atomic_u32(off).load(Ordering::Acquire)
+    }
+
+    /// Stores `v` at `off` with Release ordering: everything we wrote before is visible to a
+    /// peer that observes `v` with an Acquire load.
+    pub fn store_u32_release(&self, off: usize, v: u32) {
+        self.atomic_u32(off).store(v, Ordering::Release)
+    }
+
+    /// Full memory barrier (io/ring.h's `xen_mb`): orders our earlier stores before our later
+    /// loads, as the notification hold-off protocol needs.
+    pub fn fence(&self) {
+        fence(Ordering::SeqCst)
+    }
+
+    /// Copies a `T` out of shared memory at `off`, once. The peer cannot change the result
+    /// afterwards; a concurrent peer write gives some mix of bytes, which `FromBytes` makes a
+    /// valid `T` that the caller validates.
+    pub fn read<T: FromBytes>(&self, off: usize) -> T {
+        let mut out = MaybeUninit::<T>::uninit();
+        // SAFETY: `out` is a local of size_of::<T>() bytes, valid for writes; viewing it as
+        // `MaybeUninit<u8>` makes no claim about its contents.
+        let dst = unsafe {
+            core::slice::from_raw_parts_mut(
+                out.as_mut_ptr().cast::<MaybeUninit<u8>>(),
+                size_of::<T>(),
+            )
+        };
+        self.copy_out(off, dst);
+        // SAFETY: copy_out initialised all size_of::<T>() bytes, and T: FromBytes accepts any
+        // initialised bytes.
+        unsafe { out.assume_init() }
+    }
+
+    /// Copies `v` into shared memory at `off`.
+    pub fn write<T: IntoBytes + Immutable>(&self, off: usize, v: &T) {
+        self.copy_in(off, v.as_bytes())
+    }
+
+    /// Copies `dst.len()` bytes out of shared memory starting at `off`.
+    pub fn read_bytes(&self, off: usize, dst: &mut [u8]) {
+        // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have the same layout, and copy_out only writes
+        // initialised bytes into it, so `dst` stays initialised.
+        let dst = unsafe {
+            core::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<MaybeUninit<u8>>(), dst.len())
+        };
+        self.copy_out(off, dst)
+    }
+
+    /// Copies `src` into shared memory starting at `off`.
+    pub fn write_bytes(&self, off: usize, src: &[u8]) {
+        self.copy_in(off, src)
+    }
+
+    fn check_range(&self, off: usize, len: usize) {
+        assert!(
+            off.checked_add(len).is_some_and(|end| end <= self.len),
+            "shared memory access {off}+{len} outside {} bytes",
+            self.len
+        );
+    }
+
+    fn atomic_u32(&self, off: usize) -> &AtomicU32 {
+        self.check_range(off, 4);
+        // SAFETY: `off + 4 <= len`, so the pointer is inside the view.
+        let p = unsafe { self.ptr.as_ptr().add(off) };
+        assert!(
+            p.cast::<u32>().is_aligned(),
+            "misaligned shared index at {off}"
+        );
+        // SAFETY: `p` is in bounds, 4-byte aligned and valid for reads and writes for the life
+        // of `self` (contract of `new` / ownership by `SharedPages`); all accesses to it inside
+        // this program are atomic, as `AtomicU32::from_ptr` requires.
+        unsafe { AtomicU32::from_ptr(p.cast()) }
+    }
+
+    /// Splits `off..off + len` into (4-byte aligned words, trailing bytes) around a possible
+    /// unaligned head. Both directions of copy use the same split, so the two sides of a ring
+    /// access each slot with atomics of the same size.
+    fn chunks(&self, off: usize, len: usize) -> (*mut u8, usize) {
+        self.check_range(off, len);
+        // SAFETY: `off + len <= self.len`, so the pointer is inside (or one past) the view.
+        let base = unsafe { self.ptr.as_ptr().add(off) };
+        let words = if base.cast::<u32>().is_aligned() {
+            len / 4
+        } else {
+            0
+        };
+        (base, words)
+    }
+
+    fn copy_out(&self, off: usize, dst: &mut [MaybeUninit<u8>]) {
+        let (base, words) = self.chunks(off, dst.len());
+        let (word_dst, byte_dst) = dst.split_at_mut(words * 4);
+        for (i, d) in word_dst.chunks_exact_mut(4).enumerate() {
+            // SAFETY: word i lies in bounds (chunks checked the range), is 4-byte aligned, and is
+            // only accessed atomically inside this program (contract of the view).
+            let v = unsafe { AtomicU32::from_ptr(base.add(i * 4).cast()) }.load(Ordering::Relaxed);
+            for (d, b) in d.iter_mut().zip(v.to_ne_bytes()) {
+                d.write(b);
+            }
+        }
+        for (i, d) in byte_dst.iter_mut().enumerate() {
+            // SAFETY: the byte lies in bounds and is only accessed atomically in this program.
+            let v = unsafe { AtomicU8::from_ptr(base.add(words * 4 + i)) }.load(Ordering::Relaxed);
+            d.write(v);
+        }
+    }
+
+    fn copy_in(&self, off: usize, src: &[u8]) {
+        let (base, words) = self.chunks(off, src.len());
+        let (word_src, byte_src) = src.split_at(words * 4);
+        for (i, s) in word_src.chunks_exact(4).enumerate() {
+            let v = u32::from_ne_bytes([s[0], s[1], s[2], s[3]]);
+            // SAFETY: as in copy_out.
+            unsafe { AtomicU32::from_ptr(base.add(i * 4).cast()) }.store(v, Ordering::Relaxed);
+        }
+        for (i, &s) in byte_src.iter().enumerate() {
+            // SAFETY: as in copy_out.
+            unsafe { AtomicU8::from_ptr(base.add(words * 4 + i)) }.store(s, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Allocation failure for [`SharedPages`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageAllocError {
+    /// Number of pages asked for.
+    pub pages: usize,
+}
+
+impl fmt::Display for PageAllocError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot allocate {} zeroed shared page(s)", self.pages)
+    }
+}
+
+/// An owned, zeroed, page-aligned allocation of whole pages, to be shared with a peer (ring pages
+/// that a home allocates itself, the sim, tests). Freed when the last view of it is dropped.
+#[derive(Clone, Debug)]
+pub struct SharedPages {
+    alloc: Arc<PageAlloc>,
+}
+
+#[derive(Debug)]
+struct PageAlloc {
+    ptr: NonNull<u8>,
+    layout: Layout,
+}
+
+// SAFETY: PageAlloc only owns the allocation and frees it on drop; the memory itself is accessed
+// only through SharedMem views, which are atomic (see SharedMem's Send/Sync).
+unsafe impl Send for PageAlloc {}
+// SAFETY: as for Send; `&PageAlloc` gives no access to the memory.
+unsafe impl Sync for PageAlloc {}
+
+impl Drop for PageAlloc {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` came from `alloc_zeroed(self.layout)` and is freed only here, once.
+        unsafe { dealloc(self.ptr.as_ptr(), self.layout) }
+    }
+}
+
+impl SharedPages {
+    /// Allocates `pages` zeroed pages aligned to [`PAGE_SIZE`].
+    pub fn new(pages: usize) -> Result<Self, PageAllocError> {
+        let err = PageAllocError { pages };
+        let size = pages.checked_mul(PAGE_SIZE).ok_or(err)?;
+        if size == 0 {
+            return Err(err);
+        }
+        let layout = Layout::from_size_align(size, PAGE_SIZE).map_err(|_| err)?;
+        // SAFETY: `layout` has a non-zero size.
+        let ptr = NonNull::new(unsafe { alloc_zeroed(layout) }).ok_or(err)?;
+        Ok(Self {
+            alloc: Arc::new(PageAlloc { ptr, layout }),
+        })
+    }
+
+    /// Number of pages.
+    pub fn pages(&self) -> usize {
+        self.alloc.layout.size() / PAGE_SIZE
+    }
+
+    /// A view of all the pages; it keeps them alive.
+    pub fn mem(&self) -> SharedMem {
+        SharedMem {
+            ptr: self.alloc.ptr,
+            len: self.alloc.layout.size(),
+            _owner: Some(self.alloc.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::vec;
+    use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+    #[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Clone, Copy, Debug, PartialEq, Eq)]
+    #[repr(C)]
+    struct Pair {
+        a: u32,
+        b: u16,
+        c: u16,
+    }
+
+    #[test]
+    fn pages_are_zeroed_aligned_and_sized() {
+        let pages = SharedPages::new(2).unwrap();
+        let mem = pages.mem();
+        assert_eq!(pages.pages(), 2);
+        assert_eq!(mem.len(), 2 * PAGE_SIZE);
+        assert_eq!(mem.as_ptr().as_ptr() as usize % PAGE_SIZE, 0);
+        let mut buf = vec![0xffu8; mem.len()];
+        mem.read_bytes(0, &mut buf);
+        assert!(buf.iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn zero_pages_is_an_error() {
+        assert_eq!(
+            SharedPages::new(0).unwrap_err(),
+            PageAllocError { pages: 0 }
+        );
+        assert!(SharedPages::new(usize::MAX).is_err());
+    }
+
+    #[test]
+    fn typed_and_byte_copies_round_trip_at_any_alignment() {
+        let pages = SharedPages::new(1).unwrap();
+        let mem = pages.mem();
+        let p = Pair {
+            a: 0x1122_3344,
+            b: 0x5566,
+            c: 0x7788,
+        };
+        // Each case gets its own 64 bytes: overlapping atomics of different sizes are not
+        // allowed (see the module comment).
+        for (i, misalign) in [0, 1, 2, 3, 4].into_iter().enumerate() {
+            let off = i * 64 + misalign;
+            mem.write(off, &p);
+            assert_eq!(mem.read::<Pair>(off), p, "offset {off}");
+        }
+        mem.write(PAGE_SIZE - 8, &p);
+        assert_eq!(mem.read::<Pair>(PAGE_SIZE - 8), p);
+        let src: [u8; 11] = core::array::from_fn(|i| i as u8 + 1);
+        for off in [1024, 1024 + 64 + 5, PAGE_SIZE - 64 - 11] {
+            mem.write_bytes(off, &src);
+            let mut dst = [0u8; 11];
+            mem.read_bytes(off, &mut dst);
+            assert_eq!(dst, src, "offset {off}");
+        }
+        // Typed and byte views agree on layout.
+        mem.write(2048, &p);
+        let mut raw = [0u8; 8];
+        mem.read_bytes(2048, &mut raw);
+        assert_eq!(raw, *p.as_bytes());
+    }
+
+    #[test]
+    fn sub_views_address_the_same_memory() {
+        let pages = SharedPages::new(1).unwrap();
+        let mem = pages.mem();
+        let sub = mem.sub(100, 20);
+        assert_eq!(sub.len(), 20);
+        sub.write(4, &0x0102_0304u32);
+        assert_eq!(mem.read::<u32>(104), 0x0102_0304);
+    }
+
+    #[test]
+    #[should_panic(expected = "outside")]
+    fn sub_view_out_of_range_is_caught() {
+        let pages = SharedPages::new(1).unwrap();
+        pages.mem().sub(4000, 97);
+    }
+
+    #[test]
+    fn indices_round_trip() {
+        let pages = SharedPages::new(1).unwrap();
+        let mem = pages.mem();
+        mem.store_u32_release(12, 0xdead_beef);
+        assert_eq!(mem.load_u32_acquire(12), 0xdead_beef);
+        assert_eq!(mem.read::<u32>(12), 0xdead_beef);
+    }
+
+    #[test]
+    #[should_panic(expected = "outside")]
+    fn out_of_range_access_is_caught() {
+        let pages = SharedPages::new(1).unwrap();
+        pages.mem().read::<u64>(PAGE_SIZE - 4);
+    }
+
+    #[test]
+    #[should_panic(expected = "misaligned")]
+    fn misaligned_index_is_caught() {
+        let pages = SharedPages::new(1).unwrap();
+        pages.mem().load_u32_acquire(2);
+    }
+
+    #[test]
+    fn view_keeps_pages_alive_after_owner_dropped() {
+        let mem = SharedPages::new(1).unwrap().mem();
+        mem.write(0, &7u64);
+        assert_eq!(mem.read::<u64>(0), 7);
+    }
+
+    /// A producer thread publishes entries with Release; a consumer reading them after an
+    /// Acquire load sees them whole. A third thread scribbles on another region concurrently
+    /// (a hostile peer), which must be harmless: Miri checks there is no data race.
+    #[test]
+    fn message_passing_between_threads() {
+        const N: u32 = 20;
+        let pages = SharedPages::new(1).unwrap();
+        let (prod, cons, evil) = (pages.mem(), pages.mem(), pages.mem());
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in 0..N {
+                    prod.write(
+                        64 + 8 * i as usize,
+                        &Pair {
+                            a: i,
+                            b: i as u16,
+                            c: !(i as u16),
+                        },
+                    );
+                    prod.store_u32_release(0, i + 1);
+                }
+            });
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    evil.write_bytes(1024, &[0xa5; 13]);
+                    std::thread::yield_now();
+                }
+            });
+            let mut seen = 0;
+            while seen < N {
+                let prod_idx = cons.load_u32_acquire(0);
+                while seen < prod_idx {
+                    let p: Pair = cons.read(64 + 8 * seen as usize);
+                    assert_eq!(
+                        p,
+                        Pair {
+                            a: seen,
+                            b: seen as u16,
+                            c: !(seen as u16)
+                        }
+                    );
+                    seen += 1;
+                }
+                let mut junk = [0u8; 13];
+                cons.read_bytes(1024, &mut junk);
+                std::thread::yield_now();
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
+}

@@ -1,0 +1,103 @@
+//! [`RingMemory`] over real shared pages: the C `struct xxx_sring` layout.
+
+use super::{Entry, Index, RingMemory};
+use crate::shmem::SharedMem;
+use core::fmt;
+use core::mem::size_of;
+use xenpv_abi::ring::{sring_entries, sring_entry_size, SRING_HEADER_SIZE};
+
+/// The memory is too small to hold the ring header and one slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingTooSmall {
+    /// Bytes of memory given.
+    pub bytes: usize,
+    /// Bytes per slot.
+    pub entry_size: usize,
+}
+
+impl fmt::Display for RingTooSmall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} bytes cannot hold a ring of {}-byte entries",
+            self.bytes, self.entry_size
+        )
+    }
+}
+
+/// A ring laid out in shared memory as io/ring.h lays it out: the 64-byte header, then as many
+/// slots of `max(sizeof(Req), sizeof(Rsp))` bytes as fit, rounded down to a power of two
+/// (`__RING_SIZE`). Any number of pages works (multi-page rings).
+#[derive(Debug, Clone)]
+pub struct SharedRing {
+    mem: SharedMem,
+    entry_size: usize,
+    slots: u32,
+}
+
+impl SharedRing {
+    /// Lays out a ring for `Req`/`Rsp` entries over `mem`.
+    pub fn new<Req: Entry, Rsp: Entry>(mem: SharedMem) -> Result<Self, RingTooSmall> {
+        let entry_size = sring_entry_size(size_of::<Req>(), size_of::<Rsp>());
+        let slots = sring_entries(mem.len(), entry_size);
+        if slots == 0 {
+            return Err(RingTooSmall {
+                bytes: mem.len(),
+                entry_size,
+            });
+        }
+        Ok(Self {
+            mem,
+            entry_size,
+            slots,
+        })
+    }
+
+    /// The underlying memory (for granting its pages to the peer).
+    pub fn mem(&self) -> &SharedMem {
+        &self.mem
+    }
+
+    fn slot_offset<T>(&self, slot: u32) -> usize {
+        assert!(
+            slot < self.slots && size_of::<T>() <= self.entry_size,
+            "slot {slot} of a {}-byte entry outside a ring of {} {}-byte slots",
+            size_of::<T>(),
+            self.slots,
+            self.entry_size
+        );
+        SRING_HEADER_SIZE + slot as usize * self.entry_size
+    }
+}
+
+impl RingMemory for SharedRing {
+    fn load_index(&self, i: Index) -> u32 {
+        self.mem.load_u32_acquire(i.offset())
+    }
+
+    fn store_index(&self, i: Index, v: u32) {
+        self.mem.store_u32_release(i.offset(), v)
+    }
+
+    fn fence(&self) {
+        self.mem.fence()
+    }
+
+    fn read_slot<T: Entry>(&self, slot: u32) -> T {
+        self.mem.read(self.slot_offset::<T>(slot))
+    }
+
+    fn write_slot<T: Entry>(&self, slot: u32, v: &T) {
+        self.mem.write(self.slot_offset::<T>(slot), v)
+    }
+
+    fn slots(&self) -> u32 {
+        self.slots
+    }
+
+    fn clear_header_padding(&self) {
+        let end_of_indices = Index::RspEvent.offset() + 4;
+        self.mem
+            .write_bytes(end_of_indices, &[0; SRING_HEADER_SIZE - 16]);
+    }
+}
