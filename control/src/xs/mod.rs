@@ -3,6 +3,7 @@
 pub mod error;
 pub mod path;
 pub mod perm;
+pub mod ring;
 pub mod wire;
 
 pub use error::XsError;
