@@ -1,6 +1,7 @@
 //! xenpv's task runner. `cargo xtask test` is the one test command; `cargo xtask vm …` drives the
 //! real-Xen testbed in perf/.
 
+mod requirements;
 mod test;
 mod vm;
 
