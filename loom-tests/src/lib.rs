@@ -1,1 +1,4 @@
-//! loom models live in tests/; this crate has no library code.
+//! loom models live in tests/; this crate holds only what they share.
+
+#[cfg(loom)]
+pub mod ring_memory;
