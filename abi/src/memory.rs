@@ -22,10 +22,8 @@ pub const XENMEM_REMOVE_FROM_PHYSMAP: u32 = 15;
 pub const XENMEM_SET_POD_TARGET: u32 = 16;
 pub const XENMEM_GET_POD_TARGET: u32 = 17;
 pub const XENMEM_ADD_TO_PHYSMAP_BATCH: u32 = 23;
-pub const XENMEM_CLAIM_PAGES: u32 = 24;
 pub const XENMEM_MACHPHYS_COMPAT_MFN_LIST: u32 = 25;
 pub const XENMEM_GET_VNUMAINFO: u32 = 26;
-pub const XENMEM_RESERVED_DEVICE_MEMORY_MAP: u32 = 27;
 pub const XENMEM_ACQUIRE_RESOURCE: u32 = 28;
 
 /// `mem_flags`: populate-on-demand allocation.

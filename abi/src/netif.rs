@@ -145,8 +145,10 @@ pub const XEN_NETIF_GSO_TYPE_TCPV6: u8 = 2;
 
 /// An extra-info slot (C `struct netif_extra_info`); `payload` is the C union `u`, to be read as
 /// [`NetifExtraGso`], [`NetifExtraMcast`] or [`NetifExtraHash`] according to `kind`.
+///
+/// Aligned to 2 like the C struct, whose union has a `uint16_t pad[3]` member.
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(C)]
+#[repr(C, align(2))]
 pub struct NetifExtraInfo {
     /// `XEN_NETIF_EXTRA_TYPE_*` (C `type`).
     pub kind: u8,

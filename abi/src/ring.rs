@@ -63,3 +63,64 @@ pub const fn sring_entries(ring_bytes: usize, entry_size: usize) -> u32 {
     };
     1 << (31 - fits.leading_zeros())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blkif::{BlkifRequest, BlkifResponse};
+    use crate::netif::{NetifRxRequest, NetifRxResponse, NetifTxRequest, NetifTxResponse};
+    use core::mem::size_of;
+
+    fn slots(order: u32, req: usize, rsp: usize) -> u32 {
+        sring_entries(ring_bytes(order), sring_entry_size(req, rsp))
+    }
+
+    #[test]
+    fn one_page_holds_256_netif_slots_and_32_blkif_requests() {
+        let tx = (size_of::<NetifTxRequest>(), size_of::<NetifTxResponse>());
+        let rx = (size_of::<NetifRxRequest>(), size_of::<NetifRxResponse>());
+        let blk = (size_of::<BlkifRequest>(), size_of::<BlkifResponse>());
+        assert_eq!(slots(0, tx.0, tx.1), 256);
+        assert_eq!(slots(0, rx.0, rx.1), 256);
+        assert_eq!(slots(0, blk.0, blk.1), 32);
+    }
+
+    #[test]
+    fn each_ring_order_doubles_the_slots() {
+        let blk = (size_of::<BlkifRequest>(), size_of::<BlkifResponse>());
+        let tx = (size_of::<NetifTxRequest>(), size_of::<NetifTxResponse>());
+        for order in 0..4 {
+            assert_eq!(
+                slots(order + 1, blk.0, blk.1),
+                2 * slots(order, blk.0, blk.1)
+            );
+            assert_eq!(slots(order + 1, tx.0, tx.1), 2 * slots(order, tx.0, tx.1));
+        }
+        assert_eq!(slots(4, blk.0, blk.1), 512);
+        assert_eq!(ring_bytes(4), 16 * PAGE_SIZE);
+    }
+
+    #[test]
+    fn slot_count_rounds_down_to_a_power_of_two() {
+        assert_eq!(sring_entries(SRING_HEADER_SIZE + 3 * 8, 8), 2);
+        assert_eq!(sring_entries(SRING_HEADER_SIZE + 8 * 8, 8), 8);
+        assert_eq!(sring_entries(SRING_HEADER_SIZE + 8 * 8 - 1, 8), 4);
+        assert_eq!(sring_entries(SRING_HEADER_SIZE + 1, 1), 1);
+    }
+
+    #[test]
+    fn a_ring_with_no_room_for_a_slot_has_no_entries() {
+        assert_eq!(sring_entries(0, 8), 0);
+        assert_eq!(sring_entries(SRING_HEADER_SIZE, 8), 0);
+        assert_eq!(sring_entries(SRING_HEADER_SIZE + 7, 8), 0);
+        assert_eq!(sring_entries(PAGE_SIZE, 0), 0);
+        assert_eq!(sring_entries(PAGE_SIZE, PAGE_SIZE), 0);
+    }
+
+    #[test]
+    fn slot_size_is_the_larger_of_request_and_response() {
+        assert_eq!(sring_entry_size(112, 16), 112);
+        assert_eq!(sring_entry_size(8, 12), 12);
+        assert_eq!(sring_entry_size(8, 8), 8);
+    }
+}

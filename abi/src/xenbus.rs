@@ -36,3 +36,33 @@ impl XenbusState {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::XenbusState;
+
+    #[test]
+    fn every_state_round_trips_through_its_wire_value() {
+        let all = [
+            XenbusState::Unknown,
+            XenbusState::Initialising,
+            XenbusState::InitWait,
+            XenbusState::Initialised,
+            XenbusState::Connected,
+            XenbusState::Closing,
+            XenbusState::Closed,
+            XenbusState::Reconfiguring,
+            XenbusState::Reconfigured,
+        ];
+        for state in all {
+            assert_eq!(XenbusState::from_u32(state as u32), Some(state));
+        }
+    }
+
+    #[test]
+    fn values_outside_the_protocol_are_rejected() {
+        for bad in [9, 10, 0xffff, u32::MAX] {
+            assert_eq!(XenbusState::from_u32(bad), None);
+        }
+    }
+}
