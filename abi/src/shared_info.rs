@@ -104,7 +104,7 @@ pub const MAX_GUEST_CMDLINE: usize = 1024;
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C)]
 pub struct StartInfo {
-    /// "xen-<version>-<platform>", NUL-terminated.
+    /// `"xen-<version>-<platform>"`, NUL-terminated.
     pub magic: [u8; 32],
     pub nr_pages: u64,
     /// Machine address of the shared info page.
