@@ -1,5 +1,6 @@
 //! xenstore: typed errors, permissions, path rules, the wire codec, the shared ring and the client.
 
+pub mod client;
 pub mod error;
 pub mod path;
 pub mod perm;
