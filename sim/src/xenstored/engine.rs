@@ -234,6 +234,10 @@ impl State {
         self.conns.remove(&id);
     }
 
+    pub fn is_connected(&self, id: ConnId) -> bool {
+        self.conns.contains_key(&id)
+    }
+
     fn caller(&self, id: ConnId) -> Result<Caller, XsError> {
         // A connection the store closed (its domain was released) can do nothing more.
         let conn = self.conns.get(&id).ok_or(XsError::EIO)?;

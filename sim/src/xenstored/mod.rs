@@ -14,12 +14,17 @@
 mod engine;
 mod local;
 mod perms;
+mod ring;
 mod tree;
 mod txn;
+mod unix;
 mod watch;
+mod wire;
 
 pub use engine::{domain_path, DirectoryPart, INTRODUCE_DOMAIN, RELEASE_DOMAIN};
 pub use local::{LocalConnection, StoreOps, Transaction, WatchEvent};
+pub use ring::{RingKick, RingServer, RingStop, ServeRingError};
+pub use unix::UnixServer;
 
 use engine::State;
 use std::sync::{Arc, Mutex, MutexGuard};
