@@ -4,4 +4,5 @@ extern crate alloc;
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+pub mod xenbus;
 pub mod xs;
