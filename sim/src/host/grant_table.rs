@@ -9,12 +9,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
 use xenpv_abi::grant_table::{
-    GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY, GTF_TYPE_MASK, GTF_WRITING,
+    GNTTAB_NR_RESERVED_ENTRIES, GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY, GTF_TYPE_MASK,
+    GTF_WRITING,
 };
 use xenpv_abi::{DomId, GrantRef};
 
 /// Xen reserves the first references for its own use (the console and xenstore rings of the toolstack).
-pub const RESERVED_REFS: GrantRef = 8;
+pub const RESERVED_REFS: GrantRef = GNTTAB_NR_RESERVED_ENTRIES;
 
 /// Why a grant operation was refused; each maps to Xen's GNTST_* status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
