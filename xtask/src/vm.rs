@@ -1,5 +1,71 @@
-//! `cargo xtask vm …`: the real-Xen testbed (perf/).
+//! `cargo xtask vm …`: the real-Xen testbed (perf/README.md).
+//!
+//! Real Xen 4.17 runs under QEMU TCG with a Linux PV dom0 (netback, blkback, xenstored, xl) that starts a
+//! PV domU; the domU runs the test steps of perf/guest/domU.sh against its Xen devices. The host side
+//! here prepares everything (packages, kernel, images), runs QEMU under a hard timeout and reads what the
+//! guests reported: step markers on the serial console, result blobs in a tar that dom0 writes to a disk.
 
-pub fn run(_args: &[String]) -> Result<(), String> {
-    Err("not yet".into())
+mod cache;
+mod cpio;
+mod image;
+mod kernel;
+mod layout;
+mod ldd;
+mod markers;
+mod modules;
+mod packages;
+mod payload;
+mod progress;
+mod qemu;
+mod results;
+mod run;
+mod sh;
+
+use layout::Layout;
+use run::Mode;
+
+const USAGE: &str = "usage: cargo xtask vm <setup | boot [smoke|bench] | smoke | bench>
+  setup   install QEMU and host tools (Debian 12, as root), fetch the kernel and Xen packages, build images
+  boot    build what changed, boot Xen + dom0 + domU once and print the guest's step markers
+  smoke   boot with the kernel fronts and check every functional step (exit 1 naming the failed one)
+  bench   boot, run iperf3 and fio through the fronts, write perf/results/baseline.{md,json}";
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let layout = Layout::from_repo();
+    match args.first().map(String::as_str) {
+        Some("setup") => setup(&layout).map(|_| ()),
+        Some("boot") => {
+            let mode = match args.get(1).map(String::as_str) {
+                None | Some("smoke") => Mode::Smoke,
+                Some("bench") => Mode::Bench,
+                Some(other) => return Err(format!("unknown boot mode {other:?}\n{USAGE}")),
+            };
+            let images = prepare(&layout)?;
+            run::boot(&layout, &images, mode).map(|_| ())
+        }
+        Some("smoke") => run::smoke(&layout, &prepare(&layout)?),
+        Some("bench") => run::bench(&layout, &prepare(&layout)?),
+        _ => Err(USAGE.into()),
+    }
+}
+
+/// Everything `setup` does: host packages, downloads, unpacking, images. Idempotent: a second run
+/// verifies the cache and rebuilds only what changed.
+fn setup(layout: &Layout) -> Result<image::Images, String> {
+    let total = progress::Step::start("vm setup");
+    packages::ensure_host()?;
+    let debs = packages::fetch_debs(layout)?;
+    let boot = kernel::prepare(layout, &debs)?;
+    let images = image::build(layout, &boot)?;
+    total.done("ready");
+    Ok(images)
+}
+
+/// What boot/smoke/bench need before starting QEMU: the cached packages must be there (no network
+/// use here unless a cached file is missing), and the images are rebuilt when an input changed.
+fn prepare(layout: &Layout) -> Result<image::Images, String> {
+    packages::require_host()?;
+    let debs = packages::fetch_debs(layout)?;
+    let boot = kernel::prepare(layout, &debs)?;
+    image::build(layout, &boot)
 }

@@ -1,0 +1,150 @@
+#!/bin/sh
+# The test domU. Checks the Xen devices with the kernel's fronts, keeping them off the second vif and
+# vbd of each twin pair (see /data/domU.cfg in dom0, perf/guest/domU.cfg in the repository), which
+# the user-space fronts' steps (steps.d/*.sh, run after the kernel steps) take over.
+#
+# Kernel command line: xmode=smoke (functional steps) or xmode=bench (also iperf3 and fio).
+. /etc/xenpv/lib.sh
+
+MODE=$(arg xmode smoke)
+DOM0_IP=10.9.0.1
+KERNEL_VIF=0 KERNEL_VBD=51712 KERNEL_IP=10.9.0.2 # the kernel fronts' devices
+OURS_VIF=1 OURS_VBD=51728 OURS_IP=10.9.0.3       # left for steps.d (our fronts)
+export MODE DOM0_IP OURS_VIF OURS_VBD OURS_IP
+
+state() { xenstore-read "device/$1/state"; }
+backend_state() { xenstore-read "$(xenstore-read "device/$1/backend")/state"; }
+
+xen_detected() {
+	echo "hypervisor: $(cat /sys/hypervisor/type) $(cat /sys/hypervisor/version/major).$(cat /sys/hypervisor/version/minor)"
+	[ "$(cat /sys/hypervisor/type)" = xen ]
+}
+
+devices_enumerated() {
+	vifs=$(xenstore-list device/vif | tr '\n' ' ')
+	vbds=$(xenstore-list device/vbd | tr '\n' ' ')
+	echo "device/vif: $vifs device/vbd: $vbds"
+	[ "$vifs" = "0 1 " ] && [ "$vbds" = "51712 51728 " ]
+}
+
+# Reads, writes and watches through /dev/xen/xenbus (the xenstore-* tools use it in a domU).
+xenstore_user() {
+	domid=$(xenstore-read domid) || return 1
+	echo "domid=$domid name=$(xenstore-read name)"
+	xenstore-write data/xenpv-smoke "hello from domU $domid" || return 1
+	[ "$(xenstore-read data/xenpv-smoke)" = "hello from domU $domid" ] || return 1
+	# A watch fires once when set and once per change: expect both events.
+	timeout 10 xenstore-watch -n 2 data/xenpv-watch >/tmp/watch.out 2>&1 &
+	w=$!
+	sleep 1
+	xenstore-write data/xenpv-watch changed
+	wait $w
+	cat /tmp/watch.out
+	[ "$(grep -c data/xenpv-watch /tmp/watch.out)" -ge 2 ]
+}
+
+user_devices() {
+	for m in xen-evtchn xen-gntalloc xen-gntdev; do modprobe $m || return 1; done
+	ls -l /dev/xen
+	[ -c /dev/xen/xenbus ] && [ -c /dev/xen/evtchn ] && [ -c /dev/xen/gntalloc ]
+}
+
+# The kernel fronts are modules: with the xen bus's autoprobe off, loading them binds nothing, and
+# binding by name puts them on exactly the kernel's devices of each pair.
+kernel_fronts() {
+	echo 0 >/sys/bus/xen/drivers_autoprobe || return 1
+	modprobe xen-netfront && modprobe xen-blkfront || return 1
+	echo vif-$KERNEL_VIF >/sys/bus/xen/drivers/vif/bind || return 1
+	echo vbd-$KERNEL_VBD >/sys/bus/xen/drivers/vbd/bind || return 1
+	wait_for 20 sh -c "[ \"\$(xenstore-read device/vif/$KERNEL_VIF/state)\" = 4 ]" || return 1
+	wait_for 20 sh -c "[ \"\$(xenstore-read device/vbd/$KERNEL_VBD/state)\" = 4 ]" || return 1
+	for d in vif/$KERNEL_VIF vbd/$KERNEL_VBD; do
+		echo "device/$d state=$(state $d) backend-state=$(backend_state $d)"
+	done
+}
+
+# The twins must stay Initialising (1) with the back end waiting (InitWait, 2) and no driver bound.
+twins_unbound() {
+	ok=0
+	for d in vif/$OURS_VIF vbd/$OURS_VBD; do
+		dev=$(echo $d | tr / -)
+		drv=$(basename "$(readlink /sys/bus/xen/devices/$dev/driver 2>/dev/null)" 2>/dev/null)
+		echo "device/$d state=$(state $d) backend-state=$(backend_state $d) driver=${drv:-none}"
+		[ "$(state $d)" = 1 ] && [ "$(backend_state $d)" = 2 ] && [ -z "$drv" ] || ok=1
+	done
+	return $ok
+}
+
+# The network interface and block device that a front created for a xen bus device.
+netdev_of() { ls /sys/bus/xen/devices/vif-$1/net/; }
+blkdev_of() { ls /sys/bus/xen/devices/vbd-$1/block/; }
+
+net_kernel() {
+	ifc=$(netdev_of $KERNEL_VIF) || return 1
+	ip addr add $KERNEL_IP/24 dev "$ifc" && ip link set "$ifc" up || return 1
+	ping -c 3 -W 5 -I $KERNEL_IP $DOM0_IP
+}
+
+# Writes 16 MiB of random data, drops the page cache, reads it back and compares checksums.
+verify_disk() {
+	dd if=/dev/urandom of=/tmp/pattern bs=1M count=16 2>/dev/null || return 1
+	dd if=/tmp/pattern of="$1" bs=1M seek=8 conv=fsync 2>&1 || return 1
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	want=$(sha256sum </tmp/pattern)
+	got=$(dd if="$1" bs=1M skip=8 count=16 2>/dev/null | sha256sum)
+	echo "wrote $want"
+	echo "read  $got"
+	rm -f /tmp/pattern
+	[ "$want" = "$got" ]
+}
+
+blk_kernel() {
+	dev=/dev/$(blkdev_of $KERNEL_VBD) || return 1
+	echo "$dev: $(cat /sys/block/${dev#/dev/}/size) sectors"
+	verify_disk "$dev"
+}
+
+# Benchmarks shared by all fronts: bench_net FRONT LOCAL_IP, bench_blk FRONT DEVICE. Each result
+# becomes a blob named <test>.<front>, which the host puts in column <front> of the results table.
+bench_net() {
+	iperf3 -c $DOM0_IP -B "$2" -t 10 -J >/tmp/tx.json &&
+		iperf3 -c $DOM0_IP -B "$2" -t 10 -R -J >/tmp/rx.json || return 1
+	blob "iperf3-tx.$1" /tmp/tx.json
+	blob "iperf3-rx.$1" /tmp/rx.json
+}
+
+bench_blk() {
+	common="--filename=$2 --ioengine=libaio --direct=1 --output-format=json"
+	fio --name=randread --rw=randread --bs=4k --iodepth=32 --runtime=10 --time_based \
+		--size=120M $common --output=/tmp/randread.json &&
+		fio --name=randwrite --rw=randwrite --bs=4k --iodepth=32 --size=64M \
+			--verify=crc32c --do_verify=1 $common --output=/tmp/randwrite.json &&
+		fio --name=seqread --rw=read --bs=1M --iodepth=8 --runtime=10 --time_based \
+			--size=120M $common --output=/tmp/seqread.json || return 1
+	for t in randread randwrite seqread; do blob "fio-$t.$1" /tmp/$t.json; done
+}
+
+main() {
+	step xen-detected xen_detected
+	step devices-enumerated devices_enumerated
+	step xenstore-user xenstore_user
+	step user-devices user_devices
+	if step kernel-fronts kernel_fronts; then
+		step twins-unbound twins_unbound
+		step net-kernel net_kernel && net=ok
+		step blk-kernel blk_kernel && blk=ok
+	else
+		for s in twins-unbound net-kernel blk-kernel; do skip $s kernel-fronts; done
+	fi
+	if [ "$MODE" = bench ]; then
+		if [ "$net" = ok ]; then step bench-net-kernel bench_net kernel $KERNEL_IP; else skip bench-net-kernel net-kernel; fi
+		if [ "$blk" = ok ]; then step bench-blk-kernel bench_blk kernel "/dev/$(blkdev_of $KERNEL_VBD)"; else skip bench-blk-kernel blk-kernel; fi
+	fi
+	# Our fronts' steps plug in here; they see MODE, DOM0_IP, OURS_* and the functions above.
+	for f in /etc/xenpv/steps.d/*.sh; do
+		[ -f "$f" ] && . "$f"
+	done
+}
+
+main

@@ -1,0 +1,324 @@
+//! One boot of the testbed and what smoke and bench make of it.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use super::image::Images;
+use super::layout::Layout;
+use super::markers::{self, Outcome, Steps};
+use super::progress::Step;
+use super::qemu::{self, Machine};
+use super::results::Table;
+use super::sh;
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Mode {
+    Smoke,
+    Bench,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Smoke => "smoke",
+            Mode::Bench => "bench",
+        }
+    }
+    /// Hard limit for the whole QEMU run. A smoke run takes about a minute and a half on two cores,
+    /// a bench run about three; the limits leave room for a loaded machine.
+    fn deadline(self) -> Duration {
+        match self {
+            Mode::Smoke => Duration::from_secs(600),
+            Mode::Bench => Duration::from_secs(900),
+        }
+    }
+}
+
+/// Every step a smoke run must pass (the script may have more; these may not go missing).
+const SMOKE_STEPS: &[(&str, &str)] = &[
+    ("dom0", "modules"),
+    ("dom0", "xenfs"),
+    ("dom0", "toolstack"),
+    ("dom0", "backends"),
+    ("dom0", "bridge"),
+    ("dom0", "data"),
+    ("dom0", "xl-create"),
+    ("dom0", "domu-backends"),
+    ("dom0", "domu-finished"),
+    ("dom0", "collect"),
+    ("domU", "xen-detected"),
+    ("domU", "devices-enumerated"),
+    ("domU", "xenstore-user"),
+    ("domU", "user-devices"),
+    ("domU", "kernel-fronts"),
+    ("domU", "twins-unbound"),
+    ("domU", "net-kernel"),
+    ("domU", "blk-kernel"),
+];
+
+const BENCH_STEPS: &[(&str, &str)] = &[("domU", "bench-net-kernel"), ("domU", "bench-blk-kernel")];
+
+pub struct Report {
+    pub steps: Steps,
+    pub blobs: BTreeMap<String, Vec<u8>>,
+    pub log: PathBuf,
+    pub timed_out: bool,
+}
+
+impl Report {
+    /// Required steps that did not pass, plus anything else that failed, as one message each.
+    pub fn failures(&self, required: &[(&str, &str)]) -> Vec<String> {
+        let mut out: Vec<String> = required
+            .iter()
+            .filter(|(role, step)| self.steps.outcome(role, step).is_none())
+            .map(|(role, step)| format!("{role} {step}: never ran"))
+            .collect();
+        for m in self.steps.problems() {
+            let what = match m.outcome {
+                Outcome::Begin => "did not finish",
+                Outcome::Skip => "skipped",
+                _ => "failed",
+            };
+            out.push(format!("{} {}: {what} {}", m.role, m.step, m.detail));
+        }
+        for role in ["dom0", "domU"] {
+            if !self.steps.finished(role) {
+                out.push(format!("{role}: did not finish"));
+            }
+        }
+        if self.timed_out {
+            out.push("QEMU killed at the deadline".into());
+        }
+        out
+    }
+}
+
+fn write_domu_cfg(layout: &Layout, dir: &Path, mode: Mode) -> Result<(), String> {
+    let template = layout.guest().join("domU.cfg");
+    let text = fs::read_to_string(&template).map_err(|e| format!("{}: {e}", template.display()))?;
+    fs::write(dir.join("domU.cfg"), text.replace("@MODE@", mode.name())).map_err(|e| e.to_string())
+}
+
+/// The data disk: a tar of the domU's kernel, image and config, which dom0 unpacks.
+fn data_disk(images: &Images, dir: &Path) -> Result<PathBuf, String> {
+    let tar = dir.join("data.tar");
+    let parent = |p: &Path| p.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let name = |p: &Path| p.file_name().unwrap_or_default().to_os_string();
+    sh::output(
+        Command::new("tar")
+            .arg("-cf")
+            .arg(&tar)
+            .arg("--dereference")
+            .arg("-C")
+            .arg(parent(&images.vmlinux))
+            .arg(name(&images.vmlinux))
+            .arg("-C")
+            .arg(parent(&images.domu))
+            .arg(name(&images.domu))
+            .arg("-C")
+            .arg(dir)
+            .arg("domU.cfg"),
+    )?;
+    Ok(tar)
+}
+
+fn tail(log: &Path, lines: usize) -> String {
+    let text = fs::read_to_string(log).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Boots once in `mode` and gathers the markers and result blobs. Fails only when the run could
+/// not happen at all; what the guests report is for the caller to judge.
+pub fn boot(layout: &Layout, images: &Images, mode: Mode) -> Result<Report, String> {
+    let dir = layout.work().join(mode.name());
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("results")).map_err(|e| format!("{}: {e}", dir.display()))?;
+    write_domu_cfg(layout, &dir, mode)?;
+    let data = data_disk(images, &dir)?;
+    let results_disk = dir.join("results.img");
+    fs::File::create(&results_disk)
+        .and_then(|f| f.set_len(64 << 20))
+        .map_err(|e| format!("{}: {e}", results_disk.display()))?;
+    let log = dir.join("serial.log");
+    // dom0 gives up on the domU a minute before QEMU is killed, so it can still write the results.
+    let domu_timeout = mode.deadline().as_secs().saturating_sub(120);
+    let machine = Machine {
+        xen: images.xen.clone(),
+        vmlinux: images.vmlinux.clone(),
+        dom0_img: images.dom0.clone(),
+        data_disk: data,
+        results_disk: results_disk.clone(),
+        dom0_args: format!("xdomu_timeout={domu_timeout}"),
+    };
+
+    let step = Step::start(&format!("boot Xen + dom0 + domU ({})", mode.name()));
+    eprintln!("    serial log: {}", log.display());
+    let outcome = qemu::run(machine.command(), &log, mode.deadline(), |t, line| {
+        // Live progress: the step markers only.
+        if let Some(m) = markers::parse_markers(line).first() {
+            if m.outcome != Outcome::Begin {
+                eprintln!(
+                    "    {:7.1}s {} {:?} {} {}",
+                    t.as_secs_f64(),
+                    m.role,
+                    m.outcome,
+                    m.step,
+                    m.detail
+                );
+            }
+        }
+    })?;
+    let timed_out = outcome.status.is_none();
+    step.done(&match outcome.status {
+        Some(s) => format!("QEMU exited ({s})"),
+        None => format!("QEMU killed after {:.0} s", outcome.elapsed.as_secs_f64()),
+    });
+
+    // dom0's results tar: the domU's own console log is the authority on its steps and blobs (the
+    // relayed copy on the serial console lacks the blobs and may lose lines if dom0 dies).
+    let results = dir.join("results");
+    let unpacked = sh::output(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(&results_disk)
+            .arg("-C")
+            .arg(&results),
+    );
+    let serial = fs::read_to_string(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let mut found = markers::parse_markers(&serial);
+    let console = fs::read_to_string(results.join("domU-console.log"));
+    let blobs = match (&unpacked, &console) {
+        (Ok(_), Ok(text)) => {
+            found.retain(|m| m.role != "domU");
+            found.extend(markers::parse_markers(text));
+            markers::parse_blobs(text).map_err(|e| e.to_string())?
+        }
+        _ => BTreeMap::new(),
+    };
+    Ok(Report {
+        steps: Steps::from_markers(&found),
+        blobs,
+        log,
+        timed_out,
+    })
+}
+
+fn print_steps(report: &Report) {
+    for m in report.steps.all() {
+        eprintln!(
+            "    {:5} {:22} {:?} {}",
+            m.role, m.step, m.outcome, m.detail
+        );
+    }
+}
+
+fn fail_with(report: &Report, failures: &[String]) -> String {
+    eprintln!("--- last lines of {}:", report.log.display());
+    eprintln!("{}", tail(&report.log, 40));
+    format!(
+        "{} step(s) failed:\n  {}\n(full log: {})",
+        failures.len(),
+        failures.join("\n  "),
+        report.log.display()
+    )
+}
+
+pub fn smoke(layout: &Layout, images: &Images) -> Result<(), String> {
+    let report = boot(layout, images, Mode::Smoke)?;
+    print_steps(&report);
+    let failures = report.failures(SMOKE_STEPS);
+    if failures.is_empty() {
+        eprintln!("vm smoke: all {} steps passed", report.steps.all().count());
+        Ok(())
+    } else {
+        Err(fail_with(&report, &failures))
+    }
+}
+
+pub fn bench(layout: &Layout, images: &Images) -> Result<(), String> {
+    let report = boot(layout, images, Mode::Bench)?;
+    print_steps(&report);
+    let required: Vec<(&str, &str)> = SMOKE_STEPS.iter().chain(BENCH_STEPS).copied().collect();
+    let failures = report.failures(&required);
+    if !failures.is_empty() {
+        return Err(fail_with(&report, &failures));
+    }
+    let table = Table::from_blobs(&report.blobs).map_err(|e| e.to_string())?;
+    if table.is_empty() {
+        return Err("bench: the domU sent no results".into());
+    }
+    let out = layout.results();
+    fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let md = format!(
+        "# Testbed benchmark: kernel fronts\n\n\
+         Xen 4.17 under QEMU TCG (2 emulated CPUs on a 2-core host), PV dom0 and domU with Debian's \
+         Linux 6.12, back ends on brd ram disks and a dom0 bridge. Absolute numbers measure the \
+         emulator more than the drivers; compare columns of the same run only.\n\
+         Made by `cargo xtask vm bench`.\n\n{}",
+        table.markdown()
+    );
+    let json = serde_json::to_string_pretty(&table.json()).map_err(|e| e.to_string())?;
+    for (name, text) in [("bench.md", md.as_str()), ("bench.json", json.as_str())] {
+        fs::write(out.join(name), text).map_err(|e| format!("{name}: {e}"))?;
+    }
+    println!("{}", table.markdown());
+    eprintln!("vm bench: wrote {}", out.join("bench.md").display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(log: &str, timed_out: bool) -> Report {
+        Report {
+            steps: Steps::from_markers(&markers::parse_markers(log)),
+            blobs: BTreeMap::new(),
+            log: PathBuf::from("/nowhere"),
+            timed_out,
+        }
+    }
+
+    #[test]
+    fn a_complete_run_has_no_failures() {
+        let mut log = String::new();
+        for (role, step) in SMOKE_STEPS {
+            log.push_str(&format!(
+                "@@XENPV {role} begin {step}\n@@XENPV {role} ok {step} 0.1s\n"
+            ));
+        }
+        log.push_str("@@XENPV domU done all\n@@XENPV dom0 done all\n");
+        assert_eq!(
+            report(&log, false).failures(SMOKE_STEPS),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            report(&log, false).failures(BENCH_STEPS),
+            vec![
+                "domU bench-net-kernel: never ran",
+                "domU bench-blk-kernel: never ran"
+            ]
+        );
+    }
+
+    #[test]
+    fn failures_name_the_step_and_the_hang() {
+        let log = "@@XENPV dom0 ok modules\n@@XENPV domU fail net-kernel rc=1 after 9s: no reply\n\
+                   @@XENPV domU begin blk-kernel\n";
+        let f = report(log, true).failures(&[("dom0", "modules"), ("domU", "net-kernel")]);
+        assert_eq!(
+            f,
+            vec![
+                "domU net-kernel: failed rc=1 after 9s: no reply",
+                "domU blk-kernel: did not finish ",
+                "dom0: did not finish",
+                "domU: did not finish",
+                "QEMU killed at the deadline",
+            ]
+        );
+    }
+}
