@@ -4,5 +4,6 @@ extern crate alloc;
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+pub mod vif;
 pub mod xenbus;
 pub mod xs;

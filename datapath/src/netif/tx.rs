@@ -1,0 +1,405 @@
+//! The transmit half of a netif queue.
+//!
+//! Every request id owns one page of a pool granted read-only to the backend when the queue was
+//! set up. A packet is copied into the pages of the ids it takes, so sending costs no grant
+//! operation at all (the pool is the "persistent grant" of netif); the backend's response to an id
+//! gives the page back. A packet completes, exactly once, when every one of its ids has been
+//! answered, or with [`TxStatus::Disconnected`] when the queue is torn down first.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use arrayvec::ArrayVec;
+use core::mem::size_of;
+use xenpv_abi::netif::{
+    NetifExtraGso, NetifExtraInfo, NetifExtraMcast, NetifTxRequest, NetifTxResponse,
+    NETIF_RSP_NULL, NETTXF_CSUM_BLANK, NETTXF_DATA_VALIDATED, NETTXF_EXTRA_INFO, NETTXF_MORE_DATA,
+    XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_EXTRA_TYPE_MCAST_ADD, XEN_NETIF_EXTRA_TYPE_MCAST_DEL,
+    XEN_NETIF_MAX_TX_SIZE,
+};
+use xenpv_abi::ring::{sring_entries, sring_entry_size};
+use xenpv_abi::{GrantRef, PAGE_SIZE};
+use zerocopy::{FromBytes, IntoBytes};
+
+use super::packet::{GsoKind, TxChecksum, TxDone, TxPacket, TxStatus};
+use super::NetifError;
+use crate::ring::{FrontRing, SharedRing};
+use crate::shmem::SharedMem;
+
+/// Most data slots one packet can take: a maximal frame spread over whole pages.
+pub const MAX_TX_DATA_SLOTS: usize = (XEN_NETIF_MAX_TX_SIZE as usize).div_ceil(PAGE_SIZE);
+
+/// Slots of a one-page tx ring, and so pages in its pool.
+pub fn pool_pages() -> usize {
+    let entry = sring_entry_size(size_of::<NetifTxRequest>(), size_of::<NetifTxResponse>());
+    sring_entries(PAGE_SIZE, entry) as usize
+}
+
+/// What the backend accepts on transmit, from its advertised features.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TxCaps {
+    /// `feature-sg`: packets may span several slots.
+    pub sg: bool,
+    /// `feature-gso-tcpv4`.
+    pub gso_tcpv4: bool,
+    /// `feature-gso-tcpv6`.
+    pub gso_tcpv6: bool,
+}
+
+impl TxCaps {
+    fn gso(&self, kind: GsoKind) -> bool {
+        match kind {
+            GsoKind::TcpV4 => self.gso_tcpv4,
+            GsoKind::TcpV6 => self.gso_tcpv6,
+        }
+    }
+}
+
+/// Why a packet was handed back without being sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxRefused {
+    /// No room on the ring or no free id now; try again after completions.
+    Busy,
+    /// The packet has no bytes.
+    Empty,
+    /// The packet is longer than the wire format allows (`XEN_NETIF_MAX_TX_SIZE`).
+    TooLarge(usize),
+    /// The packet needs several slots and the backend has no `feature-sg`.
+    NoScatterGather,
+    /// The backend did not offer segmentation of this kind.
+    GsoNotNegotiated(GsoKind),
+    /// A segmentation request with a zero MSS (netback treats it as fatal).
+    ZeroMss,
+    /// The link is down.
+    LinkDown,
+    /// The queue stopped on a protocol error and must be reconnected.
+    Broken,
+}
+
+type TxFront = FrontRing<NetifTxRequest, NetifTxResponse, SharedRing>;
+
+/// Who is waiting for an id's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    Free,
+    /// First data slot of a packet; its [`Pending`] record lives at this id until the packet completes.
+    Head {
+        answered: bool,
+    },
+    /// A later data slot of the packet whose head is `head`.
+    Follower {
+        head: u16,
+    },
+}
+
+enum Owner<P> {
+    Packet(P),
+    Multicast { addr: [u8; 6], add: bool },
+}
+
+struct Pending<P> {
+    owner: Owner<P>,
+    unanswered: u16,
+    status: TxStatus,
+}
+
+/// The in-flight ids and what each belongs to.
+struct Ids<P> {
+    slots: Vec<Slot>,
+    pending: Vec<Option<Pending<P>>>,
+    free: Vec<u16>,
+    /// NETIF_RSP_NULL responses still owed for the extra-info slots we sent.
+    nulls_owed: u32,
+}
+
+impl<P> Ids<P> {
+    fn new(n: u16) -> Self {
+        Self {
+            slots: vec![Slot::Free; usize::from(n)],
+            pending: (0..n).map(|_| None).collect(),
+            free: (0..n).rev().collect(),
+            nulls_owed: 0,
+        }
+    }
+
+    /// Applies one response, validated against what we sent.
+    fn answer(
+        &mut self,
+        rsp: NetifTxResponse,
+        done: &mut impl FnMut(TxDone<P>),
+    ) -> Result<(), NetifError> {
+        if rsp.status == NETIF_RSP_NULL {
+            // The answer to an extra-info slot; netback writes only the status there.
+            self.nulls_owed = self
+                .nulls_owed
+                .checked_sub(1)
+                .ok_or(NetifError::TxUnexpectedNull)?;
+            return Ok(());
+        }
+        let id = rsp.id;
+        let status = TxStatus::from_wire(rsp.status).ok_or(NetifError::TxStatus {
+            id,
+            status: rsp.status,
+        })?;
+        let head = match self.slots.get(usize::from(id)) {
+            None => return Err(NetifError::TxId(id)),
+            Some(Slot::Free) | Some(Slot::Head { answered: true }) => {
+                return Err(NetifError::TxNotInFlight(id))
+            }
+            Some(&Slot::Head { answered: false }) => {
+                self.slots[usize::from(id)] = Slot::Head { answered: true };
+                id
+            }
+            Some(&Slot::Follower { head }) => {
+                self.slots[usize::from(id)] = Slot::Free;
+                self.free.push(id);
+                head
+            }
+        };
+        let rec = self.pending[usize::from(head)]
+            .as_mut()
+            .expect("a head slot in flight has a pending record");
+        rec.unanswered -= 1;
+        if status != TxStatus::Ok && rec.status == TxStatus::Ok {
+            rec.status = status;
+        }
+        if rec.unanswered == 0 {
+            self.finish(head, None, done);
+        }
+        Ok(())
+    }
+
+    /// Completes the packet whose head is `head`, with `status` overriding what the backend said.
+    fn finish(&mut self, head: u16, status: Option<TxStatus>, done: &mut impl FnMut(TxDone<P>)) {
+        let Some(rec) = self.pending[usize::from(head)].take() else {
+            return;
+        };
+        self.slots[usize::from(head)] = Slot::Free;
+        self.free.push(head);
+        let status = status.unwrap_or(rec.status);
+        done(match rec.owner {
+            Owner::Packet(packet) => TxDone::Packet { packet, status },
+            Owner::Multicast { addr, add } => TxDone::Multicast { addr, add, status },
+        });
+    }
+}
+
+/// The transmit ring of one queue and its buffer pool.
+pub struct TxRing<P> {
+    ring: TxFront,
+    pool: SharedMem,
+    pool_grefs: Vec<GrantRef>,
+    ids: Ids<P>,
+    caps: TxCaps,
+}
+
+impl<P: TxPacket> TxRing<P> {
+    /// Initialises the ring in `ring_mem` and uses `pool` (one page per ring slot, page `i` granted
+    /// by `pool_grefs[i]`) for packet data.
+    pub fn new(
+        ring_mem: SharedMem,
+        pool: SharedMem,
+        pool_grefs: Vec<GrantRef>,
+        caps: TxCaps,
+    ) -> Result<Self, NetifError> {
+        let shared = SharedRing::new::<NetifTxRequest, NetifTxResponse>(ring_mem)
+            .map_err(|_| NetifError::RingTooSmall)?;
+        let ring = TxFront::init(shared);
+        let size = ring.size();
+        if pool_grefs.len() < size as usize || pool.len() < size as usize * PAGE_SIZE {
+            return Err(NetifError::PoolTooSmall);
+        }
+        Ok(Self {
+            ring,
+            pool,
+            pool_grefs,
+            ids: Ids::new(size as u16),
+            caps,
+        })
+    }
+
+    /// Ring slots (and ids).
+    pub fn size(&self) -> u32 {
+        self.ring.size()
+    }
+
+    /// Ids in flight (data slots and multicast requests not yet answered).
+    pub fn in_flight(&self) -> usize {
+        self.ids.slots.len() - self.ids.free.len()
+    }
+
+    /// Packets waiting for their completion.
+    pub fn pending_packets(&self) -> usize {
+        self.ids.pending.iter().filter(|p| p.is_some()).count()
+    }
+
+    /// Copies `packet` into pool pages and puts its requests on the ring (not yet visible to the
+    /// backend: see [`flush`](Self::flush)). Returns the bytes queued; a refused packet comes back.
+    pub fn submit(&mut self, packet: P) -> Result<usize, (P, TxRefused)> {
+        let offload = packet.offload();
+        let len: usize = packet.fragments().map(<[u8]>::len).sum();
+        let refuse = |why| Err(why);
+        let check = || {
+            if len == 0 {
+                return refuse(TxRefused::Empty);
+            }
+            if len > XEN_NETIF_MAX_TX_SIZE as usize {
+                return refuse(TxRefused::TooLarge(len));
+            }
+            let data = len.div_ceil(PAGE_SIZE);
+            if data > 1 && !self.caps.sg {
+                return refuse(TxRefused::NoScatterGather);
+            }
+            if let Some(gso) = offload.gso {
+                if gso.mss == 0 {
+                    return refuse(TxRefused::ZeroMss);
+                }
+                if !self.caps.gso(gso.kind) {
+                    return refuse(TxRefused::GsoNotNegotiated(gso.kind));
+                }
+            }
+            let extras = usize::from(offload.gso.is_some());
+            if self.ids.free.len() < data || (self.ring.free_requests() as usize) < data + extras {
+                return refuse(TxRefused::Busy);
+            }
+            Ok(data)
+        };
+        let data = match check() {
+            Ok(d) => d,
+            Err(why) => return Err((packet, why)),
+        };
+        let ids: ArrayVec<u16, MAX_TX_DATA_SLOTS> = (0..data)
+            .map(|_| self.ids.free.pop().expect("checked above"))
+            .collect();
+        self.copy_in(&packet, &ids);
+
+        let mut flags = match (offload.checksum, offload.gso) {
+            // Linux sets both for CHECKSUM_PARTIAL; segmentation needs the checksum left blank.
+            (TxChecksum::Offload, _) | (_, Some(_)) => NETTXF_CSUM_BLANK | NETTXF_DATA_VALIDATED,
+            (TxChecksum::Validated, None) => NETTXF_DATA_VALIDATED,
+            (TxChecksum::Complete, None) => 0,
+        };
+        if data > 1 {
+            flags |= NETTXF_MORE_DATA;
+        }
+        if offload.gso.is_some() {
+            flags |= NETTXF_EXTRA_INFO;
+        }
+        self.push_slot(ids[0], flags, len as u16);
+        if let Some(gso) = offload.gso {
+            let payload = NetifExtraGso {
+                size: gso.mss,
+                gso_type: gso.kind.wire(),
+                pad: 0,
+                features: 0,
+            };
+            self.push_extra(XEN_NETIF_EXTRA_TYPE_GSO, payload.as_bytes());
+        }
+        for (k, &id) in ids.iter().enumerate().skip(1) {
+            let size = (len - k * PAGE_SIZE).min(PAGE_SIZE) as u16;
+            let more = if k + 1 < data { NETTXF_MORE_DATA } else { 0 };
+            self.push_slot(id, more, size);
+        }
+        for &id in &ids[1..] {
+            self.ids.slots[usize::from(id)] = Slot::Follower { head: ids[0] };
+        }
+        self.ids.slots[usize::from(ids[0])] = Slot::Head { answered: false };
+        self.ids.pending[usize::from(ids[0])] = Some(Pending {
+            owner: Owner::Packet(packet),
+            unanswered: data as u16,
+            status: TxStatus::Ok,
+        });
+        Ok(len)
+    }
+
+    /// Queues a multicast filter change: a zero-length request carrying an MCAST_ADD/DEL extra, as
+    /// netif.h describes (the backend answers the request and ignores its buffer).
+    pub fn multicast(&mut self, addr: [u8; 6], add: bool) -> Result<(), TxRefused> {
+        if self.ids.free.is_empty() || self.ring.free_requests() < 2 {
+            return Err(TxRefused::Busy);
+        }
+        let id = self.ids.free.pop().expect("checked above");
+        self.push_slot(id, NETTXF_EXTRA_INFO, 0);
+        let kind = if add {
+            XEN_NETIF_EXTRA_TYPE_MCAST_ADD
+        } else {
+            XEN_NETIF_EXTRA_TYPE_MCAST_DEL
+        };
+        self.push_extra(kind, NetifExtraMcast { addr }.as_bytes());
+        self.ids.slots[usize::from(id)] = Slot::Head { answered: false };
+        self.ids.pending[usize::from(id)] = Some(Pending {
+            owner: Owner::Multicast { addr, add },
+            unanswered: 1,
+            status: TxStatus::Ok,
+        });
+        Ok(())
+    }
+
+    /// Makes the queued requests visible; `true` means the backend asked to be notified.
+    pub fn flush(&mut self) -> bool {
+        self.ring.publish()
+    }
+
+    /// Takes every response the backend has published, completing finished packets through `done`,
+    /// and re-arms the response event. An error is a protocol violation: the queue must be torn down.
+    pub fn poll(&mut self, done: &mut impl FnMut(TxDone<P>)) -> Result<usize, NetifError> {
+        let mut answered = 0;
+        loop {
+            for rsp in self.ring.poll_responses()? {
+                self.ids.answer(rsp, done)?;
+                answered += 1;
+            }
+            if !self.ring.final_check_for_responses()? {
+                return Ok(answered);
+            }
+        }
+    }
+
+    /// Completes everything still in flight with [`TxStatus::Disconnected`] (the backend is gone).
+    /// Each packet completes exactly once: its record leaves the table as it is reported.
+    pub fn abort(&mut self, done: &mut impl FnMut(TxDone<P>)) {
+        for head in 0..self.ids.pending.len() as u16 {
+            self.ids.finish(head, Some(TxStatus::Disconnected), done);
+        }
+    }
+
+    fn copy_in(&self, packet: &P, ids: &[u16]) {
+        let mut pos = 0usize;
+        for frag in packet.fragments() {
+            let mut rest = frag;
+            while !rest.is_empty() {
+                let (k, off) = (pos / PAGE_SIZE, pos % PAGE_SIZE);
+                let n = rest.len().min(PAGE_SIZE - off);
+                let page = usize::from(ids[k]) * PAGE_SIZE;
+                self.pool.write_bytes(page + off, &rest[..n]);
+                pos += n;
+                rest = &rest[n..];
+            }
+        }
+    }
+
+    fn push_slot(&mut self, id: u16, flags: u16, size: u16) {
+        let req = NetifTxRequest {
+            gref: self.pool_grefs[usize::from(id)],
+            offset: 0,
+            flags,
+            id,
+            size,
+        };
+        self.ring.push(&req).expect("room checked before pushing");
+    }
+
+    fn push_extra(&mut self, kind: u8, payload: &[u8]) {
+        let mut extra = NetifExtraInfo {
+            kind,
+            flags: 0,
+            payload: [0; 6],
+        };
+        extra.payload[..payload.len()].copy_from_slice(payload);
+        // An extra-info slot overlays a request: its 8 bytes, then the request's unused tail.
+        let mut bytes = [0u8; core::mem::size_of::<NetifTxRequest>()];
+        bytes[..8].copy_from_slice(extra.as_bytes());
+        let req = NetifTxRequest::read_from_bytes(&bytes).expect("sizes match");
+        self.ring.push(&req).expect("room checked before pushing");
+        self.ids.nulls_owed += 1;
+    }
+}
