@@ -7,3 +7,6 @@ extern crate std;
 pub mod vif;
 pub mod xenbus;
 pub mod xs;
+
+#[cfg(test)]
+mod test_peer;

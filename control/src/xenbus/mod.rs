@@ -1,6 +1,9 @@
 //! Frontend devices on xenbus: the XenbusState machine, the driver that runs it over xenstore,
 //! feature negotiation, and device enumeration.
 
+pub mod driver;
+pub mod features;
 pub mod machine;
 
+pub use driver::{DevicePaths, DriverError, FrontendDevice, FrontendDriver};
 pub use machine::{Action, Event, Frontend};
