@@ -134,7 +134,7 @@ impl View<'_> {
 
     /// Creates `path` with `value` and any missing ancestors with empty values. New nodes inherit
     /// their parent's permissions; a guest becomes the owner of what it creates.
-    fn create(&mut self, path: &str, value: Vec<u8>) -> Result<(), XsError> {
+    fn create(&mut self, path: &str, mut value: Vec<u8>) -> Result<(), XsError> {
         let mut missing = vec![path.to_owned()];
         let mut top_parent = tree::parent(path);
         while let Some(p) = top_parent {
@@ -151,7 +151,6 @@ impl View<'_> {
         {
             return Err(XsError::EQUOTA);
         }
-        let mut value = Some(value);
         for p in missing.iter().rev() {
             let parent = tree::parent(p).unwrap_or("/");
             let mut perms = self
@@ -163,8 +162,9 @@ impl View<'_> {
             }
             self.modify(parent);
             let generation = self.modify(p);
+            // Only the requested node gets the value; the parents made on the way are empty.
             let v = if p == path {
-                value.take().unwrap_or_default()
+                std::mem::take(&mut value)
             } else {
                 Vec::new()
             };
