@@ -2,8 +2,10 @@
 //! feature negotiation, and device enumeration.
 
 pub mod driver;
+pub mod enumerate;
 pub mod features;
 pub mod machine;
 
 pub use driver::{DevicePaths, DriverError, FrontendDevice, FrontendDriver};
+pub use enumerate::{DeviceChange, DeviceEnumerator};
 pub use machine::{Action, Event, Frontend};
