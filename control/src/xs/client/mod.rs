@@ -35,6 +35,8 @@ pub enum Error {
     UnexpectedReply { expected: MsgType, got: u32 },
     /// A reply names a req_id that has no request in flight: the peer is out of step with us.
     UnknownReqId(u32),
+    /// [`Client::wait`] for an id that is not in flight (never submitted or already collected).
+    NotInFlight(u32),
     /// The ring page failed (bad index, server-reported error).
     Ring(RingError),
     /// The stream failed with this OS error number (-1 if unknown).
@@ -59,6 +61,7 @@ impl Error {
             | Error::BadWatchEvent(_) => true,
             Error::Decode(d) => d.is_fatal() || *d == DecodeError::Truncated,
             Error::Xs(_)
+            | Error::NotInFlight(_)
             | Error::Encode(_)
             | Error::UnexpectedReply { .. }
             | Error::TransactionRetries(_) => false,
@@ -73,13 +76,6 @@ pub struct WatchEvent {
     pub token: String,
 }
 
-/// A request in flight.
-#[derive(Debug)]
-struct Slot {
-    expected: MsgType,
-    reply: Option<Result<Response, Error>>,
-}
-
 /// Identifies a request in flight ([`Client::submit`] / [`Client::wait`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ReqId(pub u32);
@@ -89,7 +85,10 @@ pub struct ReqId(pub u32);
 pub struct Client<T: Transport> {
     transport: T,
     next_req_id: u32,
-    in_flight: BTreeMap<u32, Slot>,
+    /// req_id → type of the request, for requests whose reply has not arrived.
+    in_flight: BTreeMap<u32, MsgType>,
+    /// req_id → reply, for replies not yet collected by `wait`.
+    replies: BTreeMap<u32, Result<Response, Error>>,
     /// token → watched path.
     watches: BTreeMap<String, String>,
     events: VecDeque<WatchEvent>,
@@ -102,6 +101,7 @@ impl<T: Transport> Client<T> {
             transport,
             next_req_id: 1,
             in_flight: BTreeMap::new(),
+            replies: BTreeMap::new(),
             watches: BTreeMap::new(),
             events: VecDeque::new(),
             failed: None,
@@ -127,37 +127,30 @@ impl<T: Transport> Client<T> {
         if let Some(e) = self.failed {
             return Err(e);
         }
-        // Skip 0 (watch events carry it) and any id still in flight after a wrap.
-        while self.next_req_id == 0 || self.in_flight.contains_key(&self.next_req_id) {
+        // Skip 0 (watch events carry it) and any id still in use after a wrap.
+        while self.next_req_id == 0
+            || self.in_flight.contains_key(&self.next_req_id)
+            || self.replies.contains_key(&self.next_req_id)
+        {
             self.next_req_id = self.next_req_id.wrapping_add(1);
         }
         let id = self.next_req_id;
         let msg = req.to_message(id, tx_id).map_err(Error::Encode)?;
         self.transport.send(&msg).map_err(|e| self.check(e))?;
         self.next_req_id = id.wrapping_add(1);
-        self.in_flight.insert(
-            id,
-            Slot {
-                expected: req.msg_type(),
-                reply: None,
-            },
-        );
+        self.in_flight.insert(id, req.msg_type());
         Ok(ReqId(id))
     }
 
     /// Waits for the reply to `id`, queueing watch events and other replies that arrive first.
     pub fn wait(&mut self, id: ReqId) -> Result<Response, Error> {
         loop {
-            match self.in_flight.get_mut(&id.0) {
-                Some(Slot { reply: Some(_), .. }) => {
-                    // The slot is present and filled; removing it yields the reply.
-                    if let Some(Slot { reply: Some(r), .. }) = self.in_flight.remove(&id.0) {
-                        return r;
-                    }
-                }
-                // Not ours to wait for (never submitted, or already collected).
-                None => return Err(Error::UnknownReqId(id.0)),
-                Some(_) => {}
+            if let Some(reply) = self.replies.remove(&id.0) {
+                return reply;
+            }
+            if !self.in_flight.contains_key(&id.0) {
+                // Never submitted, or already collected.
+                return Err(Error::NotInFlight(id.0));
             }
             if let Some(e) = self.failed {
                 return Err(e);
@@ -195,28 +188,23 @@ impl<T: Transport> Client<T> {
                 Err(e) => Err(Error::BadWatchEvent(e)),
             };
         }
-        let slot = self
+        // A reply for nothing in flight, or a second reply, means the peer is out of step.
+        let req_id = msg.header.req_id;
+        let expected = self
             .in_flight
-            .get_mut(&msg.header.req_id)
-            .ok_or(Error::UnknownReqId(msg.header.req_id))?;
-        if slot.reply.is_some() {
-            // A second reply for the same request.
-            return Err(Error::UnknownReqId(msg.header.req_id));
-        }
+            .remove(&req_id)
+            .ok_or(Error::UnknownReqId(req_id))?;
         let reply = match Response::decode(&msg) {
             Ok(Response::Error(e)) => Err(Error::Xs(e)),
-            Ok(r) if r.msg_type() == slot.expected => Ok(r),
+            Ok(r) if r.msg_type() == expected => Ok(r),
             Ok(_) => Err(Error::UnexpectedReply {
-                expected: slot.expected,
+                expected,
                 got: msg.header.msg_type,
             }),
-            Err(DecodeError::UnknownType(t)) => Err(Error::UnexpectedReply {
-                expected: slot.expected,
-                got: t,
-            }),
+            Err(DecodeError::UnknownType(t)) => Err(Error::UnexpectedReply { expected, got: t }),
             Err(e) => Err(Error::Decode(e)),
         };
-        slot.reply = Some(reply);
+        self.replies.insert(req_id, reply);
         Ok(())
     }
 

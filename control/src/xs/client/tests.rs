@@ -85,7 +85,8 @@ fn replies_out_of_order_are_matched_by_req_id() {
     assert_eq!(c.wait(a).unwrap(), Response::Read(b"/a".to_vec()));
     assert_eq!(c.wait(d).unwrap(), Response::Read(b"/d".to_vec()));
     // Collected already: waiting again is an error, not a hang.
-    assert_eq!(c.wait(a), Err(Error::UnknownReqId(a.0)));
+    assert_eq!(c.wait(a), Err(Error::NotInFlight(a.0)));
+    assert_eq!(c.failure(), None);
 }
 
 #[test]
