@@ -4,6 +4,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod blkif;
 pub mod netif;
 pub mod platform;
 pub mod queue;

@@ -1,0 +1,802 @@
+//! One blkif queue: a ring, its shadows, and the OS requests it carries.
+//!
+//! The ring owner calls [`BlkQueue::service`] whenever the queue's event fires or the upper layer
+//! has submitted something; it never waits and never locks. OS requests arrive through an MPSC
+//! queue (any CPU may submit), are split into ring requests no larger than the connection allows,
+//! and complete through an SPSC queue once every piece is answered.
+//!
+//! Across a disconnect ([`BlkQueue::disconnect`], for suspend/resume or a backend restart) the
+//! pieces in flight go back to the front of the work queue in issue order, and the next
+//! connection issues them again, re-split to its own limits; the OS sees neither an error nor a
+//! lost or repeated write (each piece is written again whole, with the same data, only if its
+//! response never arrived).
+
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+use core::mem::size_of;
+
+use xenpv_abi::blkif::{
+    BlkifRequest, BlkifRequestDiscard, BlkifRequestIndirect, BlkifRequestSegment, BlkifResponse,
+    BLKIF_DISCARD_SECURE, BLKIF_MAX_SEGMENTS_PER_REQUEST, BLKIF_OP_DISCARD,
+    BLKIF_OP_FLUSH_DISKCACHE, BLKIF_OP_INDIRECT, BLKIF_OP_READ, BLKIF_OP_WRITE,
+    BLKIF_OP_WRITE_BARRIER, BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_OKAY, BLKIF_SECTOR_SIZE,
+    BLKIF_SEGS_PER_INDIRECT_FRAME,
+};
+use xenpv_abi::{DomId, EvtchnPort, GrantRef, PAGE_SIZE};
+use zerocopy::{FromZeros, IntoBytes};
+
+use super::grants::{PageSource, Quarantine, Short};
+use super::params::{indirect_pages, segments_per_request, Disk, Features, QueueConfig};
+use super::request::{BlockOp, BlockRequest, Completion, IoError};
+use super::shadow::{ResponseError, Shadows, Work};
+use crate::platform::{Access, GrantedRegion, Platform, PlatformError};
+use crate::queue::{mpsc, spsc, CapacityError};
+use crate::ring::{FrontRing, RingError, SharedRing};
+
+/// Largest ring the frontend builds: 16 pages (Linux's XENBUS_MAX_RING_GRANT_ORDER).
+pub const MAX_RING_ORDER: u32 = 4;
+
+/// The backend broke the protocol; the queue stops using the ring until it is disconnected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueError {
+    /// A bad `rsp_prod`.
+    Ring(RingError),
+    /// A response that belongs to no request in flight.
+    Response(ResponseError),
+}
+
+impl fmt::Display for QueueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QueueError::Ring(e) => write!(f, "ring: {e}"),
+            QueueError::Response(e) => write!(f, "response: {e}"),
+        }
+    }
+}
+
+/// Why a queue could not be set up or connected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetupError {
+    /// The home refused memory, grants or a port.
+    Platform(PlatformError),
+    /// Ring order above [`MAX_RING_ORDER`].
+    RingOrder(u32),
+    /// Bad queue capacity in the configuration.
+    Capacity(CapacityError),
+    /// The persistent pool cannot hold even one direct request.
+    PoolTooSmall(usize),
+    /// `connect` on a connected queue.
+    AlreadyConnected,
+}
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetupError::Platform(e) => write!(f, "platform: {e}"),
+            SetupError::RingOrder(o) => write!(f, "ring order {o} above {MAX_RING_ORDER}"),
+            SetupError::Capacity(e) => write!(f, "{e}"),
+            SetupError::PoolTooSmall(p) => write!(f, "a pool of {p} pages is too small"),
+            SetupError::AlreadyConnected => f.write_str("the queue is already connected"),
+        }
+    }
+}
+
+impl From<PlatformError> for SetupError {
+    fn from(e: PlatformError) -> Self {
+        SetupError::Platform(e)
+    }
+}
+
+/// What the control plane publishes for one queue (`ring-ref`/`ring-refN`, `event-channel`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RingInfo {
+    pub grefs: Vec<GrantRef>,
+    pub port: EvtchnPort,
+    pub order: u32,
+}
+
+/// Counters of one queue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// OS requests completed.
+    pub completed: u64,
+    /// Ring requests pushed (replays included).
+    pub ring_requests: u64,
+    /// Of those, indirect ones.
+    pub indirect_requests: u64,
+    /// Ring requests pushed again on a new connection.
+    pub replayed: u64,
+}
+
+/// The upper layer's end of a queue.
+pub struct QueueHandle<B> {
+    submit: mpsc::Producer<BlockRequest<B>>,
+    completions: spsc::Consumer<Completion<B>>,
+}
+
+impl<B> QueueHandle<B> {
+    /// Hands a request to the queue; it is taken by the next [`BlkQueue::service`]. A full queue
+    /// gives it back.
+    pub fn submit(&self, req: BlockRequest<B>) -> Result<(), BlockRequest<B>> {
+        self.submit.try_push(req)
+    }
+
+    /// Another submitting handle, for another CPU.
+    pub fn submitter(&self) -> mpsc::Producer<BlockRequest<B>> {
+        self.submit.clone()
+    }
+
+    /// The next finished request, if any.
+    pub fn completion(&mut self) -> Option<Completion<B>> {
+        self.completions.pop()
+    }
+}
+
+struct Parent<B> {
+    req: Option<BlockRequest<B>>,
+    /// Work items of this request not yet (fully) issued.
+    queued: u32,
+    /// Ring requests of it in flight.
+    in_flight: u32,
+    result: Result<(), IoError>,
+    /// A cache flush must follow once the data is written (FUA without barriers).
+    flush_after: bool,
+}
+
+/// The live connection to a backend.
+struct Conn {
+    ring: FrontRing<BlkifRequest, BlkifResponse, SharedRing>,
+    ring_region: GrantedRegion,
+    port: EvtchnPort,
+    pages: PageSource,
+    features: Features,
+    /// Data segments per ring request.
+    segments: u32,
+}
+
+/// Everything that outlives a connection.
+struct Requests<B> {
+    parents: Vec<Parent<B>>,
+    free_parents: Vec<u32>,
+    work: VecDeque<Work>,
+    shadows: Shadows,
+    completions: spsc::Producer<Completion<B>>,
+    stats: QueueStats,
+}
+
+/// One queue of a block frontend.
+pub struct BlkQueue<P, B> {
+    platform: Arc<P>,
+    disk: Arc<Disk>,
+    handle: u16,
+    config: QueueConfig,
+    submissions: mpsc::Consumer<BlockRequest<B>>,
+    reqs: Requests<B>,
+    conn: Option<Conn>,
+    quarantine: Quarantine,
+    broken: Option<QueueError>,
+    scratch: Vec<u32>,
+}
+
+impl<P: Platform, B: AsRef<[u8]> + AsMut<[u8]>> BlkQueue<P, B> {
+    /// A disconnected queue for the disk with virtual-device `handle`, and the upper layer's handle.
+    pub fn new(
+        platform: Arc<P>,
+        disk: Arc<Disk>,
+        handle: u16,
+        config: QueueConfig,
+    ) -> Result<(Self, QueueHandle<B>), SetupError> {
+        let (submit, submissions) =
+            mpsc::channel(config.max_requests).map_err(SetupError::Capacity)?;
+        let (completions, completions_rx) =
+            spsc::channel(config.max_requests).map_err(SetupError::Capacity)?;
+        let parents = (0..config.max_requests)
+            .map(|_| Parent {
+                req: None,
+                queued: 0,
+                in_flight: 0,
+                result: Ok(()),
+                flush_after: false,
+            })
+            .collect();
+        let queue = Self {
+            platform,
+            disk,
+            handle,
+            config,
+            submissions,
+            reqs: Requests {
+                parents,
+                free_parents: (0..config.max_requests as u32).rev().collect(),
+                work: VecDeque::with_capacity(config.max_requests),
+                shadows: Shadows::default(),
+                completions,
+                stats: QueueStats::default(),
+            },
+            conn: None,
+            quarantine: Quarantine::default(),
+            broken: None,
+            scratch: Vec::new(),
+        };
+        Ok((
+            queue,
+            QueueHandle {
+                submit,
+                completions: completions_rx,
+            },
+        ))
+    }
+
+    /// Builds a ring of `2^ring_order` pages, its event channel and (with persistent grants) the
+    /// page pool, for `backend` with the negotiated `features`. Requests left from an earlier
+    /// connection are issued on the next [`service`](Self::service).
+    pub fn connect(
+        &mut self,
+        backend: DomId,
+        ring_order: u32,
+        features: Features,
+    ) -> Result<RingInfo, SetupError> {
+        if self.conn.is_some() {
+            return Err(SetupError::AlreadyConnected);
+        }
+        if ring_order > MAX_RING_ORDER {
+            return Err(SetupError::RingOrder(ring_order));
+        }
+        let platform = &*self.platform;
+        let mut segments = segments_per_request(&features, &self.config);
+        let pages = if features.persistent {
+            let pool = self.config.pool_pages;
+            if pool < BLKIF_MAX_SEGMENTS_PER_REQUEST {
+                return Err(SetupError::PoolTooSmall(pool));
+            }
+            // A request must fit in the pool with its indirect pages.
+            while segments as usize + indirect_pages(segments) as usize > pool {
+                segments -= 1;
+            }
+            PageSource::persistent(platform, backend, pool)?
+        } else {
+            PageSource::per_request(backend)
+        };
+        let ring_region = match platform.grant_region(backend, 1 << ring_order, Access::ReadWrite) {
+            Ok(r) => r,
+            Err(e) => {
+                pages.end(platform, &mut self.quarantine);
+                return Err(e.into());
+            }
+        };
+        let port = match platform.alloc_unbound(backend) {
+            Ok(p) => p,
+            Err(e) => {
+                pages.end(platform, &mut self.quarantine);
+                self.quarantine.end(platform, ring_region);
+                return Err(e.into());
+            }
+        };
+        let shared = SharedRing::new::<BlkifRequest, BlkifResponse>(ring_region.mem().clone())
+            .expect("a page holds a blkif ring");
+        let ring = FrontRing::init(shared);
+        let slots = ring.size() as usize;
+        let per_request = segments as usize + indirect_pages(segments) as usize;
+        self.reqs.shadows.resize(
+            slots,
+            if pages.is_persistent() {
+                per_request
+            } else {
+                0
+            },
+        );
+        self.reqs.work.reserve(self.config.max_requests + slots);
+        self.scratch.reserve(slots);
+        let info = RingInfo {
+            grefs: ring_region.grefs().to_vec(),
+            port,
+            order: ring_order,
+        };
+        self.conn = Some(Conn {
+            ring,
+            ring_region,
+            port,
+            pages,
+            features,
+            segments,
+        });
+        self.broken = None;
+        Ok(info)
+    }
+
+    /// Leaves the backend: the ring requests in flight go back to the front of the work queue (in
+    /// issue order) for the next connection, and the ring, the pool and the event channel are
+    /// given up. Grants the backend still maps are quarantined, never reused.
+    pub fn disconnect(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        let platform = &*self.platform;
+        let reqs = &mut self.reqs;
+        reqs.shadows.in_flight_by_age(&mut self.scratch);
+        for &index in self.scratch.iter().rev() {
+            let shadow = reqs.shadows.slot_mut(index);
+            let work = shadow.work;
+            conn.pages
+                .give_back(platform, &mut self.quarantine, &mut shadow.pages);
+            reqs.shadows.finish(index);
+            let parent = &mut reqs.parents[work.parent() as usize];
+            parent.in_flight -= 1;
+            parent.queued += 1;
+            reqs.work.push_front(work);
+            reqs.stats.replayed += 1;
+        }
+        platform.close(conn.port);
+        drop(conn.ring);
+        self.quarantine.end(platform, conn.ring_region);
+        conn.pages.end(platform, &mut self.quarantine);
+        self.broken = None;
+    }
+
+    /// Completes every unfinished request with `error` (the device is gone for good). The queue
+    /// must be disconnected first, so that no ring request is in flight.
+    pub fn fail_all(&mut self, error: IoError) {
+        self.disconnect();
+        let reqs = &mut self.reqs;
+        reqs.work.clear();
+        for index in 0..reqs.parents.len() as u32 {
+            let p = &mut reqs.parents[index as usize];
+            if p.req.is_some() {
+                p.queued = 0;
+                p.flush_after = false;
+                p.result = Err(error);
+                reqs.complete(index);
+            }
+        }
+    }
+
+    /// Processes responses, takes new submissions and issues what fits on the ring. Returns the
+    /// backend's protocol error, if it made one; the queue then does nothing more until it is
+    /// disconnected (and possibly connected again).
+    pub fn service(&mut self) -> Result<(), QueueError> {
+        if let Some(e) = self.broken {
+            return Err(e);
+        }
+        let platform = self.platform.clone();
+        let platform = &*platform;
+        self.quarantine.retry(platform);
+        if let Some(conn) = &self.conn {
+            platform.unmask(conn.port);
+        }
+        loop {
+            if let Err(e) = self.process_responses() {
+                self.broken = Some(e);
+                return Err(e);
+            }
+            self.accept_submissions();
+            let Some(conn) = &mut self.conn else {
+                return Ok(());
+            };
+            if self.reqs.issue(platform, conn, self.handle) {
+                platform.notify(conn.port);
+            }
+            match conn.ring.final_check_for_responses() {
+                Ok(true) => continue,
+                Ok(false) => return Ok(()),
+                Err(e) => {
+                    let e = QueueError::Ring(e);
+                    self.broken = Some(e);
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn process_responses(&mut self) -> Result<(), QueueError> {
+        let Some(conn) = &mut self.conn else {
+            return Ok(());
+        };
+        let platform = &*self.platform;
+        let Conn {
+            ring,
+            pages,
+            features,
+            ..
+        } = conn;
+        let responses = ring.poll_responses().map_err(QueueError::Ring)?;
+        for rsp in responses {
+            let reqs = &mut self.reqs;
+            let index = reqs
+                .shadows
+                .lookup(rsp.id, rsp.operation)
+                .map_err(QueueError::Response)?;
+            let shadow = reqs.shadows.slot_mut(index);
+            let work = shadow.work;
+            let result = match rsp.status {
+                BLKIF_RSP_OKAY => Ok(()),
+                BLKIF_RSP_EOPNOTSUPP => {
+                    // As Linux: the backend withdrew the feature; later requests avoid it.
+                    match shadow.op {
+                        BLKIF_OP_WRITE_BARRIER => features.barrier = false,
+                        BLKIF_OP_FLUSH_DISKCACHE => features.flush = false,
+                        BLKIF_OP_DISCARD => features.discard = None,
+                        _ => {}
+                    }
+                    Err(IoError::NotSupported)
+                }
+                // BLKIF_RSP_ERROR, and any status blkif does not define.
+                _ => Err(IoError::Io),
+            };
+            let parent = &mut reqs.parents[work.parent() as usize];
+            if let (
+                Ok(()),
+                Work::Data {
+                    op: BLKIF_OP_READ,
+                    off,
+                    end,
+                    ..
+                },
+            ) = (result, work)
+            {
+                let buf = parent.req.as_mut().expect("in-flight parent").buf.as_mut();
+                let data = &mut buf[off as usize..end as usize];
+                for (i, chunk) in data.chunks_mut(PAGE_SIZE).enumerate() {
+                    let (_, mem, at) = pages.page(&shadow.pages, i);
+                    mem.read_bytes(at, chunk);
+                }
+            }
+            pages.give_back(platform, &mut self.quarantine, &mut shadow.pages);
+            reqs.shadows.finish(index);
+            let parent = &mut reqs.parents[work.parent() as usize];
+            parent.in_flight -= 1;
+            if parent.result.is_ok() {
+                parent.result = result;
+            }
+            reqs.maybe_complete(work.parent());
+        }
+        Ok(())
+    }
+
+    /// Takes submissions while a completion slot is sure to be free for each.
+    fn accept_submissions(&mut self) {
+        let reqs = &mut self.reqs;
+        loop {
+            let active = reqs.parents.len() - reqs.free_parents.len();
+            if reqs.free_parents.is_empty() || active >= reqs.completions.free_slots() {
+                return;
+            }
+            let Some(req) = self.submissions.pop() else {
+                return;
+            };
+            let index = reqs.free_parents.pop().expect("checked above");
+            let check = validate(&self.disk, &req);
+            let parent = &mut reqs.parents[index as usize];
+            let work = match req.op {
+                BlockOp::Read | BlockOp::Write | BlockOp::WriteFua => Work::Data {
+                    parent: index,
+                    op: match req.op {
+                        BlockOp::Read => BLKIF_OP_READ,
+                        BlockOp::Write => BLKIF_OP_WRITE,
+                        _ => BLKIF_OP_WRITE_BARRIER,
+                    },
+                    off: 0,
+                    end: req.buf.as_ref().len() as u64,
+                },
+                BlockOp::Flush => Work::Flush {
+                    parent: index,
+                    op: BLKIF_OP_FLUSH_DISKCACHE,
+                },
+                BlockOp::Discard { sectors, secure } => Work::Discard {
+                    parent: index,
+                    sector: req.sector,
+                    sectors,
+                    secure,
+                },
+            };
+            parent.req = Some(req);
+            parent.result = check;
+            parent.flush_after = false;
+            if check.is_ok() && !matches!(work, Work::Discard { sectors: 0, .. }) {
+                parent.queued = 1;
+                reqs.work.push_back(work);
+            }
+            reqs.maybe_complete(index);
+        }
+    }
+
+    /// The disk this queue serves.
+    pub fn disk(&self) -> &Arc<Disk> {
+        &self.disk
+    }
+
+    /// The connection's features (`None` while disconnected). They can lose members when the
+    /// backend answers EOPNOTSUPP.
+    pub fn features(&self) -> Option<Features> {
+        self.conn.as_ref().map(|c| c.features)
+    }
+
+    /// Data segments per ring request on this connection.
+    pub fn segments_per_request(&self) -> Option<u32> {
+        self.conn.as_ref().map(|c| c.segments)
+    }
+
+    /// The connection's event channel.
+    pub fn port(&self) -> Option<EvtchnPort> {
+        self.conn.as_ref().map(|c| c.port)
+    }
+
+    /// OS requests held (in flight, waiting, or finished but not collected).
+    pub fn active(&self) -> usize {
+        self.reqs.parents.len() - self.reqs.free_parents.len()
+    }
+
+    /// Ring requests in flight.
+    pub fn in_flight(&self) -> usize {
+        self.reqs.shadows.in_flight()
+    }
+
+    /// Regions whose grants the backend still holds after we ended them.
+    pub fn quarantined(&self) -> usize {
+        self.quarantine.len()
+    }
+
+    /// The protocol error that stopped the queue, if any.
+    pub fn broken(&self) -> Option<QueueError> {
+        self.broken
+    }
+
+    pub fn stats(&self) -> QueueStats {
+        self.reqs.stats
+    }
+}
+
+/// The checks that need no backend: alignment, range, read-only.
+fn validate<B: AsRef<[u8]>>(disk: &Disk, req: &BlockRequest<B>) -> Result<(), IoError> {
+    let sector_bytes = u64::from(disk.sector_size);
+    let per_block = sector_bytes / BLKIF_SECTOR_SIZE as u64;
+    let aligned = |sector: u64, bytes: u64| sector.is_multiple_of(per_block) && bytes.is_multiple_of(sector_bytes);
+    let in_range = |sector: u64, sectors: u64| {
+        sector
+            .checked_add(sectors)
+            .is_some_and(|end| end <= disk.sectors())
+    };
+    let len = req.buf.as_ref().len() as u64;
+    match req.op {
+        BlockOp::Read | BlockOp::Write | BlockOp::WriteFua => {
+            if len == 0 || !aligned(req.sector, len) {
+                return Err(IoError::Misaligned);
+            }
+            if req.op != BlockOp::Read && disk.read_only {
+                return Err(IoError::ReadOnly);
+            }
+            if !in_range(req.sector, len / BLKIF_SECTOR_SIZE as u64) {
+                return Err(IoError::OutOfRange);
+            }
+        }
+        BlockOp::Flush => {}
+        BlockOp::Discard { sectors, .. } => {
+            if disk.read_only {
+                return Err(IoError::ReadOnly);
+            }
+            let bytes = sectors.checked_mul(BLKIF_SECTOR_SIZE as u64);
+            if !bytes.is_some_and(|b| aligned(req.sector, b)) {
+                return Err(IoError::Misaligned);
+            }
+            if !in_range(req.sector, sectors) {
+                return Err(IoError::OutOfRange);
+            }
+        }
+    }
+    Ok(())
+}
+
+impl<B: AsRef<[u8]> + AsMut<[u8]>> Requests<B> {
+    /// Completes the parent once nothing of it is queued or in flight.
+    fn maybe_complete(&mut self, index: u32) {
+        let p = &mut self.parents[index as usize];
+        if p.queued != 0 || p.in_flight != 0 {
+            return;
+        }
+        if p.flush_after && p.result.is_ok() {
+            p.flush_after = false;
+            p.queued = 1;
+            self.work.push_back(Work::Flush {
+                parent: index,
+                op: BLKIF_OP_FLUSH_DISKCACHE,
+            });
+            return;
+        }
+        self.complete(index);
+    }
+
+    fn complete(&mut self, index: u32) {
+        let p = &mut self.parents[index as usize];
+        let req = p.req.take().expect("completing an active parent");
+        let done = Completion {
+            tag: req.tag,
+            buf: req.buf,
+            result: p.result,
+        };
+        // Submissions are accepted only while a completion slot is free for each active parent.
+        if self.completions.push(done).is_err() {
+            unreachable!("completion queue sized for every active request");
+        }
+        self.stats.completed += 1;
+        self.free_parents.push(index);
+    }
+
+    /// Ends the head work item without issuing it (nothing to send, or it cannot be sent).
+    fn skip_head(&mut self, result: Result<(), IoError>) {
+        let work = self.work.pop_front().expect("a head item");
+        let p = &mut self.parents[work.parent() as usize];
+        p.queued -= 1;
+        if p.result.is_ok() {
+            p.result = result;
+        }
+        self.maybe_complete(work.parent());
+    }
+
+    /// Pushes ring requests while the ring, the shadows and the pages allow; returns whether the
+    /// backend must be notified.
+    fn issue<P: Platform>(&mut self, platform: &P, conn: &mut Conn, handle: u16) -> bool {
+        while let Some(&work) = self.work.front() {
+            if conn.ring.free_requests() == 0 {
+                break;
+            }
+            let Some(index) = self.shadows.peek_free() else {
+                break;
+            };
+            let features = &conn.features;
+            let mut req = BlkifRequest::new_zeroed();
+            match work {
+                Work::Flush { parent, .. } => {
+                    // Whatever was asked, use what this backend offers now.
+                    let op = if features.flush {
+                        BLKIF_OP_FLUSH_DISKCACHE
+                    } else if features.barrier {
+                        BLKIF_OP_WRITE_BARRIER
+                    } else {
+                        // No volatile cache is exposed: completed writes are already durable.
+                        self.skip_head(Ok(()));
+                        continue;
+                    };
+                    req.operation = op;
+                    req.handle = handle;
+                    req.id = self.shadows.start(index, Work::Flush { parent, op }, op, 0);
+                    self.work.pop_front();
+                    self.parents[parent as usize].queued -= 1;
+                }
+                Work::Discard {
+                    parent,
+                    sector,
+                    sectors,
+                    secure,
+                } => {
+                    let offered = features.discard.is_some_and(|d| !secure || d.secure);
+                    if !offered {
+                        self.skip_head(Err(IoError::NotSupported));
+                        continue;
+                    }
+                    let mut d = BlkifRequestDiscard::new_zeroed();
+                    d.operation = BLKIF_OP_DISCARD;
+                    d.flag = if secure { BLKIF_DISCARD_SECURE } else { 0 };
+                    d.handle = handle;
+                    d.id = self.shadows.start(index, work, BLKIF_OP_DISCARD, 0);
+                    d.sector_number = sector;
+                    d.nr_sectors = sectors;
+                    req.as_mut_bytes()[..size_of::<BlkifRequestDiscard>()]
+                        .copy_from_slice(d.as_bytes());
+                    self.work.pop_front();
+                    self.parents[parent as usize].queued -= 1;
+                }
+                Work::Data {
+                    parent,
+                    op,
+                    off,
+                    end,
+                } => {
+                    let op = match op {
+                        BLKIF_OP_WRITE_BARRIER if !features.barrier => {
+                            // FUA without barriers: plain writes, then a flush if there is a cache.
+                            self.parents[parent as usize].flush_after = features.flush;
+                            BLKIF_OP_WRITE
+                        }
+                        op => op,
+                    };
+                    // Barriers cannot be indirect (blkback accepts only reads and writes there).
+                    let max_segments = if op == BLKIF_OP_WRITE_BARRIER {
+                        BLKIF_MAX_SEGMENTS_PER_REQUEST as u32
+                    } else {
+                        conn.segments
+                    };
+                    let len = (end - off).min(u64::from(max_segments) * PAGE_SIZE as u64);
+                    let segments = len.div_ceil(PAGE_SIZE as u64) as u32;
+                    let indirect = indirect_pages(segments);
+                    let slot = &mut self.shadows.slot_mut(index).pages;
+                    match conn.pages.take(
+                        platform,
+                        slot,
+                        (segments + indirect) as usize,
+                        op == BLKIF_OP_READ,
+                    ) {
+                        Ok(()) => {}
+                        Err(Short::Wait) => break,
+                        Err(Short::Platform(_)) => {
+                            if self.shadows.in_flight() > 0 {
+                                // Grants come back with the responses; try again then.
+                                break;
+                            }
+                            self.skip_head(Err(IoError::NoResources));
+                            continue;
+                        }
+                    }
+                    let piece = Work::Data {
+                        parent,
+                        op,
+                        off,
+                        end: off + len,
+                    };
+                    let id = self.shadows.start(index, piece, op, segments);
+                    let shadow = self.shadows.slot(index);
+                    let p = &mut self.parents[parent as usize];
+                    let request = p.req.as_ref().expect("queued parent");
+                    let sector = request.sector + off / BLKIF_SECTOR_SIZE as u64;
+                    let data = &request.buf.as_ref()[off as usize..(off + len) as usize];
+                    let mut segs =
+                        [BlkifRequestSegment::new_zeroed(); BLKIF_MAX_SEGMENTS_PER_REQUEST];
+                    for (i, chunk) in data.chunks(PAGE_SIZE).enumerate() {
+                        let (gref, mem, at) = conn.pages.page(&shadow.pages, i);
+                        if op != BLKIF_OP_READ {
+                            mem.write_bytes(at, chunk);
+                        }
+                        let seg = BlkifRequestSegment {
+                            gref,
+                            first_sect: 0,
+                            last_sect: (chunk.len() / BLKIF_SECTOR_SIZE - 1) as u8,
+                            pad: 0,
+                        };
+                        if indirect == 0 {
+                            segs[i] = seg;
+                        } else {
+                            let page = segments as usize + i / BLKIF_SEGS_PER_INDIRECT_FRAME;
+                            let (_, imem, iat) = conn.pages.page(&shadow.pages, page);
+                            let slot = i % BLKIF_SEGS_PER_INDIRECT_FRAME;
+                            imem.write(iat + slot * size_of::<BlkifRequestSegment>(), &seg);
+                        }
+                    }
+                    if indirect == 0 {
+                        req.operation = op;
+                        req.nr_segments = segments as u8;
+                        req.handle = handle;
+                        req.id = id;
+                        req.sector_number = sector;
+                        req.seg = segs;
+                    } else {
+                        let mut ind = BlkifRequestIndirect::new_zeroed();
+                        ind.operation = BLKIF_OP_INDIRECT;
+                        ind.indirect_op = op;
+                        ind.nr_segments = segments as u16;
+                        ind.id = id;
+                        ind.sector_number = sector;
+                        ind.handle = handle;
+                        for j in 0..indirect as usize {
+                            ind.indirect_grefs[j] =
+                                conn.pages.page(&shadow.pages, segments as usize + j).0;
+                        }
+                        req.as_mut_bytes()[..size_of::<BlkifRequestIndirect>()]
+                            .copy_from_slice(ind.as_bytes());
+                        self.stats.indirect_requests += 1;
+                    }
+                    if off + len == end {
+                        self.work.pop_front();
+                        p.queued -= 1;
+                    } else if let Some(Work::Data { off: head, .. }) = self.work.front_mut() {
+                        *head = off + len;
+                    }
+                }
+            }
+            let parent = &mut self.parents[work.parent() as usize];
+            parent.in_flight += 1;
+            conn.ring.push(&req).expect("a free slot was checked");
+            self.stats.ring_requests += 1;
+        }
+        conn.ring.publish()
+    }
+}
