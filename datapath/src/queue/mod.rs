@@ -35,6 +35,8 @@ impl fmt::Display for CapacityError {
     }
 }
 
+impl core::error::Error for CapacityError {}
+
 /// Checks a requested capacity; indices are reduced with `& (capacity - 1)`, hence the power of two.
 fn check_capacity(requested: usize, min: usize) -> Result<usize, CapacityError> {
     if requested.is_power_of_two() && (min..=MAX_CAPACITY).contains(&requested) {

@@ -135,7 +135,9 @@ impl<T> Producer<T> {
             // SAFETY: at most `free` values are written, each into a slot `free_for` saw free.
             unsafe { self.write(value) };
         }
-        self.publish();
+        if self.tail != start {
+            self.publish();
+        }
         self.tail.wrapping_sub(start)
     }
 
