@@ -1,7 +1,8 @@
 //! `cargo xtask test`: install what is missing, then run every check, one step after another.
 //!
 //! The steps are the table [`STEPS`]; a new check is one more entry there, with the requirements it
-//! needs (they are installed by the setup step before anything runs).
+//! needs (they are installed by the setup step before anything runs). Every step runs even when an
+//! earlier one failed; the command fails if any did.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -135,15 +136,18 @@ pub fn run(args: &[String]) -> Result<(), String> {
     );
     let needed: Vec<Requirement> = steps.iter().flat_map(|s| s.needs.iter().copied()).collect();
     let started = Instant::now();
-    let mut failed = finish(
+    let setup_failed = finish(
         "setup",
         &mut outcomes,
         started,
         requirements::ensure(&needed),
     );
 
+    // After a failed step the others still run: a formatting slip should not hide test results.
+    // Without the setup nothing can run.
+    let mut failed: Vec<&str> = setup_failed.into_iter().collect();
     for (index, step) in steps.iter().enumerate() {
-        if failed.is_some() {
+        if setup_failed.is_some() {
             outcomes.push(Outcome {
                 name: step.name,
                 result: StepResult::NotRun,
@@ -153,13 +157,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
         header(index + 2, count, step.name, &step.describe());
         let started = Instant::now();
         let result = run_step(step, &root, &target, &mut counts);
-        failed = finish(step.name, &mut outcomes, started, result);
+        failed.extend(finish(step.name, &mut outcomes, started, result));
     }
 
     print!("{}", summary(&outcomes, total.elapsed(), &counts));
-    match failed {
-        Some(name) => Err(format!("step `{name}` failed (see its output above)")),
-        None => Ok(()),
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "failed: {} (see the output above)",
+            failed.join(", ")
+        ))
     }
 }
 
