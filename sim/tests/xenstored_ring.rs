@@ -276,3 +276,37 @@ fn releasing_the_domain_closes_its_ring_connection() {
         0
     );
 }
+
+#[test]
+fn a_guest_that_never_reads_its_replies_is_dropped_not_buffered_forever() {
+    let xs = store_with_guest(3);
+    xs.connect(0)
+        .set_perms("/", &[Perm::new(0, Access::Read)])
+        .unwrap();
+    let guest = attach(&xs, 3);
+    let mut link = RingLink::guest(guest.page.mem()).unwrap();
+    // A watch with a long token (the request still fits in the 1 KiB ring in one go): every event
+    // it causes is over 900 bytes.
+    let token = "t".repeat(900);
+    link.enqueue(
+        &Request::Watch {
+            path: "/".into(),
+            token,
+        }
+        .to_message(1, 0)
+        .unwrap(),
+    );
+    link.poll().unwrap();
+    guest.server.kicker().kick();
+    // The guest now stops consuming; dom0 keeps changing the store.
+    let dom0 = xs.connect(0);
+    for i in 0..8000 {
+        dom0.write(&format!("/noise/{i}"), "").unwrap();
+        if guest.server.stopped().is_some() {
+            break;
+        }
+    }
+    assert_eq!(guest.wait_stopped(), RingStop::Backlog);
+    // Writers are not affected.
+    dom0.write("/after", "").unwrap();
+}

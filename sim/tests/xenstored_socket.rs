@@ -360,3 +360,39 @@ fn several_clients_at_once_and_server_shutdown() {
     assert!(!path.exists());
     assert_eq!(c.recv(), None);
 }
+
+#[test]
+fn a_client_that_never_reads_is_disconnected_not_buffered_forever() {
+    let xs = Xenstored::new(Config::default());
+    let server = xs.serve_unix(socket_path("silent"), 0).unwrap();
+    let mut silent = Client::connect(&server);
+    let token = "t".repeat(2000);
+    assert_eq!(
+        silent.call(Request::Watch {
+            path: "/".into(),
+            token
+        }),
+        Response::Ok(MsgType::Watch)
+    );
+    // 8000 events of 2 KiB each: far more than the socket buffer plus the store's 4 MiB limit.
+    let dom0 = xs.connect(0);
+    for i in 0..8000 {
+        dom0.write(&format!("/flood/{i}"), "").unwrap();
+    }
+    // Whatever was buffered drains, then the server has hung up.
+    let mut buf = vec![0u8; 1 << 16];
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        match silent.stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => assert!(
+                std::time::Instant::now() < deadline,
+                "the server never hung up"
+            ),
+            Err(e) => panic!("no hang-up within {TIMEOUT:?}: {e}"),
+        }
+    }
+    // Others are served as before.
+    let mut c = Client::connect(&server);
+    assert_eq!(c.call(read("/flood/0")), Response::Read(Vec::new()));
+}

@@ -115,7 +115,7 @@ fn serve(mut link: RingLink, session: &WireSession, notify_guest: &dyn Fn()) -> 
         for msg in &wake.msgs {
             link.enqueue(msg);
         }
-        if link.pending_out() > MAX_QUEUED_BYTES {
+        if wake.overflowed || link.pending_out() > MAX_QUEUED_BYTES {
             return Some(RingStop::Backlog);
         }
         if wake.closed {

@@ -5,7 +5,7 @@
 use super::wire::WireSession;
 use super::Xenstored;
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -15,7 +15,8 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 use xenpv_control::xs::wire::Decoder;
 
-/// How often an idle writer rechecks for a closed connection it was not woken for.
+/// How often a writer that is idle, or blocked on a client that does not read, rechecks whether
+/// the connection was closed.
 const WRITER_POLL: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
@@ -119,10 +120,13 @@ fn read_loop(mut stream: UnixStream, session: &WireSession) {
 }
 
 fn write_loop(mut stream: UnixStream, session: &WireSession) {
+    // Writes time out now and then so that a client that stopped reading (and made the store
+    // close its overflowing connection) cannot hold this thread forever.
+    let _ = stream.set_write_timeout(Some(WRITER_POLL));
     loop {
         let wake = session.outbox().wait(WRITER_POLL);
         for msg in &wake.msgs {
-            if stream.write_all(&msg.to_bytes()).is_err() {
+            if !send(&mut stream, &msg.to_bytes(), session) {
                 session.outbox().shut();
                 let _ = stream.shutdown(Shutdown::Both);
                 return;
@@ -134,6 +138,24 @@ fn write_loop(mut stream: UnixStream, session: &WireSession) {
             return;
         }
     }
+}
+
+/// Writes all of `bytes`; false if the client is gone or the connection was closed meanwhile.
+fn send(stream: &mut UnixStream, mut bytes: &[u8], session: &WireSession) -> bool {
+    while !bytes.is_empty() {
+        match stream.write(bytes) {
+            Ok(0) => return false,
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if session.outbox().is_closed() {
+                    return false;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    true
 }
 
 impl Drop for UnixServer {

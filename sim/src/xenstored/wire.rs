@@ -19,6 +19,8 @@ struct Queue {
     msgs: VecDeque<Message>,
     bytes: usize,
     closed: bool,
+    /// Closed because the peer left more than MAX_QUEUED_BYTES unread.
+    overflowed: bool,
     /// The peer signalled (the ring's event channel).
     kicked: bool,
 }
@@ -34,6 +36,7 @@ pub struct WireOutbox {
 pub struct Wakeup {
     pub msgs: Vec<Message>,
     pub closed: bool,
+    pub overflowed: bool,
 }
 
 impl WireOutbox {
@@ -50,6 +53,7 @@ impl WireOutbox {
         q.msgs.push_back(msg);
         if q.bytes > MAX_QUEUED_BYTES {
             q.closed = true;
+            q.overflowed = true;
         }
         self.wake.notify_all();
     }
@@ -58,6 +62,10 @@ impl WireOutbox {
     pub fn shut(&self) {
         self.lock().closed = true;
         self.wake.notify_all();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
     }
 
     /// The peer signalled us.
@@ -78,6 +86,7 @@ impl WireOutbox {
         Wakeup {
             msgs: q.msgs.drain(..).collect(),
             closed: q.closed,
+            overflowed: q.overflowed,
         }
     }
 }
