@@ -17,8 +17,9 @@ use super::wire::{DecodeError, Decoder, Message};
 use alloc::collections::VecDeque;
 use core::mem::{offset_of, size_of};
 use xenpv_abi::xs_wire::{
-    XenstoreDomainInterface as Page, XENSTORE_ERROR_PROTO, XENSTORE_ERROR_RINGIDX,
-    XENSTORE_RING_SIZE, XENSTORE_SERVER_FEATURE_ERROR,
+    XenstoreDomainInterface as Page, XENSTORE_CONNECTED, XENSTORE_ERROR_NONE, XENSTORE_ERROR_PROTO,
+    XENSTORE_ERROR_RINGIDX, XENSTORE_RECONNECT, XENSTORE_RING_SIZE, XENSTORE_SERVER_FEATURE_ERROR,
+    XENSTORE_SERVER_FEATURE_RECONNECTION,
 };
 use xenpv_datapath::shmem::SharedMem;
 
@@ -37,6 +38,9 @@ pub enum RingError {
     /// The server reported a fatal connection error in the page's `error` field (a
     /// `XENSTORE_ERROR_*` value).
     ServerError(u32),
+    /// A reconnect was asked for but the server does not advertise
+    /// `XENSTORE_SERVER_FEATURE_RECONNECTION`.
+    ReconnectUnsupported,
 }
 
 /// One direction of the page: where its bytes and its two indices live.
@@ -295,14 +299,73 @@ impl RingLink {
         self.mem.store_u32_release(off, old | bits);
     }
 
+    /// The `XENSTORE_SERVER_FEATURE_*` bits the server advertises.
+    pub fn server_features(&self) -> u32 {
+        self.mem.load_u32_acquire(offset_of!(Page, server_features))
+    }
+
+    /// Guest side: asks the server to reset the connection (xenstore-ring.txt, "The ring reconnection
+    /// feature"); signal the peer afterwards, then call [`RingLink::reconnect_complete`] on each
+    /// kick. Until then the page must not be used.
+    pub fn begin_reconnect(&mut self) -> Result<(), RingError> {
+        if self.server_features() & XENSTORE_SERVER_FEATURE_RECONNECTION == 0 {
+            return Err(RingError::ReconnectUnsupported);
+        }
+        self.mem
+            .store_u32_release(offset_of!(Page, connection), XENSTORE_RECONNECT);
+        Ok(())
+    }
+
+    /// Guest side: whether the server has finished the reset. If so, the link starts afresh from
+    /// the indices the server left (partial messages, queued output and a past failure are dropped:
+    /// the connection restarts on a message boundary).
+    pub fn reconnect_complete(&mut self) -> bool {
+        if self.mem.load_u32_acquire(offset_of!(Page, connection)) != XENSTORE_CONNECTED {
+            return false;
+        }
+        self.restart();
+        true
+    }
+
+    /// Server side: whether the guest asks for a reset.
+    pub fn reconnect_requested(&self) -> bool {
+        self.mem.load_u32_acquire(offset_of!(Page, connection)) == XENSTORE_RECONNECT
+    }
+
+    /// Server side: performs the reset the guest asked for: empties both lanes, clears the error,
+    /// drops partial messages, then reports the connection back up. Signal the guest afterwards;
+    /// the owner also drops the connection's watches and transactions.
+    pub fn complete_reconnect(&mut self) {
+        for off in [REQ.cons, REQ.prod, RSP.cons, RSP.prod] {
+            self.mem.store_u32_release(off, 0);
+        }
+        self.mem
+            .store_u32_release(offset_of!(Page, error), XENSTORE_ERROR_NONE);
+        self.restart();
+        // Last: everything above is visible before the guest sees the connection back.
+        self.mem
+            .store_u32_release(offset_of!(Page, connection), XENSTORE_CONNECTED);
+    }
+
+    /// Forgets all in-progress traffic and continues from the page's current indices.
+    fn restart(&mut self) {
+        self.tx.prod = self.mem.load_u32_acquire(self.tx.lane.prod);
+        self.rx.cons = self.mem.load_u32_acquire(self.rx.lane.cons);
+        self.decoder = Decoder::new();
+        self.outgoing.clear();
+        self.inbox.clear();
+        self.failed = None;
+    }
+
     /// Server side: records why the connection is being dropped in the page's `error` field, as
     /// xenstored does before ignoring a misbehaving guest.
     pub fn report_error(&self, e: RingError) {
         let code = match e {
             RingError::Framing(_) => XENSTORE_ERROR_PROTO,
-            RingError::BadIndex { .. } | RingError::PageTooSmall(_) | RingError::ServerError(_) => {
-                XENSTORE_ERROR_RINGIDX
-            }
+            RingError::BadIndex { .. }
+            | RingError::PageTooSmall(_)
+            | RingError::ServerError(_)
+            | RingError::ReconnectUnsupported => XENSTORE_ERROR_RINGIDX,
         };
         self.mem.store_u32_release(offset_of!(Page, error), code);
     }
@@ -462,6 +525,46 @@ mod tests {
         let mut guest = RingLink::guest(mem.clone()).unwrap();
         mem.store_u32_release(offset_of!(Page, error), 2);
         assert_eq!(guest.poll(), Ok(Progress::default()));
+    }
+
+    #[test]
+    fn reconnect_resets_both_ends_on_a_message_boundary() {
+        let (_p, mem) = page();
+        let mut guest = RingLink::guest(mem.clone()).unwrap();
+        let mut server = RingLink::server(mem.clone()).unwrap();
+        assert_eq!(
+            guest.begin_reconnect(),
+            Err(RingError::ReconnectUnsupported)
+        );
+        server.advertise_features(XENSTORE_SERVER_FEATURE_RECONNECTION);
+
+        // Half a message in each direction, and a guest that has broken the response lane.
+        let half = msg(MsgType::Write, 1, &[b'x'; 100]).to_bytes();
+        guest.outgoing.extend(&half[..50]);
+        guest.poll().unwrap();
+        server.poll().unwrap();
+        mem.store_u32_release(RSP.prod, 5000);
+        assert!(guest.poll().is_err());
+
+        assert!(!server.reconnect_requested());
+        guest.begin_reconnect().unwrap();
+        assert!(
+            !guest.reconnect_complete(),
+            "the server has not answered yet"
+        );
+        assert!(server.reconnect_requested());
+        server.complete_reconnect();
+        assert!(!server.reconnect_requested());
+        assert!(guest.reconnect_complete());
+        assert_eq!(guest.failure(), None);
+
+        let m = msg(MsgType::Read, 2, b"/a\0");
+        guest.enqueue(&m);
+        let (_, s) = pump(&mut guest, &mut server);
+        assert_eq!(s, vec![m], "the half message before the reset is gone");
+        let r = msg(MsgType::Read, 2, b"v");
+        server.enqueue(&r);
+        assert_eq!(pump(&mut guest, &mut server).0, vec![r]);
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod transport;
 pub use store::Store;
 #[cfg(any(test, feature = "std"))]
 pub use transport::IoStream;
-pub use transport::{ByteStream, RingSignal, RingTransport, StreamTransport, Transport};
+pub use transport::{ByteStream, Reconnect, RingSignal, RingTransport, StreamTransport, Transport};
 
 use super::error::XsError;
 use super::ring::RingError;
@@ -54,11 +54,9 @@ impl Error {
     /// call with the same error; the owner reconnects.
     pub fn is_fatal(&self) -> bool {
         match self {
-            Error::Ring(_)
-            | Error::Io(_)
-            | Error::Closed
-            | Error::UnknownReqId(_)
-            | Error::BadWatchEvent(_) => true,
+            // Asking for an unsupported reset leaves the connection as it was.
+            Error::Ring(r) => *r != RingError::ReconnectUnsupported,
+            Error::Io(_) | Error::Closed | Error::UnknownReqId(_) | Error::BadWatchEvent(_) => true,
             Error::Decode(d) => d.is_fatal() || *d == DecodeError::Truncated,
             Error::Xs(_)
             | Error::NotInFlight(_)
@@ -341,6 +339,29 @@ impl<T: Transport> Client<T> {
     /// The transport, e.g. to reach the home's signal.
     pub fn transport(&self) -> &T {
         &self.transport
+    }
+}
+
+impl<T: Transport + Reconnect> Client<T> {
+    /// Resets the connection (after resume, or after the server flagged it broken) and registers
+    /// every watch again. Requests in flight are lost (waiting for them gives
+    /// [`Error::NotInFlight`]), queued events are dropped, open transactions are gone; xenstored
+    /// fires each re-registered watch once, so owners re-read what they watch.
+    pub fn reconnect(&mut self) -> Result<(), Error> {
+        self.transport.reconnect().map_err(|e| self.check(e))?;
+        self.in_flight.clear();
+        self.replies.clear();
+        self.events.clear();
+        self.failed = None;
+        let watches: alloc::vec::Vec<(String, String)> = self
+            .watches
+            .iter()
+            .map(|(token, path)| (path.clone(), token.clone()))
+            .collect();
+        for (path, token) in watches {
+            self.request(&Request::Watch { path, token }, 0)?;
+        }
+        Ok(())
     }
 }
 

@@ -425,6 +425,15 @@ struct ServerOnKick {
 impl ServerOnKick {
     fn run(&self) -> bool {
         let mut server = self.server.borrow_mut();
+        if server.reconnect_requested() {
+            // What xenstored does for a reset: the connection's watches go too.
+            server.complete_reconnect();
+            self.peer.borrow_mut().watches.clear();
+            return true;
+        }
+        for m in core::mem::take(&mut self.peer.borrow_mut().unsolicited) {
+            server.enqueue(&m);
+        }
         let mut moved = server.poll().unwrap().moved();
         while let Some(m) = server.next_message() {
             for r in self.peer.borrow_mut().handle(&m) {
@@ -470,6 +479,54 @@ fn client_over_the_ring_page() {
         .unwrap();
     assert_eq!(c.directory("/local/domain/1").unwrap(), vec!["data", "x"]);
     assert!(*server.kicks.borrow() > 0);
+}
+
+fn ring_setup(pages: &SharedPages) -> ServerOnKick {
+    let server = RingLink::server(pages.mem()).unwrap();
+    ServerOnKick {
+        server: RefCell::new(server),
+        peer: Peer::new(),
+        kicks: RefCell::new(0),
+    }
+}
+
+#[test]
+fn reconnect_over_the_ring_restores_watches() {
+    let pages = SharedPages::new(1).unwrap();
+    let server = ring_setup(&pages);
+    let mut c = Client::new(RingTransport::new(pages.mem(), &server).unwrap());
+    c.watch("/local/domain/1/device", "devices").unwrap();
+    c.wait_event_for("devices").unwrap();
+    assert_eq!(
+        c.reconnect(),
+        Err(Error::Ring(
+            crate::xs::ring::RingError::ReconnectUnsupported
+        ))
+    );
+
+    server
+        .server
+        .borrow()
+        .advertise_features(xenpv_abi::xs_wire::XENSTORE_SERVER_FEATURE_RECONNECTION);
+    c.reconnect().unwrap();
+    assert_eq!(
+        server.peer.borrow().watches.len(),
+        1,
+        "the watch was registered again"
+    );
+    // Its re-registration fires once, then changes arrive as before.
+    assert_eq!(
+        c.wait_event_for("devices").unwrap().path,
+        "/local/domain/1/device"
+    );
+    server
+        .peer
+        .borrow_mut()
+        .external_write("/local/domain/1/device/vif/0", b"");
+    assert_eq!(
+        c.wait_event_for("devices").unwrap().path,
+        "/local/domain/1/device/vif/0"
+    );
 }
 
 #[test]

@@ -79,6 +79,25 @@ impl<S: RingSignal> Transport for RingTransport<S> {
     }
 }
 
+/// A transport that can restart its connection on a message boundary.
+pub trait Reconnect {
+    /// Resets the connection; blocks until the server has done its part.
+    fn reconnect(&mut self) -> Result<(), Error>;
+}
+
+/// The ring's reconnection feature (xenstore-ring.txt): the server empties both lanes and drops the
+/// connection's watches and transactions.
+impl<S: RingSignal> Reconnect for RingTransport<S> {
+    fn reconnect(&mut self) -> Result<(), Error> {
+        self.link.begin_reconnect().map_err(Error::Ring)?;
+        self.signal.notify();
+        while !self.link.reconnect_complete() {
+            self.signal.wait();
+        }
+        Ok(())
+    }
+}
+
 /// A byte stream to xenstored.
 pub trait ByteStream {
     /// Writes one whole message (header and payload). `/dev/xen/xenbus` wants each message in one
