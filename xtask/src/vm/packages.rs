@@ -60,6 +60,8 @@ pub enum PackageError {
     BadField(&'static str, String),
     /// `apt-cache depends linux-image-amd64` named no concrete kernel package.
     NoKernelDependency,
+    /// apt has no record of this package.
+    NotInArchive(String),
 }
 
 impl fmt::Display for PackageError {
@@ -73,6 +75,7 @@ impl fmt::Display for PackageError {
                     "{KERNEL_META} depends on no linux-image-<version> package"
                 )
             }
+            PackageError::NotInArchive(p) => write!(f, "apt knows no package {p}"),
         }
     }
 }
@@ -98,17 +101,13 @@ impl DebRecord {
     }
 }
 
-/// Parses the first paragraph of `apt-cache show --no-all-versions`.
-pub fn parse_apt_record(text: &str) -> Result<DebRecord, PackageError> {
+/// Parses one paragraph of `apt-cache show` output.
+pub fn parse_apt_record(paragraph: &str) -> Result<DebRecord, PackageError> {
     let mut fields = BTreeMap::new();
-    for line in text.lines() {
-        if line.is_empty() {
-            break; // end of the first paragraph
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            if !k.starts_with(' ') {
-                fields.insert(k, v.trim());
-            }
+    for line in paragraph.lines() {
+        // Continuation lines of multi-line fields start with a space.
+        if let Some((k, v)) = line.split_once(':').filter(|(k, _)| !k.starts_with(' ')) {
+            fields.insert(k, v.trim());
         }
     }
     let get = |k: &'static str| {
@@ -130,6 +129,26 @@ pub fn parse_apt_record(text: &str) -> Result<DebRecord, PackageError> {
         return Err(PackageError::BadField("Package/Version", rec.file_name()));
     }
     Ok(rec)
+}
+
+/// Picks the record of each of `packages` out of `apt-cache show --no-all-versions` output (one
+/// paragraph per package, in any order), in the order asked.
+pub fn pick_records(text: &str, packages: &[&str]) -> Result<Vec<DebRecord>, PackageError> {
+    let records = text
+        .split("\n\n")
+        .filter(|p| !p.trim().is_empty())
+        .map(parse_apt_record)
+        .collect::<Result<Vec<_>, _>>()?;
+    packages
+        .iter()
+        .map(|p| {
+            records
+                .iter()
+                .find(|r| r.package == *p)
+                .cloned()
+                .ok_or_else(|| PackageError::NotInArchive(p.to_string()))
+        })
+        .collect()
 }
 
 /// Picks the concrete kernel package out of `apt-cache depends linux-image-amd64`.
@@ -256,19 +275,19 @@ pub fn ensure_host() -> Result<(), String> {
         )
         .map_err(|e| format!("adding {BACKPORTS} ({BACKPORTS_SOURCE}; setup runs as root): {e}"))?;
         eprintln!("    added {BACKPORTS_SOURCE}");
-        sh::run(apt_get().arg("update"))?;
+        sh::output(apt_get().arg("update"))?;
         updated = true;
     }
     let (missing, qemu_needed) = missing_host_packages(&installed_packages()?);
     if !missing.is_empty() || qemu_needed {
         if !updated {
-            sh::run(apt_get().arg("update"))?;
+            sh::output(apt_get().arg("update"))?;
         }
         if qemu_needed {
-            sh::run(apt_get().args(["install", "-y", "-t", BACKPORTS, QEMU_PACKAGE]))?;
+            sh::output(apt_get().args(["install", "-y", "-t", BACKPORTS, QEMU_PACKAGE]))?;
         }
         if !missing.is_empty() {
-            sh::run(apt_get().args(["install", "-y"]).args(&missing))?;
+            sh::output(apt_get().args(["install", "-y"]).args(&missing))?;
         }
         step.done(&format!(
             "installed {}{}",
@@ -309,9 +328,14 @@ pub struct Debs {
     pub xen: Vec<PathBuf>,
 }
 
-fn candidate(package: &str) -> Result<DebRecord, String> {
-    let text = sh::output(Command::new("apt-cache").args(["show", "--no-all-versions", package]))?;
-    parse_apt_record(&text).map_err(|e| format!("{package}: {e}"))
+/// The candidate versions of `packages`, in one apt-cache call (each call reads all package lists).
+fn candidates(packages: &[&str]) -> Result<Vec<DebRecord>, String> {
+    let text = sh::output(
+        Command::new("apt-cache")
+            .args(["show", "--no-all-versions"])
+            .args(packages),
+    )?;
+    pick_records(&text, packages).map_err(|e| e.to_string())
 }
 
 fn sha256(path: &Path) -> Result<String, String> {
@@ -323,27 +347,32 @@ fn sha256(path: &Path) -> Result<String, String> {
         .to_string())
 }
 
-/// Makes sure `rec`'s file is in `dir` with the right checksum; downloads it otherwise.
-fn fetch_one(dir: &Path, rec: &DebRecord) -> Result<(PathBuf, bool), String> {
+/// Whether `dir` holds `rec`'s file with the archive's checksum.
+fn cached(dir: &Path, rec: &DebRecord) -> Result<bool, String> {
     let path = dir.join(rec.file_name());
-    if path.exists() && sha256(&path)? == rec.sha256 {
-        return Ok((path, false));
+    Ok(path.exists() && sha256(&path)? == rec.sha256)
+}
+
+/// Downloads `recs` into `dir` in one apt-get call and checks every file against the archive.
+fn download(dir: &Path, recs: &[&DebRecord]) -> Result<(), String> {
+    for r in recs {
+        let _ = fs::remove_file(dir.join(r.file_name()));
     }
-    let _ = fs::remove_file(&path);
-    sh::output(
-        apt_get()
-            .current_dir(dir)
-            .args(["download", &format!("{}={}", rec.package, rec.version)]),
-    )?;
-    let got = sha256(&path)?;
-    if got != rec.sha256 {
-        return Err(format!(
-            "{}: checksum {got} differs from the archive's {}",
-            path.display(),
-            rec.sha256
-        ));
+    let specs: Vec<String> = recs
+        .iter()
+        .map(|r| format!("{}={}", r.package, r.version))
+        .collect();
+    sh::output(apt_get().current_dir(dir).arg("download").args(&specs))?;
+    for r in recs {
+        if !cached(dir, r)? {
+            return Err(format!(
+                "{}: missing after download or checksum differs from the archive's {}",
+                r.file_name(),
+                r.sha256
+            ));
+        }
     }
-    Ok((path, true))
+    Ok(())
 }
 
 /// Resolves the candidate versions and brings perf/cache/debs up to date with them.
@@ -354,25 +383,30 @@ pub fn fetch_debs(layout: &Layout) -> Result<Debs, String> {
     let depends =
         sh::output(Command::new("apt-cache").args(["depends", "-t", BACKPORTS, KERNEL_META]))?;
     let kernel_pkg = parse_kernel_package(&depends).map_err(|e| e.to_string())?;
-    let mut records = vec![candidate(&kernel_pkg)?];
-    for p in XEN_PACKAGES {
-        records.push(candidate(p)?);
-    }
-    let (mut fetched, mut bytes) = (0, 0);
-    let mut paths = Vec::new();
+    let wanted: Vec<&str> = std::iter::once(kernel_pkg.as_str())
+        .chain(XEN_PACKAGES.iter().copied())
+        .collect();
+    let records = candidates(&wanted)?;
+    let mut missing = Vec::new();
     for rec in &records {
-        let (path, downloaded) = fetch_one(&dir, rec)?;
-        if downloaded {
-            fetched += 1;
-            bytes += fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if !cached(&dir, rec)? {
+            missing.push(rec);
         }
-        paths.push(path);
     }
+    if !missing.is_empty() {
+        download(&dir, &missing)?;
+    }
+    let bytes: u64 = missing
+        .iter()
+        .map(|r| fs::metadata(dir.join(r.file_name())).map_or(0, |m| m.len()))
+        .sum();
+    let fetched = missing.len();
+    let mut paths: Vec<PathBuf> = records.iter().map(|r| dir.join(r.file_name())).collect();
     // Older versions left behind by an archive update would only take space.
-    let wanted: Vec<String> = records.iter().map(DebRecord::file_name).collect();
+    let keep: Vec<String> = records.iter().map(DebRecord::file_name).collect();
     for e in fs::read_dir(&dir).map_err(|e| e.to_string())?.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".deb") && !wanted.contains(&name) {
+        if name.ends_with(".deb") && !keep.contains(&name) {
             let _ = fs::remove_file(e.path());
         }
     }
@@ -395,12 +429,14 @@ Installed-Size: 4580\nMaintainer: Debian Xen Team <pkg-xen-devel@lists.alioth.de
 Architecture: amd64\nDepends: libc6 (>= 2.35),\n libxenstore4 (>= 4.16.0)\n\
 Filename: pool/updates/main/x/xen/xen-utils-4.17_4.17.7+13-g2445b30a44-0+deb12u1_amd64.deb\n\
 Size: 1372500\nSHA256: 1c928e408738cab624ee1d0ce2a824b0e9bc8874e91d635208f346940fb6d47c\n\n\
-Package: xen-utils-4.17\nVersion: 4.17.5+72-g01140da4e8-1\nArchitecture: amd64\n\
+Package: libyajl2\nVersion: 2.1.0-3+deb12u2\nArchitecture: amd64\n\
 SHA256: 2e0dc8bf6f08bd655b58ed1150ff97790637b641c79f9c8331ee242d651ae935\n";
 
     #[test]
-    fn record_takes_the_first_paragraph_and_names_the_file_like_apt() {
-        let r = parse_apt_record(RECORD).unwrap();
+    fn records_are_picked_by_package_and_named_like_apt_names_files() {
+        let recs = pick_records(RECORD, &["libyajl2", "xen-utils-4.17"]).unwrap();
+        assert_eq!(recs[0].package, "libyajl2");
+        let r = recs[1].clone();
         assert_eq!(r.version, "4.17.7+13-g2445b30a44-0+deb12u1");
         assert_eq!(
             r.file_name(),
@@ -418,6 +454,10 @@ SHA256: 2e0dc8bf6f08bd655b58ed1150ff97790637b641c79f9c8331ee242d651ae935\n";
 
     #[test]
     fn record_errors_are_typed() {
+        assert_eq!(
+            pick_records(RECORD, &["xen-utils-4.17", "fio"]),
+            Err(PackageError::NotInArchive("fio".into()))
+        );
         assert_eq!(
             parse_apt_record("Package: x\nVersion: 1\nArchitecture: amd64\n"),
             Err(PackageError::MissingField("SHA256"))
