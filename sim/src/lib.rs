@@ -5,4 +5,5 @@ pub mod blkback;
 pub mod domain;
 pub mod guest;
 pub mod host;
+pub mod netback;
 pub mod xenstored;

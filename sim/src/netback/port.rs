@@ -1,0 +1,161 @@
+//! Where a netback delivers the packets its frontend sends: a [`Sink`]. A vif's own [`VifPort`] is
+//! the sink of a loopback (packets come back to the same frontend); another vif's port connects two
+//! frontends like a cable.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use xenpv_datapath::netif::toeplitz::Steering;
+use xenpv_datapath::netif::{RssHash, TxOffload};
+
+/// Receives packets a netback took from its frontend.
+pub trait Sink: Send + Sync {
+    /// Takes a copy of `frame`; `queue` is the transmit queue it came from (a steering hint).
+    /// Returns `false` if the packet was dropped.
+    fn deliver(&self, frame: &[u8], offload: TxOffload, queue: usize) -> bool;
+}
+
+/// A packet waiting to be copied to a frontend.
+pub(crate) struct Frame {
+    pub data: Vec<u8>,
+    pub offload: TxOffload,
+    pub hash: Option<RssHash>,
+}
+
+struct PortState {
+    backlog: Vec<VecDeque<Frame>>,
+    /// Buffers of delivered frames, reused so that a packet costs no allocation.
+    spare: Vec<Vec<u8>>,
+    steering: Option<Steering>,
+    /// The frontend's multicast list; netif.h lets it be amended at any time.
+    multicast: Vec<[u8; 6]>,
+    /// Whether the list filters (the frontend set request-multicast-control).
+    filter_multicast: bool,
+    dropped: u64,
+}
+
+/// The receive side of a vif: per-queue backlogs of packets for its frontend.
+pub struct VifPort {
+    state: Mutex<PortState>,
+    limit: usize,
+}
+
+/// Packets each queue's backlog holds before new ones are dropped (a NIC's receive queue).
+const BACKLOG: usize = 512;
+/// Buffer capacity: the largest frame a frontend can send.
+const FRAME_CAPACITY: usize = 65536;
+
+impl VifPort {
+    pub(crate) fn new(queues: usize, multicast_control: bool) -> Self {
+        Self {
+            state: Mutex::new(PortState {
+                backlog: (0..queues.max(1))
+                    .map(|_| VecDeque::with_capacity(BACKLOG))
+                    .collect(),
+                spare: Vec::new(),
+                steering: None,
+                multicast: Vec::new(),
+                filter_multicast: multicast_control,
+                dropped: 0,
+            }),
+            limit: BACKLOG,
+        }
+    }
+
+    pub(crate) fn set_steering(&self, steering: Option<Steering>) {
+        self.state.lock().unwrap().steering = steering;
+    }
+
+    /// Adds or removes a multicast address; `false` when the filter is full.
+    pub(crate) fn multicast(&self, addr: [u8; 6], add: bool) -> bool {
+        let mut s = self.state.lock().unwrap();
+        let list = &mut s.multicast;
+        if add {
+            if !list.contains(&addr) {
+                // Linux netback's XEN_NETBK_MCAST_MAX.
+                if list.len() >= 64 {
+                    return false;
+                }
+                list.push(addr);
+            }
+        } else {
+            list.retain(|a| *a != addr);
+        }
+        true
+    }
+
+    pub(crate) fn take(&self, queue: usize) -> Option<Frame> {
+        self.state
+            .lock()
+            .unwrap()
+            .backlog
+            .get_mut(queue)?
+            .pop_front()
+    }
+
+    pub(crate) fn put_back(&self, queue: usize, frame: Frame) {
+        self.state.lock().unwrap().backlog[queue].push_front(frame);
+    }
+
+    pub(crate) fn recycle(&self, frame: Frame) {
+        self.state.lock().unwrap().spare.push(frame.data);
+    }
+
+    /// Packets dropped on arrival (full backlog, multicast filter).
+    pub fn dropped(&self) -> u64 {
+        self.state.lock().unwrap().dropped
+    }
+
+    /// Packets waiting in all backlogs.
+    pub fn backlog(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .backlog
+            .iter()
+            .map(VecDeque::len)
+            .sum()
+    }
+}
+
+fn filtered_multicast(frame: &[u8], s: &PortState) -> bool {
+    let Some(dst) = frame.get(..6).filter(|_| s.filter_multicast) else {
+        return false;
+    };
+    let multicast = dst[0] & 1 != 0 && dst != [0xff; 6];
+    multicast && !s.multicast.iter().any(|a| a == dst)
+}
+
+impl Sink for VifPort {
+    fn deliver(&self, frame: &[u8], offload: TxOffload, queue: usize) -> bool {
+        let mut s = self.state.lock().unwrap();
+        if filtered_multicast(frame, &s) {
+            s.dropped += 1;
+            return false;
+        }
+        let queues = s.backlog.len();
+        let (queue, hash) = match &s.steering {
+            Some(st) => {
+                let (q, h) = st.select(frame);
+                (q.min(queues - 1), h)
+            }
+            None => (queue % queues, None),
+        };
+        if s.backlog[queue].len() >= self.limit {
+            s.dropped += 1;
+            return false;
+        }
+        let mut data = s
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(FRAME_CAPACITY));
+        data.clear();
+        data.extend_from_slice(frame);
+        s.backlog[queue].push_back(Frame {
+            data,
+            offload,
+            hash,
+        });
+        true
+    }
+}

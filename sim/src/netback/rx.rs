@@ -1,0 +1,211 @@
+//! Netback's receive path: packets from the vif's backlog, grant-copied into the buffers the
+//! frontend posted, one page per slot, with GSO and hash extras in slots of their own (each
+//! consuming a posted request, whose slot it reuses, as netif.h requires).
+
+use arrayvec::ArrayVec;
+use xenpv_abi::netif::{
+    NetifExtraGso, NetifExtraHash, NetifExtraInfo, NetifRxRequest, NetifRxResponse,
+    NETRXF_CSUM_BLANK, NETRXF_DATA_VALIDATED, NETRXF_EXTRA_INFO, NETRXF_MORE_DATA,
+    XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ, XEN_NETIF_EXTRA_FLAG_MORE, XEN_NETIF_EXTRA_TYPE_GSO,
+    XEN_NETIF_EXTRA_TYPE_HASH,
+};
+use xenpv_abi::{EvtchnPort, PAGE_SIZE};
+use xenpv_control::vif::FrontendVif;
+use xenpv_datapath::netif::{GsoKind, TxChecksum};
+use zerocopy::{FromBytes, IntoBytes};
+
+use super::port::{Frame, VifPort};
+use super::{NetbackError, Peer, RxBack, VifStats};
+
+/// Most slots one packet takes: a 64 KiB frame in pages plus two extras.
+const MAX_SLOTS: usize = 16 + 1 + 2;
+
+/// What the frontend can receive.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RxCaps {
+    sg: bool,
+    gso_tcpv4: bool,
+    gso_tcpv6: bool,
+}
+
+impl RxCaps {
+    pub fn from_frontend(front: &FrontendVif) -> Self {
+        Self {
+            sg: front.sg,
+            gso_tcpv4: front.gso_tcpv4,
+            gso_tcpv6: front.gso_tcpv6,
+        }
+    }
+}
+
+pub(crate) struct RxQueue {
+    ring: RxBack,
+    port: EvtchnPort,
+    index: usize,
+    caps: RxCaps,
+}
+
+fn extra_slot(kind: u8, more: bool, payload: &[u8]) -> NetifRxResponse {
+    let mut extra = NetifExtraInfo {
+        kind,
+        flags: if more { XEN_NETIF_EXTRA_FLAG_MORE } else { 0 },
+        payload: [0; 6],
+    };
+    extra.payload[..payload.len()].copy_from_slice(payload);
+    NetifRxResponse::read_from_bytes(extra.as_bytes()).expect("same size")
+}
+
+impl RxQueue {
+    pub fn new(ring: RxBack, port: EvtchnPort, index: usize, caps: RxCaps) -> Self {
+        Self {
+            ring,
+            port,
+            index,
+            caps,
+        }
+    }
+
+    /// Copies backlog packets to the frontend while it has buffers posted.
+    pub fn poll(
+        &mut self,
+        peer: &Peer,
+        port: &VifPort,
+        stats: &mut VifStats,
+    ) -> Result<usize, NetbackError> {
+        let mut done = 0;
+        while let Some(frame) = port.take(self.index) {
+            let gso = frame.offload.gso.filter(|g| match g.kind {
+                GsoKind::TcpV4 => self.caps.gso_tcpv4,
+                GsoKind::TcpV6 => self.caps.gso_tcpv6,
+            });
+            let data_slots = frame.data.len().div_ceil(PAGE_SIZE).max(1);
+            let unsendable =
+                (frame.offload.gso.is_some() && gso.is_none()) || (data_slots > 1 && !self.caps.sg);
+            if unsendable {
+                // Linux would segment in software; the sim counts the packet as lost instead.
+                stats.rx_dropped += 1;
+                port.recycle(frame);
+                continue;
+            }
+            let extras = usize::from(gso.is_some()) + usize::from(frame.hash.is_some());
+            let needed = data_slots + extras;
+            let mut reqs: ArrayVec<NetifRxRequest, MAX_SLOTS> = ArrayVec::new();
+            {
+                let mut batch = self.ring.poll_requests().map_err(NetbackError::Ring)?;
+                if batch.len() < needed {
+                    drop(batch);
+                    port.put_back(self.index, frame);
+                    break;
+                }
+                reqs.extend(batch.by_ref().take(needed));
+            }
+            self.write(peer, &frame, gso, &reqs, data_slots, stats);
+            port.recycle(frame);
+            done += 1;
+        }
+        if self.ring.publish() {
+            peer.notify(self.port);
+        }
+        self.ring
+            .final_check_for_requests()
+            .map_err(NetbackError::Ring)?;
+        Ok(done)
+    }
+
+    fn write(
+        &mut self,
+        peer: &Peer,
+        frame: &Frame,
+        gso: Option<xenpv_datapath::netif::Gso>,
+        reqs: &[NetifRxRequest],
+        data_slots: usize,
+        stats: &mut VifStats,
+    ) {
+        let chunk = |k: usize| {
+            let start = k * PAGE_SIZE;
+            &frame.data[start..(start + PAGE_SIZE).min(frame.data.len())]
+        };
+        let mut flags = match (frame.offload.checksum, frame.offload.gso) {
+            (TxChecksum::Offload, _) | (_, Some(_)) => NETRXF_CSUM_BLANK | NETRXF_DATA_VALIDATED,
+            (TxChecksum::Validated, None) => NETRXF_DATA_VALIDATED,
+            (TxChecksum::Complete, None) => 0,
+        };
+        let mut extras: ArrayVec<NetifRxResponse, 2> = ArrayVec::new();
+        let n_extras = usize::from(gso.is_some()) + usize::from(frame.hash.is_some());
+        if let Some(g) = gso {
+            let payload = NetifExtraGso {
+                size: g.mss,
+                gso_type: g.kind.wire(),
+                pad: 0,
+                features: 0,
+            };
+            extras.push(extra_slot(
+                XEN_NETIF_EXTRA_TYPE_GSO,
+                n_extras > 1,
+                payload.as_bytes(),
+            ));
+        }
+        if let Some(h) = frame.hash {
+            let payload = NetifExtraHash {
+                hash_type: h.kind.bit() as u8,
+                algorithm: XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ as u8,
+                value: h.value.to_le_bytes(),
+            };
+            extras.push(extra_slot(
+                XEN_NETIF_EXTRA_TYPE_HASH,
+                false,
+                payload.as_bytes(),
+            ));
+        }
+        if !extras.is_empty() {
+            flags |= NETRXF_EXTRA_INFO;
+        }
+        // Data slot k goes in the request after the extras' slots (k > 0) or the first (k = 0).
+        let data_req = |k: usize| {
+            if k == 0 {
+                reqs[0]
+            } else {
+                reqs[k + extras.len()]
+            }
+        };
+        let mut failed = false;
+        for k in 0..data_slots {
+            let req = data_req(k);
+            failed |= peer
+                .host
+                .copy_to_grant(peer.dom, peer.front, req.gref, 0, chunk(k))
+                .is_err();
+        }
+        for k in 0..data_slots {
+            let req = data_req(k);
+            let more = if k + 1 < data_slots {
+                NETRXF_MORE_DATA
+            } else {
+                0
+            };
+            let status = if failed {
+                xenpv_abi::netif::NETIF_RSP_ERROR
+            } else {
+                chunk(k).len() as i16
+            };
+            let rsp = NetifRxResponse {
+                id: req.id,
+                offset: 0,
+                flags: if k == 0 { flags | more } else { more },
+                status,
+            };
+            self.ring.push(&rsp).expect("one response per request");
+            if k == 0 {
+                for e in &extras {
+                    self.ring.push(e).expect("one response per request");
+                }
+            }
+        }
+        if failed {
+            stats.rx_dropped += 1;
+        } else {
+            stats.rx_packets += 1;
+            stats.rx_bytes += frame.data.len() as u64;
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! netfront against the sim netback with a loopback sink: what goes out comes back, with its
+//! offload metadata, over one or several queues, with RSS configured on the ctrl ring.
+
+use std::sync::Arc;
+
+use xenpv_abi::netif::{XEN_NETIF_CTRL_HASH_TYPE_IPV4, XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP};
+use xenpv_datapath::netif::ctrl::CtrlOp;
+use xenpv_datapath::netif::toeplitz::{hash_input, toeplitz, Steering};
+use xenpv_datapath::netif::{
+    Gso, GsoKind, HashKind, OwnedPacket, RxChecksum, RxMeta, TxChecksum, TxDone, TxOffload,
+    TxRefused, TxStatus,
+};
+use xenpv_sim::host::{Host, HostConfig};
+use xenpv_sim::netback::pair::{linux_netback, FrontRequest, NetPair};
+
+type Pkt = OwnedPacket<Vec<u8>>;
+
+fn host() -> Arc<Host> {
+    Host::new(HostConfig {
+        frames: 1 << 14,
+        grant_entries: 1 << 14,
+        ports: 64,
+    })
+}
+
+/// An Ethernet/IPv4/TCP frame of `len` bytes whose payload encodes `seq`.
+fn tcp_frame(len: usize, sport: u16, seq: u32) -> Vec<u8> {
+    let mut f = vec![0u8; len.max(54)];
+    f[0..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 2]);
+    f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 1]);
+    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    f[14] = 0x45;
+    f[23] = 6;
+    f[26..30].copy_from_slice(&[10, 0, 0, 1]);
+    f[30..34].copy_from_slice(&[10, 0, 0, 2]);
+    f[34..36].copy_from_slice(&sport.to_be_bytes());
+    f[36..38].copy_from_slice(&80u16.to_be_bytes());
+    for (i, b) in f[54..].iter_mut().enumerate() {
+        *b = (i as u32).wrapping_mul(31).wrapping_add(seq) as u8;
+    }
+    f[54..58.min(len.max(58))].copy_from_slice(&seq.to_be_bytes()[..4.min(len.max(58) - 54)]);
+    f
+}
+
+struct Seen {
+    rx: Vec<(RxMeta, Vec<u8>, usize)>,
+    done: Vec<TxDone<Pkt>>,
+}
+
+/// Lets both ends work until nothing moves.
+fn settle(pair: &mut NetPair<Pkt>, seen: &mut Seen) {
+    for _ in 0..1000 {
+        let work = pair.back.poll().expect("backend healthy");
+        let before = (seen.rx.len(), seen.done.len());
+        let NetPair { guest, front, .. } = pair;
+        for (i, q) in front.queues_mut().iter_mut().enumerate() {
+            q.poll(guest, &mut |d| seen.done.push(d), &mut |m, b| {
+                seen.rx.push((*m, b.to_vec(), i))
+            })
+            .expect("frontend healthy");
+        }
+        if work.tx == 0 && work.rx == 0 && before == (seen.rx.len(), seen.done.len()) {
+            return;
+        }
+    }
+    panic!("traffic did not settle");
+}
+
+fn seen() -> Seen {
+    Seen {
+        rx: Vec::new(),
+        done: Vec::new(),
+    }
+}
+
+fn send(pair: &mut NetPair<Pkt>, queue: usize, frame: Vec<u8>, offload: TxOffload) {
+    let NetPair { guest, front, .. } = pair;
+    let q = &mut front.queues_mut()[queue];
+    q.send(OwnedPacket { frame, offload })
+        .map_err(|(_, why)| why)
+        .expect("accepted");
+    q.flush(guest);
+}
+
+#[test]
+fn frames_of_every_size_come_back_with_their_offload_metadata() {
+    let host = host();
+    let mut pair: NetPair<Pkt> =
+        NetPair::connect(&host, 1, &linux_netback(4), FrontRequest::default()).unwrap();
+    let gso = Gso {
+        kind: GsoKind::TcpV4,
+        mss: 1448,
+    };
+    let cases = [
+        (60, TxOffload::default(), RxChecksum::Unknown, None),
+        (
+            1514,
+            TxOffload {
+                checksum: TxChecksum::Offload,
+                gso: None,
+            },
+            RxChecksum::Blank,
+            None,
+        ),
+        (
+            9014,
+            TxOffload {
+                checksum: TxChecksum::Validated,
+                gso: None,
+            },
+            RxChecksum::Validated,
+            None,
+        ),
+        (
+            65535,
+            TxOffload {
+                checksum: TxChecksum::Offload,
+                gso: Some(gso),
+            },
+            RxChecksum::Blank,
+            Some(gso),
+        ),
+    ];
+    let mut s = seen();
+    for (seq, (len, offload, _, _)) in cases.iter().enumerate() {
+        send(&mut pair, 0, tcp_frame(*len, 1000, seq as u32), *offload);
+    }
+    settle(&mut pair, &mut s);
+    assert_eq!(s.rx.len(), cases.len());
+    for (seq, (len, offload, csum, gso)) in cases.iter().enumerate() {
+        let (meta, bytes, _) = &s.rx[seq];
+        assert_eq!(
+            bytes,
+            &tcp_frame(*len, 1000, seq as u32),
+            "frame {seq} intact"
+        );
+        assert_eq!(meta.checksum, *csum, "frame {seq}");
+        assert_eq!(meta.gso, *gso, "frame {seq}");
+        assert!(meta.hash.is_none(), "no hashing configured");
+        match &s.done[seq] {
+            TxDone::Packet { packet, status } => {
+                assert_eq!(*status, TxStatus::Ok);
+                assert_eq!(packet.offload, *offload);
+                assert_eq!(packet.frame.len(), (*len).max(54));
+            }
+            other => panic!("unexpected completion {other:?}"),
+        }
+    }
+    let stats = *pair.front.queues()[0].stats();
+    assert_eq!(stats.tx_packets, 4);
+    assert_eq!(stats.rx_packets, 4);
+    assert_eq!(stats.tx_gso, 1);
+    assert_eq!(stats.rx_gso, 1);
+    assert_eq!(stats.rx_dropped, 0);
+    assert_eq!(pair.back.stats().tx_packets, 4);
+    let total: usize = cases.iter().map(|c| c.0).sum();
+    assert_eq!(stats.rx_bytes as usize, total);
+}
+
+#[test]
+fn many_packets_flow_through_a_full_ring_on_two_queues() {
+    for split in [true, false] {
+        let host = host();
+        let req = FrontRequest {
+            queues: 2,
+            split_event_channels: split,
+            ..FrontRequest::default()
+        };
+        let mut pair: NetPair<Pkt> = NetPair::connect(&host, 1, &linux_netback(4), req).unwrap();
+        assert_eq!(pair.front.queues().len(), 2);
+        assert_eq!(pair.keys.queues.len(), 2);
+        let mut s = seen();
+        let mut sent = 0u32;
+        // More packets than a ring holds: sending must wait for completions.
+        for round in 0..6 {
+            for q in 0..2 {
+                loop {
+                    let frame = tcp_frame(600 + (sent as usize % 900), 2000 + q as u16, sent);
+                    let NetPair { guest, front, .. } = &mut pair;
+                    let queue = &mut front.queues_mut()[q];
+                    match queue.send(OwnedPacket {
+                        frame,
+                        offload: TxOffload::default(),
+                    }) {
+                        Ok(()) => sent += 1,
+                        Err((_, TxRefused::Busy)) => break,
+                        Err((_, why)) => panic!("refused: {why:?}"),
+                    }
+                    queue.flush(guest);
+                    if sent % 97 == 0 {
+                        break;
+                    }
+                }
+            }
+            settle(&mut pair, &mut s);
+            assert!(round < 5 || s.rx.len() == sent as usize);
+        }
+        assert!(sent > 2 * 256, "the rings wrapped ({sent} packets)");
+        assert_eq!(s.rx.len(), sent as usize);
+        assert_eq!(s.done.len(), sent as usize);
+        // Loopback keeps each packet on the queue it was sent on.
+        for (_, bytes, q) in &s.rx {
+            let sport = u16::from_be_bytes([bytes[34], bytes[35]]);
+            assert_eq!(usize::from(sport - 2000), *q);
+        }
+        let mut seqs: Vec<u32> =
+            s.rx.iter()
+                .map(|(_, b, _)| u32::from_be_bytes([b[54], b[55], b[56], b[57]]))
+                .collect();
+        seqs.sort_unstable();
+        assert_eq!(
+            seqs,
+            (0..sent).collect::<Vec<_>>(),
+            "each packet exactly once"
+        );
+    }
+}
+
+/// Drives one ctrl request to its answer.
+fn ctrl(
+    pair: &mut NetPair<Pkt>,
+    op: CtrlOp<'_>,
+) -> Result<u32, xenpv_datapath::netif::ctrl::CtrlStatus> {
+    let NetPair {
+        guest, front, back, ..
+    } = pair;
+    let c = front.ctrl_mut().expect("ctrl ring negotiated");
+    c.send(guest, op).unwrap();
+    back.poll().unwrap();
+    c.poll().unwrap().expect("answered")
+}
+
+#[test]
+fn rss_configured_on_the_ctrl_ring_hashes_and_steers_like_the_frontend() {
+    let host = host();
+    let req = FrontRequest {
+        queues: 2,
+        ..FrontRequest::default()
+    };
+    let mut pair: NetPair<Pkt> = NetPair::connect(&host, 1, &linux_netback(2), req).unwrap();
+    let key: Vec<u8> = (0..40u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
+    let flags = XEN_NETIF_CTRL_HASH_TYPE_IPV4 | XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP;
+    let table: Vec<u32> = (0..16).map(|i| (i % 3 % 2) as u32).collect();
+    use xenpv_datapath::netif::ctrl::CtrlStatus;
+    assert_eq!(
+        ctrl(&mut pair, CtrlOp::GetHashFlags),
+        Err(CtrlStatus::NotSupported),
+        "an algorithm must be chosen first"
+    );
+    assert_eq!(ctrl(&mut pair, CtrlOp::SetToeplitz), Ok(0));
+    let supported = ctrl(&mut pair, CtrlOp::GetHashFlags).unwrap();
+    assert_eq!(supported & flags, flags);
+    assert_eq!(ctrl(&mut pair, CtrlOp::SetHashKey(&key)), Ok(0));
+    assert_eq!(ctrl(&mut pair, CtrlOp::GetMappingSize), Ok(128));
+    assert_eq!(
+        ctrl(&mut pair, CtrlOp::SetMappingSize(table.len() as u32)),
+        Ok(0)
+    );
+    assert_eq!(
+        ctrl(&mut pair, CtrlOp::SetMapping(&[0, 5])),
+        Err(CtrlStatus::InvalidParameter),
+        "queue 5 does not exist"
+    );
+    assert_eq!(ctrl(&mut pair, CtrlOp::SetMapping(&table)), Ok(0));
+    assert_eq!(ctrl(&mut pair, CtrlOp::SetHashFlags(flags)), Ok(0));
+    let steering = Steering::new(&key, flags, &table, 2).unwrap();
+    pair.front.set_steering(Some(steering));
+
+    let mut s = seen();
+    let frames: Vec<Vec<u8>> = (0..40)
+        .map(|i| tcp_frame(200, 3000 + i, i.into()))
+        .collect();
+    for f in &frames {
+        let q = pair.front.select_queue(f);
+        send(&mut pair, q, f.clone(), TxOffload::default());
+    }
+    settle(&mut pair, &mut s);
+    assert_eq!(s.rx.len(), frames.len());
+    let mut queues_used = [0; 2];
+    for (meta, bytes, q) in &s.rx {
+        let input = hash_input(bytes, flags).unwrap();
+        let expected = toeplitz(&key, input.bytes());
+        let hash = meta.hash.expect("hash extra");
+        assert_eq!(hash.value, expected);
+        assert_eq!(hash.kind, HashKind::Ipv4Tcp);
+        assert_eq!(
+            *q,
+            table[expected as usize % table.len()] as usize,
+            "backend steering"
+        );
+        assert_eq!(*q, pair.front.select_queue(bytes), "same queue both ways");
+        queues_used[*q] += 1;
+    }
+    assert!(
+        queues_used.iter().all(|&n| n > 0),
+        "both queues used: {queues_used:?}"
+    );
+    let hashed: u64 = pair
+        .front
+        .queues()
+        .iter()
+        .map(|q| q.stats().rx_hashed)
+        .sum();
+    assert_eq!(hashed, frames.len() as u64);
+}
+
+#[test]
+fn multicast_filter_follows_add_and_remove_extras() {
+    let host = host();
+    let req = FrontRequest {
+        multicast_control: true,
+        ..FrontRequest::default()
+    };
+    let mut pair: NetPair<Pkt> = NetPair::connect(&host, 1, &linux_netback(1), req).unwrap();
+    let group = [0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb];
+    let mut frame = tcp_frame(100, 5353, 7);
+    frame[..6].copy_from_slice(&group);
+    let mut s = seen();
+    send(&mut pair, 0, frame.clone(), TxOffload::default());
+    settle(&mut pair, &mut s);
+    assert!(s.rx.is_empty(), "unlisted multicast is filtered");
+    assert_eq!(pair.back.port().dropped(), 1);
+
+    let NetPair { guest, front, .. } = &mut pair;
+    front.queues_mut()[0].multicast(group, true).unwrap();
+    front.queues_mut()[0].flush(guest);
+    settle(&mut pair, &mut s);
+    assert!(s.done.iter().any(|d| *d
+        == TxDone::Multicast {
+            addr: group,
+            add: true,
+            status: TxStatus::Ok
+        }));
+    send(&mut pair, 0, frame.clone(), TxOffload::default());
+    settle(&mut pair, &mut s);
+    assert_eq!(s.rx.len(), 1, "listed multicast passes");
+    assert_eq!(s.rx[0].1, frame);
+
+    let mut bcast = frame.clone();
+    bcast[..6].copy_from_slice(&[0xff; 6]);
+    send(&mut pair, 0, bcast, TxOffload::default());
+    let NetPair { guest, front, .. } = &mut pair;
+    front.queues_mut()[0].multicast(group, false).unwrap();
+    front.queues_mut()[0].flush(guest);
+    settle(&mut pair, &mut s);
+    assert_eq!(s.rx.len(), 2, "broadcast is never filtered");
+    send(&mut pair, 0, frame, TxOffload::default());
+    settle(&mut pair, &mut s);
+    assert_eq!(s.rx.len(), 2, "removed again");
+    assert_eq!(pair.back.stats().mcast_ops, 2);
+}
+
+#[test]
+fn offloads_the_backend_did_not_offer_and_a_down_link_are_refused() {
+    let host = host();
+    let mut features = linux_netback(1);
+    features.gso_tcpv6 = false;
+    let mut pair: NetPair<Pkt> =
+        NetPair::connect(&host, 1, &features, FrontRequest::default()).unwrap();
+    let q = &mut pair.front.queues_mut()[0];
+    let v6 = TxOffload {
+        checksum: TxChecksum::Offload,
+        gso: Some(Gso {
+            kind: GsoKind::TcpV6,
+            mss: 1400,
+        }),
+    };
+    let refused = |r: Result<(), (Pkt, TxRefused)>| r.map_err(|(_, w)| w).unwrap_err();
+    assert_eq!(
+        refused(q.send(OwnedPacket {
+            frame: vec![0; 9000],
+            offload: v6
+        })),
+        TxRefused::GsoNotNegotiated(GsoKind::TcpV6)
+    );
+    assert_eq!(
+        refused(q.send(OwnedPacket {
+            frame: vec![0; 65536],
+            offload: TxOffload::default()
+        })),
+        TxRefused::TooLarge(65536)
+    );
+    assert_eq!(
+        refused(q.send(OwnedPacket {
+            frame: vec![],
+            offload: TxOffload::default()
+        })),
+        TxRefused::Empty
+    );
+    q.set_link(false);
+    assert_eq!(
+        refused(q.send(OwnedPacket {
+            frame: vec![0; 60],
+            offload: TxOffload::default()
+        })),
+        TxRefused::LinkDown
+    );
+    q.set_link(true);
+    assert!(q
+        .send(OwnedPacket {
+            frame: vec![0; 60],
+            offload: TxOffload::default()
+        })
+        .is_ok());
+    assert_eq!(q.stats().tx_refused, 4);
+}
