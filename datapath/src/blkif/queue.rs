@@ -335,19 +335,28 @@ impl<P: Platform, B: AsRef<[u8]> + AsMut<[u8]>> BlkQueue<P, B> {
         self.broken = None;
     }
 
-    /// Completes every unfinished request with `error` (the device is gone for good). The queue
-    /// must be disconnected first, so that no ring request is in flight.
-    pub fn fail_all(&mut self, error: IoError) {
+    /// Completes every unfinished request with `error` (the device is gone for good), including
+    /// submissions not taken yet, as far as the completion queue has room: returns how many
+    /// submissions are still waiting (call again after collecting completions).
+    pub fn fail_all(&mut self, error: IoError) -> usize {
         self.disconnect();
-        let reqs = &mut self.reqs;
-        reqs.work.clear();
-        for index in 0..reqs.parents.len() as u32 {
-            let p = &mut reqs.parents[index as usize];
-            if p.req.is_some() {
-                p.queued = 0;
-                p.flush_after = false;
-                p.result = Err(error);
-                reqs.complete(index);
+        loop {
+            self.accept_submissions();
+            let reqs = &mut self.reqs;
+            reqs.work.clear();
+            let mut failed = 0;
+            for index in 0..reqs.parents.len() as u32 {
+                let p = &mut reqs.parents[index as usize];
+                if p.req.is_some() {
+                    p.queued = 0;
+                    p.flush_after = false;
+                    p.result = Err(error);
+                    reqs.complete(index);
+                    failed += 1;
+                }
+            }
+            if failed == 0 {
+                return self.submissions.len();
             }
         }
     }
@@ -551,7 +560,9 @@ impl<P: Platform, B: AsRef<[u8]> + AsMut<[u8]>> BlkQueue<P, B> {
 fn validate<B: AsRef<[u8]>>(disk: &Disk, req: &BlockRequest<B>) -> Result<(), IoError> {
     let sector_bytes = u64::from(disk.sector_size);
     let per_block = sector_bytes / BLKIF_SECTOR_SIZE as u64;
-    let aligned = |sector: u64, bytes: u64| sector.is_multiple_of(per_block) && bytes.is_multiple_of(sector_bytes);
+    let aligned = |sector: u64, bytes: u64| {
+        sector.is_multiple_of(per_block) && bytes.is_multiple_of(sector_bytes)
+    };
     let in_range = |sector: u64, sectors: u64| {
         sector
             .checked_add(sectors)

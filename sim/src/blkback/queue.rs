@@ -142,9 +142,10 @@ impl BackQueue {
         loop {
             let mut batch = std::mem::take(&mut self.batch);
             batch.clear();
-            match self.ring.poll_requests() {
-                Ok(reqs) => batch.extend(reqs),
-                Err(e) => return Err(self.halt(e)),
+            let polled = self.ring.poll_requests().map(|reqs| batch.extend(reqs));
+            if let Err(e) = polled {
+                self.batch = batch;
+                return Err(self.halt(e));
             }
             for req in &batch {
                 let rsp = self.handle(req);
