@@ -84,16 +84,19 @@ impl SharedMem {
     }
 
     /// Length of the view in bytes.
+    #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether the view is empty.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Start of the view, for handing the memory to a platform (e.g. to grant its frames).
+    #[inline]
     pub fn as_ptr(&self) -> NonNull<u8> {
         self.ptr
     }
@@ -113,18 +116,21 @@ impl SharedMem {
 
     /// Loads the `u32` at `off` with Acquire ordering: everything the peer wrote before its
     /// Release store of this value is visible afterwards.
+    #[inline]
     pub fn load_u32_acquire(&self, off: usize) -> u32 {
         self.atomic_u32(off).load(Ordering::Acquire)
     }
 
     /// Stores `v` at `off` with Release ordering: everything we wrote before is visible to a
     /// peer that observes `v` with an Acquire load.
+    #[inline]
     pub fn store_u32_release(&self, off: usize, v: u32) {
         self.atomic_u32(off).store(v, Ordering::Release)
     }
 
     /// Full memory barrier (io/ring.h's `xen_mb`): orders our earlier stores before our later
     /// loads, as the notification hold-off protocol needs.
+    #[inline]
     pub fn fence(&self) {
         fence(Ordering::SeqCst)
     }
@@ -132,7 +138,29 @@ impl SharedMem {
     /// Copies a `T` out of shared memory at `off`, once. The peer cannot change the result
     /// afterwards; a concurrent peer write gives some mix of bytes, which `FromBytes` makes a
     /// valid `T` that the caller validates.
+    #[inline]
     pub fn read<T: FromBytes>(&self, off: usize) -> T {
+        self.check_range(off, size_of::<T>());
+        // SAFETY: the range was just checked.
+        unsafe { self.read_unchecked(off) }
+    }
+
+    /// Copies `v` into shared memory at `off`.
+    #[inline]
+    pub fn write<T: IntoBytes + Immutable>(&self, off: usize, v: &T) {
+        self.check_range(off, size_of::<T>());
+        // SAFETY: the range was just checked.
+        unsafe { self.write_unchecked(off, v) }
+    }
+
+    /// [`read`](Self::read) without the bounds check, for callers that checked a whole region
+    /// once (a ring's slots).
+    ///
+    /// # Safety
+    ///
+    /// `off + size_of::<T>()` must not exceed [`len`](Self::len).
+    #[inline]
+    pub(crate) unsafe fn read_unchecked<T: FromBytes>(&self, off: usize) -> T {
         let mut out = MaybeUninit::<T>::uninit();
         // SAFETY: `out` is a local of size_of::<T>() bytes, valid for writes; viewing it as
         // `MaybeUninit<u8>` makes no claim about its contents.
@@ -142,32 +170,46 @@ impl SharedMem {
                 size_of::<T>(),
             )
         };
-        self.copy_out(off, dst);
+        // SAFETY: the caller guarantees the range is inside the view.
+        unsafe { self.copy_out(off, dst) };
         // SAFETY: copy_out initialised all size_of::<T>() bytes, and T: FromBytes accepts any
         // initialised bytes.
         unsafe { out.assume_init() }
     }
 
-    /// Copies `v` into shared memory at `off`.
-    pub fn write<T: IntoBytes + Immutable>(&self, off: usize, v: &T) {
-        self.copy_in(off, v.as_bytes())
+    /// [`write`](Self::write) without the bounds check.
+    ///
+    /// # Safety
+    ///
+    /// `off + size_of::<T>()` must not exceed [`len`](Self::len).
+    #[inline]
+    pub(crate) unsafe fn write_unchecked<T: IntoBytes + Immutable>(&self, off: usize, v: &T) {
+        // SAFETY: the caller guarantees the range is inside the view.
+        unsafe { self.copy_in(off, v.as_bytes()) }
     }
 
     /// Copies `dst.len()` bytes out of shared memory starting at `off`.
+    #[inline]
     pub fn read_bytes(&self, off: usize, dst: &mut [u8]) {
         // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have the same layout, and copy_out only writes
         // initialised bytes into it, so `dst` stays initialised.
         let dst = unsafe {
             core::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<MaybeUninit<u8>>(), dst.len())
         };
-        self.copy_out(off, dst)
+        self.check_range(off, dst.len());
+        // SAFETY: the range was just checked.
+        unsafe { self.copy_out(off, dst) }
     }
 
     /// Copies `src` into shared memory starting at `off`.
+    #[inline]
     pub fn write_bytes(&self, off: usize, src: &[u8]) {
-        self.copy_in(off, src)
+        self.check_range(off, src.len());
+        // SAFETY: the range was just checked.
+        unsafe { self.copy_in(off, src) }
     }
 
+    #[inline]
     fn check_range(&self, off: usize, len: usize) {
         assert!(
             off.checked_add(len).is_some_and(|end| end <= self.len),
@@ -176,6 +218,7 @@ impl SharedMem {
         );
     }
 
+    #[inline]
     fn atomic_u32(&self, off: usize) -> &AtomicU32 {
         self.check_range(off, 4);
         // SAFETY: `off + 4 <= len`, so the pointer is inside the view.
@@ -190,12 +233,17 @@ impl SharedMem {
         unsafe { AtomicU32::from_ptr(p.cast()) }
     }
 
-    /// Splits `off..off + len` into (4-byte aligned words, trailing bytes) around a possible
-    /// unaligned head. Both directions of copy use the same split, so the two sides of a ring
+    /// Splits `off..off + len` into 4-byte words and trailing bytes: all bytes if the start is
+    /// not 4-byte aligned. Both directions of copy use the same split, so the two sides of a ring
     /// access each slot with atomics of the same size.
-    fn chunks(&self, off: usize, len: usize) -> (*mut u8, usize) {
-        self.check_range(off, len);
-        // SAFETY: `off + len <= self.len`, so the pointer is inside (or one past) the view.
+    ///
+    /// # Safety
+    ///
+    /// `off + len` must not exceed `self.len`.
+    #[inline]
+    unsafe fn chunks(&self, off: usize, len: usize) -> (*mut u8, usize) {
+        // SAFETY: `off + len <= self.len` (caller), so the pointer is inside (or one past) the
+        // view.
         let base = unsafe { self.ptr.as_ptr().add(off) };
         let words = if base.cast::<u32>().is_aligned() {
             len / 4
@@ -205,35 +253,45 @@ impl SharedMem {
         (base, words)
     }
 
-    fn copy_out(&self, off: usize, dst: &mut [MaybeUninit<u8>]) {
-        let (base, words) = self.chunks(off, dst.len());
-        let (word_dst, byte_dst) = dst.split_at_mut(words * 4);
-        for (i, d) in word_dst.chunks_exact_mut(4).enumerate() {
-            // SAFETY: word i lies in bounds (chunks checked the range), is 4-byte aligned, and is
+    /// # Safety
+    ///
+    /// `off + dst.len()` must not exceed `self.len`.
+    #[inline]
+    unsafe fn copy_out(&self, off: usize, dst: &mut [MaybeUninit<u8>]) {
+        // SAFETY: forwarded from the caller.
+        let (base, words) = unsafe { self.chunks(off, dst.len()) };
+        let out = dst.as_mut_ptr().cast::<u8>();
+        for i in 0..words {
+            // SAFETY: word i lies in bounds (caller's guarantee), is 4-byte aligned, and is
             // only accessed atomically inside this program (contract of the view).
             let v = unsafe { AtomicU32::from_ptr(base.add(i * 4).cast()) }.load(Ordering::Relaxed);
-            for (d, b) in d.iter_mut().zip(v.to_ne_bytes()) {
-                d.write(b);
-            }
+            // SAFETY: bytes i*4..i*4+4 are inside `dst` (words * 4 <= dst.len()), which we may
+            // write; write_unaligned has no alignment requirement.
+            unsafe { out.add(i * 4).cast::<u32>().write_unaligned(v) };
         }
-        for (i, d) in byte_dst.iter_mut().enumerate() {
+        for (i, d) in dst.iter_mut().enumerate().skip(words * 4) {
             // SAFETY: the byte lies in bounds and is only accessed atomically in this program.
-            let v = unsafe { AtomicU8::from_ptr(base.add(words * 4 + i)) }.load(Ordering::Relaxed);
+            let v = unsafe { AtomicU8::from_ptr(base.add(i)) }.load(Ordering::Relaxed);
             d.write(v);
         }
     }
 
-    fn copy_in(&self, off: usize, src: &[u8]) {
-        let (base, words) = self.chunks(off, src.len());
-        let (word_src, byte_src) = src.split_at(words * 4);
-        for (i, s) in word_src.chunks_exact(4).enumerate() {
-            let v = u32::from_ne_bytes([s[0], s[1], s[2], s[3]]);
+    /// # Safety
+    ///
+    /// `off + src.len()` must not exceed `self.len`.
+    #[inline]
+    unsafe fn copy_in(&self, off: usize, src: &[u8]) {
+        // SAFETY: forwarded from the caller.
+        let (base, words) = unsafe { self.chunks(off, src.len()) };
+        for i in 0..words {
+            // SAFETY: bytes i*4..i*4+4 are inside `src` (words * 4 <= src.len()).
+            let v = unsafe { src.as_ptr().add(i * 4).cast::<u32>().read_unaligned() };
             // SAFETY: as in copy_out.
             unsafe { AtomicU32::from_ptr(base.add(i * 4).cast()) }.store(v, Ordering::Relaxed);
         }
-        for (i, &s) in byte_src.iter().enumerate() {
+        for (i, &b) in src.iter().enumerate().skip(words * 4) {
             // SAFETY: as in copy_out.
-            unsafe { AtomicU8::from_ptr(base.add(words * 4 + i)) }.store(s, Ordering::Relaxed);
+            unsafe { AtomicU8::from_ptr(base.add(i)) }.store(b, Ordering::Relaxed);
         }
     }
 }

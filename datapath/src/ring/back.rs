@@ -36,17 +36,20 @@ impl<Req: Entry, Rsp: Entry, M: RingMemory> BackRing<Req, Rsp, M> {
     }
 
     /// Number of slots (`RING_SIZE`).
+    #[inline]
     pub fn size(&self) -> u32 {
         self.mask + 1
     }
 
     /// Requests consumed but not answered yet.
+    #[inline]
     pub fn unanswered(&self) -> u32 {
         self.req.cons.wrapping_sub(self.rsp.pvt)
     }
 
     /// Takes the batch of requests the frontend has published: `req_prod` is read once and
     /// validated, then each request is copied out once as the iterator yields it.
+    #[inline]
     pub fn poll_requests(&mut self) -> Result<Entries<'_, Req, M>, RingError> {
         let limit = self.request_limit();
         self.req.refresh(&self.mem, Index::ReqProd, limit)?;
@@ -55,6 +58,7 @@ impl<Req: Entry, Rsp: Entry, M: RingMemory> BackRing<Req, Rsp, M> {
 
     /// Writes the response to the oldest unanswered request into its slot. The frontend does not
     /// see it until [`publish`](Self::publish). Fails when every consumed request is answered.
+    #[inline]
     pub fn push(&mut self, rsp: &Rsp) -> Result<(), RingFull> {
         if self.unanswered() == 0 {
             return Err(RingFull);
@@ -63,8 +67,18 @@ impl<Req: Entry, Rsp: Entry, M: RingMemory> BackRing<Req, Rsp, M> {
         Ok(())
     }
 
+    /// Writes responses from `rsps` to the oldest unanswered requests, until every consumed
+    /// request is answered or `rsps` ends, taking no more items from `rsps` than it writes.
+    /// Returns how many were written; nothing is visible until [`publish`](Self::publish).
+    #[inline]
+    pub fn push_many(&mut self, rsps: impl IntoIterator<Item = Rsp>) -> u32 {
+        let unanswered = self.unanswered();
+        self.rsp.write_many(&self.mem, self.mask, rsps, unanswered)
+    }
+
     /// Makes the pushed responses visible to the frontend and returns whether it must be
     /// notified (`RING_PUSH_RESPONSES_AND_CHECK_NOTIFY`).
+    #[inline]
     pub fn publish(&mut self) -> bool {
         self.rsp.publish(&self.mem, Index::RspProd, Index::RspEvent)
     }
@@ -72,6 +86,7 @@ impl<Req: Entry, Rsp: Entry, M: RingMemory> BackRing<Req, Rsp, M> {
     /// Before going to sleep: asks for a notification on the next request and reports whether
     /// requests are already waiting (`RING_FINAL_CHECK_FOR_REQUESTS`). `true` means poll again
     /// instead of sleeping.
+    #[inline]
     pub fn final_check_for_requests(&mut self) -> Result<bool, RingError> {
         let limit = self.request_limit();
         self.req
@@ -79,11 +94,13 @@ impl<Req: Entry, Rsp: Entry, M: RingMemory> BackRing<Req, Rsp, M> {
     }
 
     /// Our private response producer index (`rsp_prod_pvt`).
+    #[inline]
     pub fn rsp_prod_pvt(&self) -> u32 {
         self.rsp.pvt
     }
 
     /// Our request consumer index (`req_cons`).
+    #[inline]
     pub fn req_cons(&self) -> u32 {
         self.req.cons
     }
@@ -96,6 +113,7 @@ impl<Req: Entry, Rsp: Entry, M: RingMemory> BackRing<Req, Rsp, M> {
     /// The frontend may reuse a slot only after consuming the response we published in it, so
     /// `req_prod` can be at most one ring ahead of our published `rsp_prod`
     /// (`RING_REQUEST_PROD_OVERFLOW`, which also rules out `RING_REQUEST_CONS_OVERFLOW`).
+    #[inline]
     fn request_limit(&self) -> u32 {
         self.rsp
             .published

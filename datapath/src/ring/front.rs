@@ -43,16 +43,19 @@ impl<Req: Entry, Rsp: Entry, M: RingMemory> FrontRing<Req, Rsp, M> {
     }
 
     /// Number of slots (`RING_SIZE`).
+    #[inline]
     pub fn size(&self) -> u32 {
         self.mask + 1
     }
 
     /// Requests pushed (published or not) whose responses we have not consumed yet.
+    #[inline]
     pub fn outstanding(&self) -> u32 {
         self.req.pvt.wrapping_sub(self.rsp.cons)
     }
 
     /// Requests that can be pushed now (`RING_FREE_REQUESTS`).
+    #[inline]
     pub fn free_requests(&self) -> u32 {
         self.size() - self.outstanding()
     }
@@ -60,6 +63,7 @@ impl<Req: Entry, Rsp: Entry, M: RingMemory> FrontRing<Req, Rsp, M> {
     /// Writes `req` into the next free slot. The backend does not see it until [`publish`].
     ///
     /// [`publish`]: Self::publish
+    #[inline]
     pub fn push(&mut self, req: &Req) -> Result<(), RingFull> {
         if self.free_requests() == 0 {
             return Err(RingFull);
@@ -68,14 +72,25 @@ impl<Req: Entry, Rsp: Entry, M: RingMemory> FrontRing<Req, Rsp, M> {
         Ok(())
     }
 
+    /// Writes requests from `reqs` into free slots until the ring is full or `reqs` ends, taking
+    /// no more items from `reqs` than it writes. Returns how many were written. As with
+    /// [`push`](Self::push), nothing is visible until [`publish`](Self::publish).
+    #[inline]
+    pub fn push_many(&mut self, reqs: impl IntoIterator<Item = Req>) -> u32 {
+        let free = self.free_requests();
+        self.req.write_many(&self.mem, self.mask, reqs, free)
+    }
+
     /// Makes the pushed requests visible to the backend and returns whether it must be notified
     /// (`RING_PUSH_REQUESTS_AND_CHECK_NOTIFY`).
+    #[inline]
     pub fn publish(&mut self) -> bool {
         self.req.publish(&self.mem, Index::ReqProd, Index::ReqEvent)
     }
 
     /// Takes the batch of responses the backend has published: `rsp_prod` is read once and
     /// validated, then each response is copied out once as the iterator yields it.
+    #[inline]
     pub fn poll_responses(&mut self) -> Result<Entries<'_, Rsp, M>, RingError> {
         let limit = self.response_limit();
         self.rsp.refresh(&self.mem, Index::RspProd, limit)?;
@@ -85,6 +100,7 @@ impl<Req: Entry, Rsp: Entry, M: RingMemory> FrontRing<Req, Rsp, M> {
     /// Before going to sleep: asks for a notification on the next response and reports whether
     /// responses are already waiting (`RING_FINAL_CHECK_FOR_RESPONSES`). `true` means poll again
     /// instead of sleeping.
+    #[inline]
     pub fn final_check_for_responses(&mut self) -> Result<bool, RingError> {
         let limit = self.response_limit();
         self.rsp
@@ -92,11 +108,13 @@ impl<Req: Entry, Rsp: Entry, M: RingMemory> FrontRing<Req, Rsp, M> {
     }
 
     /// Our private request producer index (`req_prod_pvt`).
+    #[inline]
     pub fn req_prod_pvt(&self) -> u32 {
         self.req.pvt
     }
 
     /// Our response consumer index (`rsp_cons`).
+    #[inline]
     pub fn rsp_cons(&self) -> u32 {
         self.rsp.cons
     }
@@ -107,6 +125,7 @@ impl<Req: Entry, Rsp: Entry, M: RingMemory> FrontRing<Req, Rsp, M> {
     }
 
     /// The backend can only answer requests it has seen, i.e. published ones.
+    #[inline]
     fn response_limit(&self) -> u32 {
         self.req.published.wrapping_sub(self.rsp.cons)
     }

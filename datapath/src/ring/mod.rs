@@ -129,6 +129,7 @@ impl fmt::Display for RingError {
     }
 }
 
+#[inline]
 fn check_power_of_two<M: RingMemory>(mem: &M) -> u32 {
     let slots = mem.slots();
     assert!(
@@ -149,6 +150,7 @@ struct Producer {
 }
 
 impl Producer {
+    #[inline]
     fn at(start: u32) -> Self {
         Self {
             pvt: start,
@@ -156,15 +158,38 @@ impl Producer {
         }
     }
 
+    #[inline]
     fn write<M: RingMemory, T: Entry>(&mut self, mem: &M, mask: u32, v: &T) {
         mem.write_slot(self.pvt & mask, v);
         self.pvt = self.pvt.wrapping_add(1);
+    }
+
+    /// Writes at most `max` entries from `items`, taking no more than it writes. The index is
+    /// kept in a local: the slot writes are atomics, across which the compiler would otherwise
+    /// reload and store `self.pvt` for every entry.
+    #[inline]
+    fn write_many<M: RingMemory, T: Entry>(
+        &mut self,
+        mem: &M,
+        mask: u32,
+        items: impl IntoIterator<Item = T>,
+        max: u32,
+    ) -> u32 {
+        let start = self.pvt;
+        let mut pvt = start;
+        for v in items.into_iter().take(max as usize) {
+            mem.write_slot(pvt & mask, &v);
+            pvt = pvt.wrapping_add(1);
+        }
+        self.pvt = pvt;
+        pvt.wrapping_sub(start)
     }
 
     /// `RING_PUSH_*_AND_CHECK_NOTIFY`: makes everything written visible with one Release store,
     /// then, after a full barrier (so the peer's final check and our read of its event index
     /// cannot both miss each other), reports whether the peer's event index lies in the batch
     /// just published.
+    #[inline]
     fn publish<M: RingMemory>(&mut self, mem: &M, prod: Index, event: Index) -> bool {
         let (old, new) = (self.published, self.pvt);
         if old == new {
@@ -189,6 +214,7 @@ struct Consumer {
 }
 
 impl Consumer {
+    #[inline]
     fn at(start: u32) -> Self {
         Self {
             cons: start,
@@ -199,6 +225,7 @@ impl Consumer {
     /// Reads the peer's producer index once and validates it: it may not move backwards from
     /// what we saw last, and may be at most `limit` entries ahead of our consumer index.
     /// Returns the number of entries ready to consume.
+    #[inline]
     fn refresh<M: RingMemory>(
         &mut self,
         mem: &M,
@@ -222,6 +249,7 @@ impl Consumer {
     /// `RING_FINAL_CHECK_FOR_*`: if nothing is ready, asks for a notification on the next entry
     /// and looks again after a full barrier, so that an entry published concurrently is either
     /// seen here or notified.
+    #[inline]
     fn final_check<M: RingMemory>(
         &mut self,
         mem: &M,
@@ -237,8 +265,10 @@ impl Consumer {
         Ok(self.refresh(mem, prod, limit)? != 0)
     }
 
+    #[inline]
     fn entries<'a, T, M: RingMemory>(&'a mut self, mem: &'a M, mask: u32) -> Entries<'a, T, M> {
         Entries {
+            next: self.cons,
             end: self.seen,
             consumer: self,
             mem,
@@ -251,30 +281,43 @@ impl Consumer {
 /// The entries of one consumed batch, each copied out of the ring once as it is yielded.
 ///
 /// The batch ends at the producer index read when the batch was taken; entries not taken before
-/// the iterator is dropped stay on the ring for the next batch.
+/// the iterator is dropped stay on the ring for the next batch. The consumer index advances when
+/// the iterator is dropped (a leaked iterator consumes nothing).
 pub struct Entries<'a, T, M> {
     consumer: &'a mut Consumer,
     mem: &'a M,
     mask: u32,
+    /// The consumer index, kept here while iterating so it can live in a register (see
+    /// `Producer::write_many`) and stored back on drop.
+    next: u32,
     end: u32,
     _entry: PhantomData<fn() -> T>,
+}
+
+impl<T, M> Drop for Entries<'_, T, M> {
+    #[inline]
+    fn drop(&mut self) {
+        self.consumer.cons = self.next;
+    }
 }
 
 impl<T: Entry, M: RingMemory> Iterator for Entries<'_, T, M> {
     type Item = T;
 
+    #[inline]
     fn next(&mut self) -> Option<T> {
-        let cons = self.consumer.cons;
+        let cons = self.next;
         if cons == self.end {
             return None;
         }
         let entry = self.mem.read_slot(cons & self.mask);
-        self.consumer.cons = cons.wrapping_add(1);
+        self.next = cons.wrapping_add(1);
         Some(entry)
     }
 
+    #[inline]
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.end.wrapping_sub(self.consumer.cons) as usize;
+        let n = self.end.wrapping_sub(self.next) as usize;
         (n, Some(n))
     }
 }
@@ -284,7 +327,7 @@ impl<T: Entry, M: RingMemory> ExactSizeIterator for Entries<'_, T, M> {}
 impl<T, M> fmt::Debug for Entries<'_, T, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Entries")
-            .field("next", &self.consumer.cons)
+            .field("next", &self.next)
             .field("end", &self.end)
             .finish()
     }

@@ -46,6 +46,8 @@ impl SharedRing {
                 entry_size,
             });
         }
+        // What read_slot and write_slot rely on.
+        assert!(SRING_HEADER_SIZE + slots as usize * entry_size <= mem.len());
         Ok(Self {
             mem,
             entry_size,
@@ -58,6 +60,9 @@ impl SharedRing {
         &self.mem
     }
 
+    /// Offset of `slot`, checked to lie with a `T` inside the slot area, which `new` sized to fit
+    /// inside the memory.
+    #[inline]
     fn slot_offset<T>(&self, slot: u32) -> usize {
         assert!(
             slot < self.slots && size_of::<T>() <= self.entry_size,
@@ -71,26 +76,35 @@ impl SharedRing {
 }
 
 impl RingMemory for SharedRing {
+    #[inline]
     fn load_index(&self, i: Index) -> u32 {
         self.mem.load_u32_acquire(i.offset())
     }
 
+    #[inline]
     fn store_index(&self, i: Index, v: u32) {
         self.mem.store_u32_release(i.offset(), v)
     }
 
+    #[inline]
     fn fence(&self) {
         self.mem.fence()
     }
 
+    #[inline]
     fn read_slot<T: Entry>(&self, slot: u32) -> T {
-        self.mem.read(self.slot_offset::<T>(slot))
+        // SAFETY: slot_offset checked that the entry lies inside the slot area, which lies inside
+        // the memory (`__RING_SIZE` only counts slots that fit).
+        unsafe { self.mem.read_unchecked(self.slot_offset::<T>(slot)) }
     }
 
+    #[inline]
     fn write_slot<T: Entry>(&self, slot: u32, v: &T) {
-        self.mem.write(self.slot_offset::<T>(slot), v)
+        // SAFETY: as in read_slot.
+        unsafe { self.mem.write_unchecked(self.slot_offset::<T>(slot), v) }
     }
 
+    #[inline]
     fn slots(&self) -> u32 {
         self.slots
     }

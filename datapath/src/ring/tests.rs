@@ -111,6 +111,34 @@ fn push_fills_the_ring_then_reports_full() {
 }
 
 #[test]
+fn push_many_stops_at_a_full_ring_without_taking_more() {
+    let (mut front, mut back) = pair(4);
+    front.push(&req(0)).unwrap();
+    let mut source = (1..10).map(req);
+    assert_eq!(front.push_many(&mut source), 3);
+    assert_eq!(
+        source.next(),
+        Some(req(4)),
+        "items beyond the free slots stay in the source"
+    );
+    assert_eq!(front.push_many(core::iter::once(req(9))), 0);
+    front.publish();
+    assert_eq!(
+        back.poll_requests().unwrap().collect::<Vec<_>>(),
+        [req(0), req(1), req(2), req(3)]
+    );
+    // The back can answer only what it consumed.
+    let mut answers = (0..10).map(rsp);
+    assert_eq!(back.push_many(&mut answers), 4);
+    assert_eq!(answers.next(), Some(rsp(4)));
+    back.publish();
+    assert_eq!(
+        front.poll_responses().unwrap().collect::<Vec<_>>(),
+        [rsp(0), rsp(1), rsp(2), rsp(3)]
+    );
+}
+
+#[test]
 fn pushed_requests_are_invisible_until_published() {
     let (mut front, mut back) = pair(4);
     front.push(&req(1)).unwrap();
