@@ -16,6 +16,7 @@ mod mapped_ring;
 pub mod pair;
 mod queue;
 mod storage;
+pub mod verify;
 
 pub use mapped_ring::MappedRing;
 pub use queue::{BackError, BackQueue, BackStats};
