@@ -233,6 +233,14 @@ impl ByteStream for MemStream {
         Ok(())
     }
 
+    fn try_read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
+        self.take_unsolicited();
+        if self.rx.is_empty() {
+            return Ok(None);
+        }
+        self.read(buf).map(Some)
+    }
+
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
         self.take_unsolicited();
         let n = buf.len().min(self.chunk).min(self.rx.len());

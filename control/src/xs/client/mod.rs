@@ -157,6 +157,35 @@ impl<T: Transport> Client<T> {
         }
     }
 
+    /// The reply to `id` if it has arrived, without waiting (see [`Client::process_pending`]).
+    pub fn try_wait(&mut self, id: ReqId) -> Result<Option<Response>, Error> {
+        if let Some(reply) = self.replies.remove(&id.0) {
+            return reply.map(Some);
+        }
+        if !self.in_flight.contains_key(&id.0) {
+            return Err(Error::NotInFlight(id.0));
+        }
+        match self.failed {
+            Some(e) => Err(e),
+            None => Ok(None),
+        }
+    }
+
+    /// Files every message the transport has without waiting: replies for [`Client::try_wait`],
+    /// events for [`Client::try_event`] / [`Client::take_event`]. For homes driven by an event
+    /// (a DPC, a readable evtchn fd) instead of blocking; returns how many messages were filed.
+    pub fn process_pending(&mut self) -> Result<usize, Error> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        let mut n = 0;
+        while let Some(msg) = self.transport.try_recv().map_err(|e| self.check(e))? {
+            self.file(msg).map_err(|e| self.check(e))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Sends `req` and waits for its reply; an ERROR reply becomes `Err(Error::Xs(..))`.
     pub fn request(&mut self, req: &Request, tx_id: u32) -> Result<Response, Error> {
         let id = self.submit(req, tx_id)?;

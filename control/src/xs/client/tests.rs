@@ -530,6 +530,49 @@ fn reconnect_over_the_ring_restores_watches() {
 }
 
 #[test]
+fn event_driven_use_over_a_stream() {
+    let (mut c, peer) = stream_client(3);
+    let id = c.submit(&Request::GetDomainPath { domid: 2 }, 0).unwrap();
+    peer.borrow_mut().watches.push(("/x".into(), "t".into()));
+    c.watch("/y", "t").unwrap();
+    peer.borrow_mut().external_write("/x/1", b"");
+    assert!(c.process_pending().unwrap() >= 2);
+    assert_eq!(
+        c.try_wait(id),
+        Ok(Some(Response::GetDomainPath("/local/domain/2".into())))
+    );
+    assert_eq!(
+        c.take_event("t").unwrap().path,
+        "/y",
+        "the watch's first firing"
+    );
+    assert_eq!(c.take_event("t").unwrap().path, "/x/1");
+    assert_eq!(c.process_pending(), Ok(0));
+}
+
+#[test]
+fn event_driven_use_without_blocking() {
+    let pages = SharedPages::new(1).unwrap();
+    let server = ring_setup(&pages);
+    let mut c = Client::new(RingTransport::new(pages.mem(), &server).unwrap());
+    c.watch("/w", "w").unwrap();
+    // The request goes out with a kick; the scripted server answers on that kick.
+    let id = c.submit(&Request::Read { path: "/w".into() }, 0).unwrap();
+    server.peer.borrow_mut().external_write("/w/x", b"1");
+    assert_eq!(c.try_wait(id), Ok(None), "nothing filed yet");
+    // The home's event handler: the server kicked us, process what is there.
+    server.run();
+    assert!(c.process_pending().unwrap() >= 2);
+    assert_eq!(c.try_wait(id), Err(Error::Xs(XsError::ENOENT)));
+    assert_eq!(c.try_wait(id), Err(Error::NotInFlight(id.0)), "collected");
+    let paths: Vec<String> = core::iter::from_fn(|| c.try_event())
+        .map(|e| e.path)
+        .collect();
+    assert_eq!(paths.last().map(String::as_str), Some("/w/x"));
+    assert_eq!(c.process_pending(), Ok(0));
+}
+
+#[test]
 fn bad_ring_index_is_fatal_for_the_client() {
     let pages = SharedPages::new(1).unwrap();
     let mem = pages.mem();

@@ -14,6 +14,9 @@ pub trait Transport {
     fn send(&mut self, msg: &Message) -> Result<(), Error>;
     /// The next message from xenstored, waiting for it if needed.
     fn recv(&mut self) -> Result<Message, Error>;
+    /// The next message if one is available without waiting (for homes that are told by an event
+    /// rather than block: a DPC, an evtchn fd that polled readable).
+    fn try_recv(&mut self) -> Result<Option<Message>, Error>;
 }
 
 /// The event channel of a ring page, as the home provides it.
@@ -69,11 +72,20 @@ impl<S: RingSignal> Transport for RingTransport<S> {
 
     fn recv(&mut self) -> Result<Message, Error> {
         loop {
-            if let Some(m) = self.link.next_message() {
+            if let Some(m) = self.try_recv()? {
                 return Ok(m);
             }
+            self.signal.wait();
+        }
+    }
+
+    fn try_recv(&mut self) -> Result<Option<Message>, Error> {
+        loop {
+            if let Some(m) = self.link.next_message() {
+                return Ok(Some(m));
+            }
             if !self.pump()? {
-                self.signal.wait();
+                return Ok(None);
             }
         }
     }
@@ -105,6 +117,11 @@ pub trait ByteStream {
     fn write_message(&mut self, bytes: &[u8]) -> Result<(), Error>;
     /// Reads some bytes, blocking until at least one is available; `Ok(0)` means the peer closed.
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error>;
+    /// Reads some bytes if any are available without blocking (`Ok(None)` otherwise). A stream
+    /// that cannot tell keeps the default, and is then driven only by blocking calls.
+    fn try_read(&mut self, _buf: &mut [u8]) -> Result<Option<usize>, Error> {
+        Ok(None)
+    }
 }
 
 /// The client over a [`ByteStream`].
@@ -131,22 +148,42 @@ impl<B: ByteStream> Transport for StreamTransport<B> {
     }
 
     fn recv(&mut self) -> Result<Message, Error> {
-        let mut buf = [0u8; 1024];
         loop {
             if let Some(m) = self.inbox.pop_front() {
                 return Ok(m);
             }
+            let mut buf = [0u8; 1024];
             let n = self.stream.read(&mut buf)?;
-            if n == 0 {
-                // A close in the middle of a message is a truncated stream, not a clean close.
-                self.decoder.finish().map_err(Error::Decode)?;
-                return Err(Error::Closed);
+            self.take_in(&buf[..n])?;
+        }
+    }
+
+    fn try_recv(&mut self) -> Result<Option<Message>, Error> {
+        loop {
+            if let Some(m) = self.inbox.pop_front() {
+                return Ok(Some(m));
             }
-            let mut input = &buf[..n];
-            while let Some(m) = self.decoder.feed(&mut input).map_err(Error::Decode)? {
-                self.inbox.push_back(m);
+            let mut buf = [0u8; 1024];
+            match self.stream.try_read(&mut buf)? {
+                Some(n) => self.take_in(&buf[..n])?,
+                None => return Ok(None),
             }
         }
+    }
+}
+
+impl<B: ByteStream> StreamTransport<B> {
+    /// Frames bytes read from the stream; an empty read is the peer closing.
+    fn take_in(&mut self, mut input: &[u8]) -> Result<(), Error> {
+        if input.is_empty() {
+            // A close in the middle of a message is a truncated stream, not a clean close.
+            self.decoder.finish().map_err(Error::Decode)?;
+            return Err(Error::Closed);
+        }
+        while let Some(m) = self.decoder.feed(&mut input).map_err(Error::Decode)? {
+            self.inbox.push_back(m);
+        }
+        Ok(())
     }
 }
 
