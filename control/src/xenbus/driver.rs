@@ -59,6 +59,22 @@ pub struct FrontendDriver<D> {
     token: String,
 }
 
+/// Writes `<dir>/state` as Linux's `xenbus_switch_state` does: in a transaction, only if the node
+/// still exists (a device the toolstack removed must not be resurrected by our write) and only if
+/// the value changes (no needless watch firings).
+pub fn switch_state<T: Transport>(
+    client: &mut Client<T>,
+    dir: &str,
+    state: XenbusState,
+) -> Result<(), Error> {
+    let path = format!("{dir}/state");
+    let value = format!("{}", state as u32);
+    client.transaction(|tx| match tx.try_read(&path)? {
+        Some(current) if current != value.as_bytes() => tx.write(&path, value.as_bytes()),
+        _ => Ok(()),
+    })
+}
+
 /// Parses a `state` node's value; anything but a defined state reads as "no valid state".
 pub fn parse_state(value: &[u8]) -> Option<XenbusState> {
     let n = parse_decimal(value, u32::MAX.into())?;
@@ -193,10 +209,7 @@ impl<D> FrontendDriver<D> {
             for action in self.machine.handle(ev) {
                 match action {
                     Action::WriteState(s) => {
-                        let path = format!("{}/state", self.paths.frontend);
-                        client
-                            .write(&path, format!("{}", s as u32).as_bytes())
-                            .map_err(DriverError::Store)?;
+                        switch_state(client, &self.paths.frontend, s).map_err(DriverError::Store)?
                     }
                     Action::SetupRings => {
                         events.push_back(match self.device.setup(client, &self.paths) {
@@ -285,6 +298,8 @@ mod tests {
         let (mut c, peer) = stream_client(9);
         {
             let mut p = peer.borrow_mut();
+            // The toolstack creates the device with our state Initialising.
+            p.external_write(&format!("{FE}/state"), b"1");
             p.external_write(&format!("{FE}/backend"), BE.as_bytes());
             p.external_write(&format!("{FE}/backend-id"), b"0");
             p.external_write(&format!("{BE}/state"), b"1");
@@ -408,6 +423,44 @@ mod tests {
             .external_write(&format!("{FE}/backend-id"), b"70000");
         let r = FrontendDriver::attach(&mut c, FE, Recorder::default());
         assert_eq!(r.unwrap_err(), DriverError::BadBackend);
+    }
+
+    #[test]
+    fn a_removed_device_is_not_resurrected_by_state_writes() {
+        let (mut c, peer, mut d) = setup();
+        d.connect(&mut c).unwrap();
+        deliver(&mut c, &mut d);
+        backend_goes(&mut c, &peer, &mut d, S::InitWait);
+        backend_goes(&mut c, &peer, &mut d, S::Connected);
+        // Unplug: the toolstack removes our directory, then the backend closes.
+        peer.borrow_mut().external_rm(FE);
+        backend_goes(&mut c, &peer, &mut d, S::Closing);
+        assert_eq!(d.device().calls.last(), Some(&"tear_down"));
+        let left: Vec<String> = peer
+            .borrow()
+            .nodes
+            .keys()
+            .filter(|k| k.starts_with(FE))
+            .cloned()
+            .collect();
+        assert!(left.is_empty(), "written under {FE}: {left:?}");
+    }
+
+    #[test]
+    fn switch_state_skips_unchanged_values() {
+        let (mut c, peer, _d) = setup();
+        switch_state(&mut c, FE, S::Initialising).unwrap();
+        let writes = |p: &Rc<RefCell<Peer>>| {
+            p.borrow()
+                .log
+                .iter()
+                .filter(|(r, _)| matches!(r, crate::xs::wire::Request::Write { .. }))
+                .count()
+        };
+        assert_eq!(writes(&peer), 0);
+        switch_state(&mut c, FE, S::Connected).unwrap();
+        assert_eq!(writes(&peer), 1);
+        assert_eq!(fe_state(&peer), b"4");
     }
 
     #[test]

@@ -6,6 +6,6 @@ pub mod enumerate;
 pub mod features;
 pub mod machine;
 
-pub use driver::{DevicePaths, DriverError, FrontendDevice, FrontendDriver};
+pub use driver::{switch_state, DevicePaths, DriverError, FrontendDevice, FrontendDriver};
 pub use enumerate::{DeviceChange, DeviceEnumerator};
 pub use machine::{Action, Event, Frontend};
