@@ -41,7 +41,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 Some(other) => return Err(format!("unknown boot mode {other:?}\n{USAGE}")),
             };
             let images = prepare(&layout)?;
-            run::boot(&layout, &images, mode).map(|_| ())
+            run::boot(&layout, &images, mode).map(|r| run::print_steps(&r))
         }
         Some("smoke") => run::smoke(&layout, &prepare(&layout)?),
         Some("bench") => run::bench(&layout, &prepare(&layout)?),

@@ -207,7 +207,7 @@ pub fn boot(layout: &Layout, images: &Images, mode: Mode) -> Result<Report, Stri
     })
 }
 
-fn print_steps(report: &Report) {
+pub fn print_steps(report: &Report) {
     for m in report.steps.all() {
         eprintln!(
             "    {:5} {:22} {:?} {}",
@@ -239,8 +239,18 @@ pub fn smoke(layout: &Layout, images: &Images) -> Result<(), String> {
     }
 }
 
+/// The host's 1-minute load average: other work on the 2 cores skews TCG numbers a lot.
+fn host_load() -> f64 {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
 pub fn bench(layout: &Layout, images: &Images) -> Result<(), String> {
+    let load_before = host_load();
     let report = boot(layout, images, Mode::Bench)?;
+    let load_after = host_load();
     print_steps(&report);
     let required: Vec<(&str, &str)> = SMOKE_STEPS.iter().chain(BENCH_STEPS).copied().collect();
     let failures = report.failures(&required);
@@ -251,17 +261,24 @@ pub fn bench(layout: &Layout, images: &Images) -> Result<(), String> {
     if table.is_empty() {
         return Err("bench: the domU sent no results".into());
     }
+    let when = sh::output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))?;
+    let when = when.trim();
     let out = layout.results();
     fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let md = format!(
         "# Testbed benchmark: kernel fronts\n\n\
          Xen 4.17 under QEMU TCG (2 emulated CPUs on a 2-core host), PV dom0 and domU with Debian's \
          Linux 6.12, back ends on brd ram disks and a dom0 bridge. Absolute numbers measure the \
-         emulator more than the drivers; compare columns of the same run only.\n\
-         Made by `cargo xtask vm bench`.\n\n{}",
+         emulator more than the drivers, and move a lot with other load on the host: compare the \
+         columns of one run only.\n\n\
+         Made by `cargo xtask vm bench` on {when}; host load average {load_before:.1} before, \
+         {load_after:.1} after.\n\n{}",
         table.markdown()
     );
-    let json = serde_json::to_string_pretty(&table.json()).map_err(|e| e.to_string())?;
+    let mut json = table.json();
+    json["date"] = when.into();
+    json["host_load"] = serde_json::json!([load_before, load_after]);
+    let json = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
     for (name, text) in [("bench.md", md.as_str()), ("bench.json", json.as_str())] {
         fs::write(out.join(name), text).map_err(|e| format!("{name}: {e}"))?;
     }
