@@ -9,5 +9,6 @@ pub mod netif;
 pub mod platform;
 pub mod queue;
 pub mod ring;
+pub mod scsi;
 pub mod shmem;
 mod sync;

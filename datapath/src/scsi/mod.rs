@@ -1,0 +1,107 @@
+//! SCSI to blkif translation: what a STORPORT miniport (XENVBD) does with each SRB's CDB.
+//!
+//! [`translate`] takes the CDB, the SRB's data buffer with its direction, and the [`Disk`] (built
+//! once from the vbd's xenstore values) and returns either an immediate completion (status GOOD
+//! with data already written into the data-in buffer) or a [`BlockCommand`] for the blkif core,
+//! or `Err(Sense)`: status CHECK CONDITION with that sense. When the core finishes a block
+//! command, [`complete`] turns its result into status and sense.
+//!
+//! Pure and portable: no state between commands, no allocation per command, and any CDB bytes
+//! and buffer lengths give an answer, never a panic. Units: the SCSI side addresses logical
+//! blocks of the disk's `sector-size`; block commands are in blkif's 512-byte sectors.
+//!
+//! Not implemented, so refused as unknown operation codes (ILLEGAL REQUEST, INVALID COMMAND
+//! OPERATION CODE), which Windows and Linux both handle by not using the feature:
+//! - MODE SELECT (6/10): every mode page field is reported as not changeable. Accepting a
+//!   MODE SELECT silently would make e.g. "disable write caching" in Windows look successful
+//!   while the backend still caches.
+//! - Plain WRITE SAME (without UNMAP), COMPARE AND WRITE, persistent reservations, LOG SENSE,
+//!   REPORT SUPPORTED OPERATION CODES, GET LBA STATUS, SECURITY PROTOCOL, FORMAT UNIT, and the
+//!   MMC commands of CD/DVD devices.
+
+mod block;
+mod capacity;
+mod cdb;
+mod disk;
+mod identity;
+mod inquiry;
+mod mode;
+mod reply;
+mod rw;
+mod sense;
+mod unit;
+mod unmap;
+mod vpd;
+
+pub use block::{
+    complete, BlockCommand, BlockResult, DiscardRange, DiscardRanges, MAX_UNMAP_DESCRIPTORS,
+};
+pub use disk::{DiscardParams, Disk, DiskError, DiskParams};
+pub use identity::{Identity, IdentityError};
+pub use sense::{
+    FieldPointer, Sense, SenseKey, FIXED_SENSE_LEN, STATUS_CHECK_CONDITION, STATUS_GOOD,
+};
+
+use cdb::*;
+
+/// The SRB's data buffer (`DataBuffer`, `DataTransferLength`) and its direction
+/// (`SRB_FLAGS_DATA_IN` / `_OUT`).
+#[derive(Debug)]
+pub enum Data<'a> {
+    None,
+    /// Data-in: the translation or the core fills it.
+    In(&'a mut [u8]),
+    /// Data-out: what the initiator sends (write data, an UNMAP parameter list).
+    Out(&'a [u8]),
+}
+
+impl<'a> Data<'a> {
+    /// The buffer a data-in command may fill: empty unless the direction is in, so that a
+    /// mismatched SRB transfers nothing rather than writing where it should read.
+    fn into_in(self) -> &'a mut [u8] {
+        match self {
+            Data::In(b) => b,
+            Data::None | Data::Out(_) => &mut [],
+        }
+    }
+}
+
+/// What to do with a command that is not refused.
+#[allow(clippy::large_enum_variant)] // see BlockCommand: no allocation per command
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Status GOOD now: `data_len` bytes were written at the start of the data-in buffer (the
+    /// SRB's transfer length becomes this, the rest is residual).
+    Complete { data_len: usize },
+    /// Hand this to the blkif core; finish the SRB with [`complete`] of its result.
+    Block(BlockCommand),
+}
+
+/// Translates one command. `cdb` is the SRB's CDB (`CdbLength` bytes).
+pub fn translate(disk: &Disk, cdb: &[u8], data: Data<'_>) -> Result<Action, Sense> {
+    let cdb = Cdb::parse(cdb)?;
+    let done = |n: usize| Action::Complete { data_len: n };
+    match cdb.opcode() {
+        TEST_UNIT_READY => unit::test_unit_ready(disk).map(done),
+        REQUEST_SENSE => unit::request_sense(disk, &cdb, data.into_in()).map(done),
+        INQUIRY => inquiry::inquiry(disk, &cdb, data.into_in()).map(done),
+        MODE_SENSE_6 | MODE_SENSE_10 => mode::mode_sense(disk, &cdb, data.into_in()).map(done),
+        START_STOP_UNIT | PREVENT_ALLOW_MEDIUM_REMOVAL => unit::no_effect().map(done),
+        READ_CAPACITY_10 => capacity::read_capacity(disk, &cdb, data.into_in()).map(done),
+        SERVICE_ACTION_IN_16 => {
+            if cdb.u8(1) & 0x1F != SA_READ_CAPACITY_16 {
+                return Err(Sense::invalid_field_in_cdb(1, Some(4)));
+            }
+            capacity::read_capacity(disk, &cdb, data.into_in()).map(done)
+        }
+        READ_6 | READ_10 | READ_12 | READ_16 | WRITE_6 | WRITE_10 | WRITE_12 | WRITE_16 => {
+            rw::read_write(disk, &cdb, data)
+        }
+        VERIFY_10 | VERIFY_12 | VERIFY_16 => rw::verify(disk, &cdb),
+        SYNCHRONIZE_CACHE_10 | SYNCHRONIZE_CACHE_16 => rw::synchronize_cache(disk, &cdb),
+        UNMAP => unmap::unmap(disk, &cdb, data),
+        WRITE_SAME_10 | WRITE_SAME_16 => unmap::write_same(disk, &cdb),
+        REPORT_LUNS => unit::report_luns(&cdb, data.into_in()).map(done),
+        _ => Err(Sense::invalid_opcode()),
+    }
+}
