@@ -337,3 +337,53 @@ pub fn build(layout: &Layout, boot: &BootFiles) -> Result<Images, String> {
     ));
     Ok(images)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_bring_their_parent_directories_in_order() {
+        let mut l = Layer::new("t");
+        l.data("/etc/xenpv/lib.sh", 0o755, "x");
+        l.symlink("usr/sbin/xl", "/usr/lib/xen-4.17/bin/xl");
+        let paths: Vec<&str> = l.entries.keys().map(String::as_str).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "etc",
+                "etc/xenpv",
+                "etc/xenpv/lib.sh",
+                "usr",
+                "usr/sbin",
+                "usr/sbin/xl"
+            ]
+        );
+        assert!(matches!(l.entries["etc/xenpv"].source, Source::Dir));
+    }
+
+    #[test]
+    fn a_layer_is_rewritten_only_when_an_input_changes() {
+        let dir = std::env::temp_dir().join(format!("xtask-image-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let src = dir.join("tool");
+        fs::write(&src, b"v1").unwrap();
+        let layer = |script: &str| {
+            let mut l = Layer::new("t");
+            l.data("etc/script", 0o755, script);
+            l.host("bin/tool", 0o755, &src);
+            l
+        };
+        assert!(layer("a").write(&dir).unwrap().1, "first build");
+        assert!(!layer("a").write(&dir).unwrap().1, "same inputs");
+        assert!(layer("b").write(&dir).unwrap().1, "generated file changed");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(&src, b"v2 longer").unwrap();
+        let (path, rebuilt) = layer("b").write(&dir).unwrap();
+        assert!(rebuilt, "host file changed");
+        let bytes = fs::read(path).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.contains("bin/tool") && text.contains("v2 longer"));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -354,7 +354,7 @@ fn cached(dir: &Path, rec: &DebRecord) -> Result<bool, String> {
 }
 
 /// Downloads `recs` into `dir` in one apt-get call and checks every file against the archive.
-fn download(dir: &Path, recs: &[&DebRecord]) -> Result<(), String> {
+fn download(dir: &Path, recs: &[DebRecord]) -> Result<(), String> {
     for r in recs {
         let _ = fs::remove_file(dir.join(r.file_name()));
     }
@@ -375,11 +375,10 @@ fn download(dir: &Path, recs: &[&DebRecord]) -> Result<(), String> {
     Ok(())
 }
 
-/// Resolves the candidate versions and brings perf/cache/debs up to date with them.
-pub fn fetch_debs(layout: &Layout) -> Result<Debs, String> {
-    let step = Step::start("kernel and Xen packages");
-    let dir = layout.debs();
-    fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+/// The candidate records (kernel first) and those that had to be downloaded into `dir`.
+type Resolved = (String, Vec<DebRecord>, Vec<DebRecord>);
+
+fn resolve_and_download(dir: &Path) -> Result<Resolved, String> {
     let depends =
         sh::output(Command::new("apt-cache").args(["depends", "-t", BACKPORTS, KERNEL_META]))?;
     let kernel_pkg = parse_kernel_package(&depends).map_err(|e| e.to_string())?;
@@ -389,13 +388,29 @@ pub fn fetch_debs(layout: &Layout) -> Result<Debs, String> {
     let records = candidates(&wanted)?;
     let mut missing = Vec::new();
     for rec in &records {
-        if !cached(&dir, rec)? {
-            missing.push(rec);
+        if !cached(dir, rec)? {
+            missing.push(rec.clone());
         }
     }
     if !missing.is_empty() {
-        download(&dir, &missing)?;
+        download(dir, &missing)?;
     }
+    Ok((kernel_pkg, records, missing))
+}
+
+/// Resolves the candidate versions and brings perf/cache/debs up to date with them.
+pub fn fetch_debs(layout: &Layout) -> Result<Debs, String> {
+    let step = Step::start("kernel and Xen packages");
+    let dir = layout.debs();
+    fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut resolved = resolve_and_download(&dir);
+    if let Err(e) = &resolved {
+        // Package lists older than the archive name files the mirror no longer has.
+        eprintln!("    {e}\n    retrying after apt-get update");
+        sh::output(apt_get().arg("update"))?;
+        resolved = resolve_and_download(&dir);
+    }
+    let (kernel_pkg, records, missing) = resolved?;
     let bytes: u64 = missing
         .iter()
         .map(|r| fs::metadata(dir.join(r.file_name())).map_or(0, |m| m.len()))
