@@ -14,6 +14,7 @@ extern crate alloc;
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+pub mod vbd;
 pub mod vif;
 pub mod xenbus;
 pub mod xs;

@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use xenpv_abi::blkif::*;
 use xenpv_abi::GrantRef;
+use xenpv_control::vbd::FrontendVbd;
 use xenpv_datapath::blkif::DiscardInfo;
 use xenpv_datapath::platform::{Access, EventChannels as _, GrantedRegion, Grants as _};
 use xenpv_datapath::ring::{FrontRing, SharedRing};
-use xenpv_sim::blkback::{shared, BackendConfig, BlkBack, ConnectError, FrontendParams, MemDisk};
+use xenpv_sim::blkback::{shared, BackendConfig, BlkBack, ConnectError, MemDisk};
 use xenpv_sim::guest::SimPlatform;
 use xenpv_sim::host::{Host, HostConfig};
 use zerocopy::{FromZeros, IntoBytes};
@@ -32,7 +33,7 @@ fn raw_with(config: BackendConfig, persistent: bool, data_access: Access) -> Raw
     );
     let port = guest.alloc_unbound(0).unwrap();
     let data = guest.grant_region(0, 16, data_access).unwrap();
-    let params = FrontendParams {
+    let params = FrontendVbd {
         ring_order: 0,
         queues: vec![(region.grefs().to_vec(), port)],
         persistent,
@@ -356,7 +357,7 @@ fn connection_parameters_are_checked() {
         ..BackendConfig::default()
     };
     let storage = shared(MemDisk::new(8));
-    let params = |order, queues: Vec<(Vec<GrantRef>, u32)>| FrontendParams {
+    let params = |order, queues: Vec<(Vec<GrantRef>, u32)>| FrontendVbd {
         ring_order: order,
         queues,
         persistent: true,

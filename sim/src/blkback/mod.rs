@@ -25,7 +25,9 @@ pub use storage::{FileDisk, MemDisk, Storage};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use xenpv_abi::blkif::{VDISK_CDROM, VDISK_READONLY, VDISK_REMOVABLE};
 use xenpv_abi::{DomId, EvtchnPort, GrantRef};
+use xenpv_control::vbd::{BackendOffer, DiskProps, FrontendVbd};
 use xenpv_datapath::blkif::DiscardInfo;
 
 use crate::host::{EvtchnError, GrantError, Host};
@@ -91,15 +93,37 @@ impl Default for BackendConfig {
     }
 }
 
-/// What the frontend published: the transport of each queue and its feature choice.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FrontendParams {
-    /// `ring-page-order` (0 when absent).
-    pub ring_order: u32,
-    /// `ring-ref`/`ring-refN` and `event-channel` of each queue.
-    pub queues: Vec<(Vec<GrantRef>, EvtchnPort)>,
-    /// The frontend's `feature-persistent`.
-    pub persistent: bool,
+impl BackendConfig {
+    /// The features and transport limits this backend advertises.
+    pub fn offer(&self) -> BackendOffer {
+        BackendOffer {
+            max_ring_page_order: self.max_ring_page_order,
+            max_queues: self.max_queues,
+            persistent: self.persistent,
+            max_indirect_segments: self.max_indirect_segments,
+            flush: self.flush,
+            barrier: self.barrier,
+            discard: self.discard,
+        }
+    }
+
+    /// The disk properties it publishes once connected, for a disk of `sectors` sectors.
+    pub fn disk_props(&self, sectors: u64) -> DiskProps {
+        let info = [
+            (self.read_only, VDISK_READONLY),
+            (self.cdrom, VDISK_CDROM),
+            (self.removable, VDISK_REMOVABLE),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .fold(0, |acc, (_, bit)| acc | bit);
+        DiskProps {
+            sectors,
+            sector_size: self.sector_size,
+            physical_sector_size: self.physical_sector_size,
+            info,
+        }
+    }
 }
 
 /// Why the backend could not connect.
@@ -153,7 +177,7 @@ impl BlkBack {
         host: &Arc<Host>,
         config: &BackendConfig,
         storage: SharedStorage,
-        front: &FrontendParams,
+        front: &FrontendVbd,
     ) -> Result<Self, ConnectError> {
         if front.ring_order > config.max_ring_page_order {
             return Err(ConnectError::RingOrder(front.ring_order));

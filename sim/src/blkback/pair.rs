@@ -1,17 +1,17 @@
 //! A frontend disk wired to this backend inside one simulated host, without xenstore: what tests,
-//! benches and the demo drive. Negotiation follows the same rule as the control plane (a feature is
-//! on when the backend offers it and the frontend wants it).
+//! benches and the demo drive. Negotiation is the control plane's ([`negotiate`]); only the
+//! transport through xenstore is skipped.
 
 use std::fmt;
 use std::sync::Arc;
 
 use xenpv_abi::DomId;
+use xenpv_control::vbd::{negotiate, FrontWishes, FrontendVbd, Negotiated, VbdError};
 use xenpv_datapath::blkif::{
-    BlkQueue, BlockRequest, Completion, Disk, DiskError, Features, QueueConfig, QueueError,
-    QueueHandle, SetupError,
+    BlkQueue, BlockRequest, Completion, Disk, QueueConfig, QueueError, QueueHandle, SetupError,
 };
 
-use super::{BackError, BackendConfig, BlkBack, ConnectError, FrontendParams, SharedStorage};
+use super::{BackError, BackendConfig, BlkBack, ConnectError, SharedStorage};
 use crate::guest::SimPlatform;
 use crate::host::Host;
 
@@ -30,6 +30,18 @@ pub struct FrontOptions {
     pub queue: QueueConfig,
 }
 
+impl FrontOptions {
+    /// The wishes the control plane negotiates with.
+    pub fn wishes(&self) -> FrontWishes {
+        FrontWishes {
+            persistent: self.persistent,
+            indirect: self.indirect,
+            ring_order: self.ring_order,
+            queues: self.queues,
+        }
+    }
+}
+
 impl Default for FrontOptions {
     fn default() -> Self {
         Self {
@@ -45,7 +57,7 @@ impl Default for FrontOptions {
 /// Something went wrong between the two ends.
 #[derive(Debug)]
 pub enum PairError {
-    Disk(DiskError),
+    Disk(VbdError),
     Setup(SetupError),
     Connect(ConnectError),
     Front(QueueError),
@@ -64,21 +76,6 @@ impl fmt::Display for PairError {
             PairError::Back(e) => write!(f, "backend: {e}"),
             PairError::Stalled => f.write_str("no progress with requests outstanding"),
         }
-    }
-}
-
-/// The features both ends agree on.
-pub fn negotiate(config: &BackendConfig, front: &FrontOptions) -> Features {
-    Features {
-        persistent: config.persistent && front.persistent,
-        max_indirect_segments: if front.indirect {
-            config.max_indirect_segments
-        } else {
-            0
-        },
-        flush: config.flush,
-        barrier: config.barrier,
-        discard: config.discard,
     }
 }
 
@@ -105,17 +102,8 @@ impl DiskPair {
     ) -> Result<Self, PairError> {
         let guest = Arc::new(SimPlatform::new(host.clone(), config.front_dom));
         let sectors = storage.lock().unwrap().sectors();
-        let mut disk = Disk::new(
-            sectors,
-            config.sector_size,
-            config.physical_sector_size,
-            config.read_only,
-        )
-        .map_err(PairError::Disk)?;
-        disk.cdrom = config.cdrom;
-        disk.removable = config.removable;
-        let disk = Arc::new(disk);
-        let n = front.queues.clamp(1, config.max_queues.max(1));
+        let disk = Arc::new(config.disk_props(sectors).disk().map_err(PairError::Disk)?);
+        let n = negotiate(&config.offer(), &front.wishes()).queues;
         let mut queues = Vec::new();
         let mut handles = Vec::new();
         for _ in 0..n {
@@ -141,10 +129,13 @@ impl DiskPair {
 
     /// Connects every queue to a fresh backend with the current `config`.
     pub fn connect(&mut self) -> Result<(), PairError> {
-        let features = negotiate(&self.config, &self.front);
-        let order = self.front.ring_order.min(self.config.max_ring_page_order);
+        let Negotiated {
+            ring_order: order,
+            features,
+            ..
+        } = negotiate(&self.config.offer(), &self.front.wishes());
         let backend: DomId = self.config.backend_dom;
-        let mut params = FrontendParams {
+        let mut params = FrontendVbd {
             ring_order: order,
             queues: Vec::new(),
             persistent: self.front.persistent,

@@ -1,0 +1,575 @@
+//! The xenstore keys of a vbd (io/blkif.h): what the backend advertises before and after it
+//! connects, what the frontend writes, the negotiation between them, and parsing of both with
+//! typed errors. Keys are plain (relative path, value) pairs so that any store client — the
+//! xenstore client, a toolstack, the sim blkback — can write or read them.
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+use xenpv_abi::blkif::{VDISK_CDROM, VDISK_READONLY, VDISK_REMOVABLE};
+use xenpv_abi::{EvtchnPort, GrantRef};
+use xenpv_datapath::blkif::{DiscardInfo, Disk, DiskError, Features, MAX_RING_ORDER};
+
+/// `protocol` for the native x86_64 layout (io/protocols.h `XEN_IO_PROTO_ABI_X86_64`).
+pub const PROTOCOL_X86_64: &str = "x86_64-abi";
+
+/// A key that is missing or does not parse, or a frontend directory the backend cannot accept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VbdError {
+    /// A required key is absent.
+    Missing(String),
+    /// A key's value is not what the protocol allows.
+    BadValue { key: String, value: String },
+    /// `multi-queue-num-queues` is zero or above `multi-queue-max-queues`.
+    QueueCount { requested: u32, max: u32 },
+    /// `ring-page-order` above `max-ring-page-order`.
+    RingOrder { requested: u32, max: u32 },
+    /// A `protocol` other than the native one.
+    Protocol(String),
+    /// The disk description is unusable.
+    Disk(DiskError),
+}
+
+impl fmt::Display for VbdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VbdError::Missing(k) => write!(f, "missing key {k}"),
+            VbdError::BadValue { key, value } => write!(f, "key {key} has bad value {value:?}"),
+            VbdError::QueueCount { requested, max } => {
+                write!(f, "{requested} queues requested, backend offers 1..={max}")
+            }
+            VbdError::RingOrder { requested, max } => {
+                write!(f, "ring-page-order {requested} above the maximum {max}")
+            }
+            VbdError::Protocol(p) => write!(f, "unsupported protocol {p:?}"),
+            VbdError::Disk(e) => write!(f, "disk: {e}"),
+        }
+    }
+}
+
+type Get<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn num<N: TryFrom<u64>>(get: Get, key: &str) -> Result<Option<N>, VbdError> {
+    let Some(v) = get(key) else {
+        return Ok(None);
+    };
+    let bad = || VbdError::BadValue {
+        key: key.to_string(),
+        value: v.clone(),
+    };
+    let n: u64 = v.trim().parse().map_err(|_| bad())?;
+    N::try_from(n).map(Some).map_err(|_| bad())
+}
+
+fn flag(get: Get, key: &str) -> Result<bool, VbdError> {
+    match num::<u64>(get, key)? {
+        None | Some(0) => Ok(false),
+        Some(1) => Ok(true),
+        Some(v) => Err(VbdError::BadValue {
+            key: key.to_string(),
+            value: v.to_string(),
+        }),
+    }
+}
+
+fn required<N: TryFrom<u64>>(get: Get, key: &str) -> Result<N, VbdError> {
+    num(get, key)?.ok_or_else(|| VbdError::Missing(key.to_string()))
+}
+
+fn bit(v: bool) -> String {
+    String::from(if v { "1" } else { "0" })
+}
+
+/// What a backend publishes before the frontend connects (transport and features).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackendOffer {
+    /// `max-ring-page-order` (0 when absent).
+    pub max_ring_page_order: u32,
+    /// `multi-queue-max-queues` (1 when absent).
+    pub max_queues: u32,
+    /// `feature-persistent`.
+    pub persistent: bool,
+    /// `feature-max-indirect-segments` (0 when absent: no indirect requests).
+    pub max_indirect_segments: u32,
+    /// `feature-flush-cache`.
+    pub flush: bool,
+    /// `feature-barrier`.
+    pub barrier: bool,
+    /// `feature-discard` with `discard-granularity`, `-alignment`, `-secure`.
+    pub discard: Option<DiscardInfo>,
+}
+
+impl BackendOffer {
+    /// The keys a backend writes (relative to its directory).
+    pub fn keys(&self) -> Vec<(String, String)> {
+        let mut out = Vec::from([
+            (
+                "max-ring-page-order".into(),
+                self.max_ring_page_order.to_string(),
+            ),
+            ("multi-queue-max-queues".into(), self.max_queues.to_string()),
+            ("feature-persistent".into(), bit(self.persistent)),
+            ("feature-flush-cache".into(), bit(self.flush)),
+            ("feature-barrier".into(), bit(self.barrier)),
+            ("feature-discard".into(), bit(self.discard.is_some())),
+        ]);
+        if self.max_indirect_segments > 0 {
+            // blkif.h: a backend without indirect support must not create the key at all.
+            out.push((
+                "feature-max-indirect-segments".into(),
+                self.max_indirect_segments.to_string(),
+            ));
+        }
+        if let Some(d) = self.discard {
+            out.push(("discard-granularity".into(), d.granularity.to_string()));
+            out.push(("discard-alignment".into(), d.alignment.to_string()));
+            out.push(("discard-secure".into(), bit(d.secure)));
+        }
+        out
+    }
+
+    /// Reads a backend directory through `get` (relative key → value). `sector_size` is the
+    /// default discard granularity (blkif.h note 4).
+    pub fn parse(get: impl Fn(&str) -> Option<String>, sector_size: u32) -> Result<Self, VbdError> {
+        let get: Get = &get;
+        let discard = if flag(get, "feature-discard")? {
+            Some(DiscardInfo {
+                granularity: num(get, "discard-granularity")?.unwrap_or(sector_size),
+                alignment: num(get, "discard-alignment")?.unwrap_or(0),
+                secure: flag(get, "discard-secure")?,
+            })
+        } else {
+            None
+        };
+        Ok(Self {
+            max_ring_page_order: num(get, "max-ring-page-order")?.unwrap_or(0),
+            max_queues: num::<u32>(get, "multi-queue-max-queues")?
+                .unwrap_or(1)
+                .max(1),
+            persistent: flag(get, "feature-persistent")?,
+            max_indirect_segments: num(get, "feature-max-indirect-segments")?.unwrap_or(0),
+            flush: flag(get, "feature-flush-cache")?,
+            barrier: flag(get, "feature-barrier")?,
+            discard,
+        })
+    }
+}
+
+/// The disk as the backend describes it once connected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiskProps {
+    /// `sectors`, in 512-byte units as Linux blkback writes it.
+    pub sectors: u64,
+    /// `sector-size`.
+    pub sector_size: u32,
+    /// `physical-sector-size` (defaults to `sector-size`).
+    pub physical_sector_size: u32,
+    /// `info` (VDISK_* bits).
+    pub info: u32,
+}
+
+impl DiskProps {
+    pub fn keys(&self) -> Vec<(String, String)> {
+        Vec::from([
+            ("sectors".into(), self.sectors.to_string()),
+            ("sector-size".into(), self.sector_size.to_string()),
+            (
+                "physical-sector-size".into(),
+                self.physical_sector_size.to_string(),
+            ),
+            ("info".into(), self.info.to_string()),
+        ])
+    }
+
+    pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Self, VbdError> {
+        let get: Get = &get;
+        let sector_size = num(get, "sector-size")?.unwrap_or(512);
+        Ok(Self {
+            sectors: required(get, "sectors")?,
+            sector_size,
+            physical_sector_size: num(get, "physical-sector-size")?.unwrap_or(sector_size),
+            info: num(get, "info")?.unwrap_or(0),
+        })
+    }
+
+    /// The data plane's disk, checked.
+    pub fn disk(&self) -> Result<Disk, VbdError> {
+        let mut disk = Disk::new(
+            self.sectors,
+            self.sector_size,
+            self.physical_sector_size,
+            self.info & VDISK_READONLY != 0,
+        )
+        .map_err(VbdError::Disk)?;
+        disk.cdrom = self.info & VDISK_CDROM != 0;
+        disk.removable = self.info & VDISK_REMOVABLE != 0;
+        Ok(disk)
+    }
+}
+
+/// What the frontend wants, before it knows what the backend offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrontWishes {
+    pub persistent: bool,
+    pub indirect: bool,
+    pub ring_order: u32,
+    pub queues: u32,
+}
+
+/// What a connection uses: each part is the smaller of offer and wish.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Negotiated {
+    pub ring_order: u32,
+    pub queues: u32,
+    pub features: Features,
+}
+
+/// Negotiates as Linux blkfront does: persistent grants only if both sides want them, indirect
+/// segments up to the backend's maximum, ring order and queue count capped by the offer.
+pub fn negotiate(offer: &BackendOffer, wish: &FrontWishes) -> Negotiated {
+    Negotiated {
+        ring_order: wish
+            .ring_order
+            .min(offer.max_ring_page_order)
+            .min(MAX_RING_ORDER),
+        queues: wish.queues.clamp(1, offer.max_queues.max(1)),
+        features: Features {
+            persistent: offer.persistent && wish.persistent,
+            max_indirect_segments: if wish.indirect {
+                offer.max_indirect_segments
+            } else {
+                0
+            },
+            flush: offer.flush,
+            barrier: offer.barrier,
+            discard: offer.discard,
+        },
+    }
+}
+
+/// What a frontend writes in its directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrontendVbd {
+    /// `ring-page-order`.
+    pub ring_order: u32,
+    /// Ring references and event channel of each queue.
+    pub queues: Vec<(Vec<GrantRef>, EvtchnPort)>,
+    /// `feature-persistent`.
+    pub persistent: bool,
+}
+
+impl FrontendVbd {
+    /// The keys to write, as blkif.h lays them out: `ring-ref` for a one-page ring, `ring-refN`
+    /// for more; top-level keys for one queue, `queue-N/…` for several.
+    pub fn keys(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        let multi = self.queues.len() > 1;
+        if multi {
+            out.push((
+                "multi-queue-num-queues".into(),
+                self.queues.len().to_string(),
+            ));
+        }
+        if self.ring_order > 0 {
+            out.push(("ring-page-order".into(), self.ring_order.to_string()));
+        }
+        for (i, (refs, port)) in self.queues.iter().enumerate() {
+            let prefix = if multi {
+                format!("queue-{i}/")
+            } else {
+                String::new()
+            };
+            if self.ring_order == 0 {
+                out.push((format!("{prefix}ring-ref"), refs[0].to_string()));
+            } else {
+                for (n, r) in refs.iter().enumerate() {
+                    out.push((format!("{prefix}ring-ref{n}"), r.to_string()));
+                }
+            }
+            out.push((format!("{prefix}event-channel"), port.to_string()));
+        }
+        out.push(("protocol".into(), PROTOCOL_X86_64.into()));
+        out.push(("feature-persistent".into(), bit(self.persistent)));
+        // All our sector quantities follow the backend's sector-size rules (blkif.h).
+        out.push(("feature-large-sector-size".into(), "1".into()));
+        out
+    }
+
+    /// Reads a frontend directory as blkback's `connect_ring` does, checking it against `offer`.
+    pub fn parse(
+        get: impl Fn(&str) -> Option<String>,
+        offer: &BackendOffer,
+    ) -> Result<Self, VbdError> {
+        let get: Get = &get;
+        if let Some(p) = get("protocol") {
+            if p != PROTOCOL_X86_64 {
+                return Err(VbdError::Protocol(p));
+            }
+        }
+        let requested: u32 = num(get, "multi-queue-num-queues")?.unwrap_or(1);
+        if requested == 0 || requested > offer.max_queues {
+            return Err(VbdError::QueueCount {
+                requested,
+                max: offer.max_queues,
+            });
+        }
+        let ring_order: u32 = num(get, "ring-page-order")?.unwrap_or(0);
+        if ring_order > offer.max_ring_page_order {
+            return Err(VbdError::RingOrder {
+                requested: ring_order,
+                max: offer.max_ring_page_order,
+            });
+        }
+        let queues = (0..requested)
+            .map(|i| {
+                let prefix = if requested > 1 {
+                    format!("queue-{i}/")
+                } else {
+                    String::new()
+                };
+                let refs = if ring_order == 0 {
+                    Vec::from([required(get, &format!("{prefix}ring-ref"))?])
+                } else {
+                    (0..1u32 << ring_order)
+                        .map(|n| required(get, &format!("{prefix}ring-ref{n}")))
+                        .collect::<Result<Vec<_>, _>>()?
+                };
+                Ok((refs, required(get, &format!("{prefix}event-channel"))?))
+            })
+            .collect::<Result<Vec<_>, VbdError>>()?;
+        Ok(Self {
+            ring_order,
+            queues,
+            persistent: flag(get, "feature-persistent")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::collections::BTreeMap;
+
+    fn store(keys: &[(String, String)]) -> impl Fn(&str) -> Option<String> + '_ {
+        let map: BTreeMap<&str, &str> =
+            keys.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        move |k| map.get(k).map(|v| String::from(*v))
+    }
+
+    fn offer() -> BackendOffer {
+        BackendOffer {
+            max_ring_page_order: 4,
+            max_queues: 4,
+            persistent: true,
+            max_indirect_segments: 256,
+            flush: true,
+            barrier: false,
+            discard: Some(DiscardInfo {
+                granularity: 4096,
+                alignment: 512,
+                secure: true,
+            }),
+        }
+    }
+
+    #[test]
+    fn backend_offer_round_trips_and_defaults_to_nothing() {
+        let o = offer();
+        assert_eq!(BackendOffer::parse(store(&o.keys()), 512), Ok(o));
+        let none = BackendOffer::parse(|_| None, 512).unwrap();
+        assert_eq!(
+            none,
+            BackendOffer {
+                max_ring_page_order: 0,
+                max_queues: 1,
+                persistent: false,
+                max_indirect_segments: 0,
+                flush: false,
+                barrier: false,
+                discard: None,
+            }
+        );
+        let bare = BackendOffer {
+            max_indirect_segments: 0,
+            discard: None,
+            ..o
+        };
+        let keys = bare.keys();
+        assert!(!keys
+            .iter()
+            .any(|(k, _)| k == "feature-max-indirect-segments"));
+        // discard-granularity defaults to the sector size.
+        let d =
+            BackendOffer::parse(|k| (k == "feature-discard").then(|| "1".into()), 4096).unwrap();
+        assert_eq!(
+            d.discard,
+            Some(DiscardInfo {
+                granularity: 4096,
+                alignment: 0,
+                secure: false
+            })
+        );
+    }
+
+    #[test]
+    fn malformed_backend_values_name_their_key() {
+        for (key, value) in [
+            ("feature-persistent", "yes"),
+            ("feature-barrier", "2"),
+            ("max-ring-page-order", "-1"),
+            ("multi-queue-max-queues", "4294967296"),
+            ("feature-max-indirect-segments", "many"),
+        ] {
+            let err = BackendOffer::parse(|k| (k == key).then(|| value.into()), 512).unwrap_err();
+            assert_eq!(
+                err,
+                VbdError::BadValue {
+                    key: key.into(),
+                    value: value.into()
+                }
+            );
+        }
+        let props = DiskProps::parse(|k| (k == "sector-size").then(|| "512".into()));
+        assert_eq!(props, Err(VbdError::Missing("sectors".into())));
+    }
+
+    #[test]
+    fn disk_properties_become_a_checked_disk() {
+        let p = DiskProps {
+            sectors: 2048,
+            sector_size: 4096,
+            physical_sector_size: 4096,
+            info: VDISK_READONLY | VDISK_CDROM,
+        };
+        let back = DiskProps::parse(store(&p.keys())).unwrap();
+        assert_eq!(back, p);
+        let d = back.disk().unwrap();
+        assert!(d.read_only && d.cdrom && !d.removable);
+        assert_eq!(d.sectors(), 2048);
+        let odd = DiskProps {
+            sector_size: 1000,
+            ..p
+        };
+        assert_eq!(
+            odd.disk().unwrap_err(),
+            VbdError::Disk(DiskError::SectorSize(1000))
+        );
+        let only_sectors = DiskProps::parse(|k| (k == "sectors").then(|| "8".into())).unwrap();
+        assert_eq!(
+            (only_sectors.sector_size, only_sectors.physical_sector_size),
+            (512, 512)
+        );
+    }
+
+    #[test]
+    fn negotiation_takes_the_smaller_of_offer_and_wish() {
+        let wish = FrontWishes {
+            persistent: true,
+            indirect: true,
+            ring_order: 6,
+            queues: 8,
+        };
+        let n = negotiate(&offer(), &wish);
+        assert_eq!((n.ring_order, n.queues), (4, 4));
+        assert!(n.features.persistent && n.features.flush && !n.features.barrier);
+        assert_eq!(n.features.max_indirect_segments, 256);
+        let shy = FrontWishes {
+            persistent: false,
+            indirect: false,
+            ring_order: 0,
+            queues: 0,
+        };
+        let n = negotiate(&offer(), &shy);
+        assert_eq!((n.ring_order, n.queues), (0, 1));
+        assert!(!n.features.persistent);
+        assert_eq!(n.features.max_indirect_segments, 0);
+    }
+
+    #[test]
+    fn frontend_keys_follow_blkif_layout_and_parse_back() {
+        let one = FrontendVbd {
+            ring_order: 0,
+            queues: Vec::from([(Vec::from([8]), 3)]),
+            persistent: true,
+        };
+        let keys = one.keys();
+        let get = store(&keys);
+        assert_eq!(get("ring-ref").as_deref(), Some("8"));
+        assert_eq!(get("event-channel").as_deref(), Some("3"));
+        assert_eq!(get("ring-page-order"), None);
+        assert_eq!(get("multi-queue-num-queues"), None);
+        assert_eq!(FrontendVbd::parse(get, &offer()).unwrap(), one);
+
+        let two = FrontendVbd {
+            ring_order: 1,
+            queues: Vec::from([(Vec::from([8, 9]), 3), (Vec::from([10, 11]), 4)]),
+            persistent: false,
+        };
+        let keys = two.keys();
+        let get = store(&keys);
+        assert_eq!(get("queue-1/ring-ref1").as_deref(), Some("11"));
+        assert_eq!(get("queue-0/event-channel").as_deref(), Some("3"));
+        assert_eq!(get("ring-ref"), None);
+        assert_eq!(get("multi-queue-num-queues").as_deref(), Some("2"));
+        assert_eq!(FrontendVbd::parse(get, &offer()).unwrap(), two);
+    }
+
+    #[test]
+    fn inconsistent_frontend_directories_are_refused() {
+        let two = FrontendVbd {
+            ring_order: 1,
+            queues: Vec::from([(Vec::from([8, 9]), 3), (Vec::from([10, 11]), 4)]),
+            persistent: true,
+        };
+        let keys = two.keys();
+        let small = BackendOffer {
+            max_queues: 1,
+            max_ring_page_order: 0,
+            ..offer()
+        };
+        assert_eq!(
+            FrontendVbd::parse(store(&keys), &small),
+            Err(VbdError::QueueCount {
+                requested: 2,
+                max: 1
+            })
+        );
+        let one_queue = BackendOffer {
+            max_ring_page_order: 0,
+            ..offer()
+        };
+        assert_eq!(
+            FrontendVbd::parse(store(&keys), &one_queue),
+            Err(VbdError::RingOrder {
+                requested: 1,
+                max: 0
+            })
+        );
+        let missing: Vec<_> = keys
+            .iter()
+            .filter(|(k, _)| k != "queue-1/ring-ref1")
+            .cloned()
+            .collect();
+        assert_eq!(
+            FrontendVbd::parse(store(&missing), &offer()),
+            Err(VbdError::Missing("queue-1/ring-ref1".into()))
+        );
+        let mut wrong: Vec<_> = keys.clone();
+        wrong.retain(|(k, _)| k != "protocol");
+        wrong.push(("protocol".into(), "x86_32-abi".into()));
+        assert_eq!(
+            FrontendVbd::parse(store(&wrong), &offer()),
+            Err(VbdError::Protocol("x86_32-abi".into()))
+        );
+        let zero = [("multi-queue-num-queues".to_string(), "0".to_string())];
+        assert_eq!(
+            FrontendVbd::parse(store(&zero), &offer()),
+            Err(VbdError::QueueCount {
+                requested: 0,
+                max: 4
+            })
+        );
+    }
+}
