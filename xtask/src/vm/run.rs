@@ -27,12 +27,19 @@ impl Mode {
             Mode::Bench => "bench",
         }
     }
-    /// Hard limit for the whole QEMU run. A smoke run takes about a minute and a half on two cores,
-    /// a bench run about three; the limits leave room for a loaded machine.
+    /// Hard limit for the whole QEMU run. A smoke run takes under a minute on two cores, a bench
+    /// run two to three; the limits leave room for a loaded machine.
     fn deadline(self) -> Duration {
         match self {
             Mode::Smoke => Duration::from_secs(600),
             Mode::Bench => Duration::from_secs(900),
+        }
+    }
+    /// The domU image for this mode (only the bench image carries fio).
+    fn domu_image(self, images: &Images) -> &Path {
+        match self {
+            Mode::Smoke => &images.domu_smoke,
+            Mode::Bench => &images.domu_bench,
         }
     }
 }
@@ -96,14 +103,18 @@ impl Report {
     }
 }
 
-fn write_domu_cfg(layout: &Layout, dir: &Path, mode: Mode) -> Result<(), String> {
+fn write_domu_cfg(layout: &Layout, dir: &Path, mode: Mode, ramdisk: &Path) -> Result<(), String> {
     let template = layout.guest().join("domU.cfg");
     let text = fs::read_to_string(&template).map_err(|e| format!("{}: {e}", template.display()))?;
-    fs::write(dir.join("domU.cfg"), text.replace("@MODE@", mode.name())).map_err(|e| e.to_string())
+    let name = ramdisk.file_name().unwrap_or_default().to_string_lossy();
+    let cfg = text
+        .replace("@MODE@", mode.name())
+        .replace("@RAMDISK@", &name);
+    fs::write(dir.join("domU.cfg"), cfg).map_err(|e| e.to_string())
 }
 
 /// The data disk: a tar of the domU's kernel, image and config, which dom0 unpacks.
-fn data_disk(images: &Images, dir: &Path) -> Result<PathBuf, String> {
+fn data_disk(images: &Images, domu: &Path, dir: &Path) -> Result<PathBuf, String> {
     let tar = dir.join("data.tar");
     let parent = |p: &Path| p.parent().unwrap_or(Path::new("/")).to_path_buf();
     let name = |p: &Path| p.file_name().unwrap_or_default().to_os_string();
@@ -116,8 +127,8 @@ fn data_disk(images: &Images, dir: &Path) -> Result<PathBuf, String> {
             .arg(parent(&images.vmlinux))
             .arg(name(&images.vmlinux))
             .arg("-C")
-            .arg(parent(&images.domu))
-            .arg(name(&images.domu))
+            .arg(parent(domu))
+            .arg(name(domu))
             .arg("-C")
             .arg(dir)
             .arg("domU.cfg"),
@@ -137,8 +148,9 @@ pub fn boot(layout: &Layout, images: &Images, mode: Mode) -> Result<Report, Stri
     let dir = layout.work().join(mode.name());
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(dir.join("results")).map_err(|e| format!("{}: {e}", dir.display()))?;
-    write_domu_cfg(layout, &dir, mode)?;
-    let data = data_disk(images, &dir)?;
+    let domu = mode.domu_image(images);
+    write_domu_cfg(layout, &dir, mode, domu)?;
+    let data = data_disk(images, domu, &dir)?;
     let results_disk = dir.join("results.img");
     fs::File::create(&results_disk)
         .and_then(|f| f.set_len(64 << 20))
