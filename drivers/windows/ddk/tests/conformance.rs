@@ -1,0 +1,235 @@
+//! Conformance of xenpv-ddk with the Windows kernel headers, measured rather than typed: every
+//! size, offset and constant the crate pins is also written as a C expression, compiled against
+//! mingw-w64's DDK headers (Debian mingw-w64-x86-64-dev, /usr/x86_64-w64-mingw32/include/ddk) by
+//! x86_64-w64-mingw32-gcc for x64 Windows, and read back from the object file's data. Nothing is
+//! run: the compiler's own constant folding is the measurement.
+
+use std::mem::{offset_of, size_of};
+use std::path::Path;
+use std::process::Command;
+
+use object::{Object, ObjectSection, ObjectSymbol};
+use xenpv_ddk::irp::*;
+use xenpv_ddk::object::*;
+use xenpv_ddk::status::*;
+use xenpv_ddk::string::{ListEntry, UnicodeString};
+use xenpv_ddk::sync::*;
+
+const GCC: &str = "x86_64-w64-mingw32-gcc";
+const DDK_INCLUDE: &str = "/usr/x86_64-w64-mingw32/include/ddk";
+
+/// One probe: the Rust value and the C expression that must equal it.
+struct Probe {
+    name: &'static str,
+    rust: u64,
+    c: &'static str,
+}
+
+macro_rules! probes {
+    ($( $name:literal: $rust:expr => $c:literal ),* $(,)?) => {
+        vec![$( Probe { name: $name, rust: ($rust) as u64, c: $c } ),*]
+    };
+}
+
+fn table() -> Vec<Probe> {
+    probes![
+        // ntdef.h
+        "UNICODE_STRING size": size_of::<UnicodeString>() => "sizeof(UNICODE_STRING)",
+        "UNICODE_STRING.Buffer": offset_of!(UnicodeString, buffer) => "offsetof(UNICODE_STRING, Buffer)",
+        "LIST_ENTRY size": size_of::<ListEntry>() => "sizeof(LIST_ENTRY)",
+        // DRIVER_OBJECT / DRIVER_EXTENSION
+        "DRIVER_OBJECT size": size_of::<DriverObject>() => "sizeof(DRIVER_OBJECT)",
+        "DRIVER_OBJECT.DriverExtension": offset_of!(DriverObject, driver_extension) => "offsetof(DRIVER_OBJECT, DriverExtension)",
+        "DRIVER_OBJECT.DriverName": offset_of!(DriverObject, driver_name) => "offsetof(DRIVER_OBJECT, DriverName)",
+        "DRIVER_OBJECT.DriverStartIo": offset_of!(DriverObject, driver_start_io) => "offsetof(DRIVER_OBJECT, DriverStartIo)",
+        "DRIVER_OBJECT.DriverUnload": offset_of!(DriverObject, driver_unload) => "offsetof(DRIVER_OBJECT, DriverUnload)",
+        "DRIVER_OBJECT.MajorFunction": offset_of!(DriverObject, major_function) => "offsetof(DRIVER_OBJECT, MajorFunction)",
+        "DRIVER_EXTENSION size": size_of::<DriverExtension>() => "sizeof(DRIVER_EXTENSION)",
+        "DRIVER_EXTENSION.AddDevice": offset_of!(DriverExtension, add_device) => "offsetof(DRIVER_EXTENSION, AddDevice)",
+        "DRIVER_EXTENSION.ServiceKeyName": offset_of!(DriverExtension, service_key_name) => "offsetof(DRIVER_EXTENSION, ServiceKeyName)",
+        // DEVICE_OBJECT. The WDK declares it DECLSPEC_ALIGN(MEMORY_ALLOCATION_ALIGNMENT); mingw-w64
+        // omits the alignment, so its sizeof is rounded up to 16 here as the WDK's compiler does.
+        "DEVICE_OBJECT size": size_of::<DeviceObject>() => "((sizeof(DEVICE_OBJECT) + 15) & ~15ull)",
+        "DEVICE_OBJECT.DriverObject": offset_of!(DeviceObject, driver_object) => "offsetof(DEVICE_OBJECT, DriverObject)",
+        "DEVICE_OBJECT.AttachedDevice": offset_of!(DeviceObject, attached_device) => "offsetof(DEVICE_OBJECT, AttachedDevice)",
+        "DEVICE_OBJECT.Flags": offset_of!(DeviceObject, flags) => "offsetof(DEVICE_OBJECT, Flags)",
+        "DEVICE_OBJECT.Characteristics": offset_of!(DeviceObject, characteristics) => "offsetof(DEVICE_OBJECT, Characteristics)",
+        "DEVICE_OBJECT.DeviceExtension": offset_of!(DeviceObject, device_extension) => "offsetof(DEVICE_OBJECT, DeviceExtension)",
+        "DEVICE_OBJECT.DeviceType": offset_of!(DeviceObject, device_type) => "offsetof(DEVICE_OBJECT, DeviceType)",
+        "DEVICE_OBJECT.StackSize": offset_of!(DeviceObject, stack_size) => "offsetof(DEVICE_OBJECT, StackSize)",
+        "DO_DEVICE_INITIALIZING": DO_DEVICE_INITIALIZING => "DO_DEVICE_INITIALIZING",
+        "DO_POWER_PAGABLE": DO_POWER_PAGABLE => "DO_POWER_PAGABLE",
+        "FILE_DEVICE_BUS_EXTENDER": FILE_DEVICE_BUS_EXTENDER => "FILE_DEVICE_BUS_EXTENDER",
+        "FILE_DEVICE_UNKNOWN": FILE_DEVICE_UNKNOWN => "FILE_DEVICE_UNKNOWN",
+        "FILE_DEVICE_SECURE_OPEN": FILE_DEVICE_SECURE_OPEN => "FILE_DEVICE_SECURE_OPEN",
+        // IRP
+        "IO_STATUS_BLOCK size": size_of::<IoStatusBlock>() => "sizeof(IO_STATUS_BLOCK)",
+        "IO_STATUS_BLOCK.Information": offset_of!(IoStatusBlock, information) => "offsetof(IO_STATUS_BLOCK, Information)",
+        "IRP size": size_of::<Irp>() => "sizeof(IRP)",
+        "IRP.MdlAddress": offset_of!(Irp, mdl_address) => "offsetof(IRP, MdlAddress)",
+        "IRP.Flags": offset_of!(Irp, flags) => "offsetof(IRP, Flags)",
+        "IRP.AssociatedIrp": offset_of!(Irp, associated_irp) => "offsetof(IRP, AssociatedIrp)",
+        "IRP.IoStatus": offset_of!(Irp, io_status) => "offsetof(IRP, IoStatus)",
+        "IRP.PendingReturned": offset_of!(Irp, pending_returned) => "offsetof(IRP, PendingReturned)",
+        "IRP.StackCount": offset_of!(Irp, stack_count) => "offsetof(IRP, StackCount)",
+        "IRP.CurrentLocation": offset_of!(Irp, current_location) => "offsetof(IRP, CurrentLocation)",
+        "IRP.Cancel": offset_of!(Irp, cancel) => "offsetof(IRP, Cancel)",
+        "IRP.Tail.Overlay.CurrentStackLocation": offset_of!(Irp, current_stack_location) => "offsetof(IRP, Tail.Overlay.CurrentStackLocation)",
+        "IRP.Tail.Overlay.OriginalFileObject": offset_of!(Irp, original_file_object) => "offsetof(IRP, Tail.Overlay.OriginalFileObject)",
+        // IO_STACK_LOCATION
+        "IO_STACK_LOCATION size": size_of::<IoStackLocation>() => "sizeof(IO_STACK_LOCATION)",
+        "IO_STACK_LOCATION.Control": offset_of!(IoStackLocation, control) => "offsetof(IO_STACK_LOCATION, Control)",
+        "IO_STACK_LOCATION.Parameters": offset_of!(IoStackLocation, parameters) => "offsetof(IO_STACK_LOCATION, Parameters)",
+        "IO_STACK_LOCATION.Parameters size": size_of::<[usize; 4]>() => "sizeof(((IO_STACK_LOCATION *)0)->Parameters)",
+        "Parameters.StartDevice.AllocatedResources":
+            offset_of!(IoStackLocation, parameters) + START_DEVICE_RESOURCES_INDEX * 8
+            => "offsetof(IO_STACK_LOCATION, Parameters.StartDevice.AllocatedResources)",
+        "Parameters.StartDevice.AllocatedResourcesTranslated":
+            offset_of!(IoStackLocation, parameters) + START_DEVICE_RESOURCES_TRANSLATED_INDEX * 8
+            => "offsetof(IO_STACK_LOCATION, Parameters.StartDevice.AllocatedResourcesTranslated)",
+        "IO_STACK_LOCATION.DeviceObject": offset_of!(IoStackLocation, device_object) => "offsetof(IO_STACK_LOCATION, DeviceObject)",
+        "IO_STACK_LOCATION.FileObject": offset_of!(IoStackLocation, file_object) => "offsetof(IO_STACK_LOCATION, FileObject)",
+        "IO_STACK_LOCATION.CompletionRoutine": offset_of!(IoStackLocation, completion_routine) => "offsetof(IO_STACK_LOCATION, CompletionRoutine)",
+        "IO_STACK_LOCATION.Context": offset_of!(IoStackLocation, context) => "offsetof(IO_STACK_LOCATION, Context)",
+        "IRP_MJ_CREATE": IRP_MJ_CREATE => "IRP_MJ_CREATE",
+        "IRP_MJ_CLOSE": IRP_MJ_CLOSE => "IRP_MJ_CLOSE",
+        "IRP_MJ_DEVICE_CONTROL": IRP_MJ_DEVICE_CONTROL => "IRP_MJ_DEVICE_CONTROL",
+        "IRP_MJ_INTERNAL_DEVICE_CONTROL": IRP_MJ_INTERNAL_DEVICE_CONTROL => "IRP_MJ_INTERNAL_DEVICE_CONTROL",
+        "IRP_MJ_POWER": IRP_MJ_POWER => "IRP_MJ_POWER",
+        "IRP_MJ_SYSTEM_CONTROL": IRP_MJ_SYSTEM_CONTROL => "IRP_MJ_SYSTEM_CONTROL",
+        "IRP_MJ_PNP": IRP_MJ_PNP => "IRP_MJ_PNP",
+        "IRP_MJ_MAXIMUM_FUNCTION": IRP_MJ_MAXIMUM_FUNCTION => "IRP_MJ_MAXIMUM_FUNCTION",
+        "IRP_MN_START_DEVICE": IRP_MN_START_DEVICE => "IRP_MN_START_DEVICE",
+        "IRP_MN_QUERY_REMOVE_DEVICE": IRP_MN_QUERY_REMOVE_DEVICE => "IRP_MN_QUERY_REMOVE_DEVICE",
+        "IRP_MN_REMOVE_DEVICE": IRP_MN_REMOVE_DEVICE => "IRP_MN_REMOVE_DEVICE",
+        "IRP_MN_CANCEL_REMOVE_DEVICE": IRP_MN_CANCEL_REMOVE_DEVICE => "IRP_MN_CANCEL_REMOVE_DEVICE",
+        "IRP_MN_STOP_DEVICE": IRP_MN_STOP_DEVICE => "IRP_MN_STOP_DEVICE",
+        "IRP_MN_QUERY_STOP_DEVICE": IRP_MN_QUERY_STOP_DEVICE => "IRP_MN_QUERY_STOP_DEVICE",
+        "IRP_MN_CANCEL_STOP_DEVICE": IRP_MN_CANCEL_STOP_DEVICE => "IRP_MN_CANCEL_STOP_DEVICE",
+        "IRP_MN_QUERY_DEVICE_RELATIONS": IRP_MN_QUERY_DEVICE_RELATIONS => "IRP_MN_QUERY_DEVICE_RELATIONS",
+        "IRP_MN_QUERY_CAPABILITIES": IRP_MN_QUERY_CAPABILITIES => "IRP_MN_QUERY_CAPABILITIES",
+        "IRP_MN_QUERY_PNP_DEVICE_STATE": IRP_MN_QUERY_PNP_DEVICE_STATE => "IRP_MN_QUERY_PNP_DEVICE_STATE",
+        "IRP_MN_SURPRISE_REMOVAL": IRP_MN_SURPRISE_REMOVAL => "IRP_MN_SURPRISE_REMOVAL",
+        "SL_PENDING_RETURNED": SL_PENDING_RETURNED => "SL_PENDING_RETURNED",
+        "SL_INVOKE_ON_CANCEL": SL_INVOKE_ON_CANCEL => "SL_INVOKE_ON_CANCEL",
+        "SL_INVOKE_ON_SUCCESS": SL_INVOKE_ON_SUCCESS => "SL_INVOKE_ON_SUCCESS",
+        "SL_INVOKE_ON_ERROR": SL_INVOKE_ON_ERROR => "SL_INVOKE_ON_ERROR",
+        "IO_NO_INCREMENT": IO_NO_INCREMENT => "IO_NO_INCREMENT",
+        // Synchronisation objects
+        "KEVENT size": size_of::<KEvent>() => "sizeof(KEVENT)",
+        "KDPC size": size_of::<KDpc>() => "sizeof(KDPC)",
+        "KSPIN_LOCK size": size_of::<KSpinLock>() => "sizeof(KSPIN_LOCK)",
+        "KIRQL size": size_of::<KIrql>() => "sizeof(KIRQL)",
+        "IO_REMOVE_LOCK size": size_of::<IoRemoveLock>() => "sizeof(IO_REMOVE_LOCK)",
+        "NotificationEvent": NOTIFICATION_EVENT => "NotificationEvent",
+        "SynchronizationEvent": SYNCHRONIZATION_EVENT => "SynchronizationEvent",
+        "Executive": EXECUTIVE => "Executive",
+        "KernelMode": KERNEL_MODE => "KernelMode",
+        // NTSTATUS values, compared as 32-bit patterns.
+        "STATUS_SUCCESS": STATUS_SUCCESS as u32 => "(ULONG)STATUS_SUCCESS",
+        "STATUS_PENDING": STATUS_PENDING as u32 => "(ULONG)STATUS_PENDING",
+        "STATUS_UNSUCCESSFUL": STATUS_UNSUCCESSFUL as u32 => "(ULONG)STATUS_UNSUCCESSFUL",
+        "STATUS_NO_SUCH_DEVICE": STATUS_NO_SUCH_DEVICE as u32 => "(ULONG)STATUS_NO_SUCH_DEVICE",
+        "STATUS_MORE_PROCESSING_REQUIRED": STATUS_MORE_PROCESSING_REQUIRED as u32 => "(ULONG)STATUS_MORE_PROCESSING_REQUIRED",
+        "STATUS_DELETE_PENDING": STATUS_DELETE_PENDING as u32 => "(ULONG)STATUS_DELETE_PENDING",
+        "STATUS_INSUFFICIENT_RESOURCES": STATUS_INSUFFICIENT_RESOURCES as u32 => "(ULONG)STATUS_INSUFFICIENT_RESOURCES",
+        "STATUS_DEVICE_NOT_READY": STATUS_DEVICE_NOT_READY as u32 => "(ULONG)STATUS_DEVICE_NOT_READY",
+        "STATUS_NOT_SUPPORTED": STATUS_NOT_SUPPORTED as u32 => "(ULONG)STATUS_NOT_SUPPORTED",
+    ]
+}
+
+/// The C source: one `const unsigned long long` per probe, named by its index.
+fn c_source(table: &[Probe]) -> String {
+    let mut source = String::from("#include <ntddk.h>\n#include <stddef.h>\n");
+    for (index, probe) in table.iter().enumerate() {
+        source += &format!(
+            "const unsigned long long xenpv_probe_{index} = (unsigned long long)({});\n",
+            probe.c
+        );
+    }
+    source
+}
+
+/// Compiles `source` for x64 Windows and returns each `xenpv_probe_<index>` value.
+fn measure(source: &str, dir: &Path) -> Result<Vec<(usize, u64)>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let c_file = dir.join("probe.c");
+    let o_file = dir.join("probe.o");
+    std::fs::write(&c_file, source).map_err(|e| format!("{}: {e}", c_file.display()))?;
+    let output = Command::new(GCC)
+        .args(["-c", "-O0", "-I", DDK_INCLUDE])
+        .arg(&c_file)
+        .arg("-o")
+        .arg(&o_file)
+        .output()
+        .map_err(|e| {
+            format!("cannot run {GCC} ({e}); install gcc-mingw-w64-x86-64 and mingw-w64-x86-64-dev")
+        })?;
+    if !output.status.success() {
+        return Err(format!(
+            "{GCC} failed on {}:\n{}",
+            c_file.display(),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let bytes = std::fs::read(&o_file).map_err(|e| format!("{}: {e}", o_file.display()))?;
+    let file = object::File::parse(&*bytes).map_err(|e| format!("probe.o: {e}"))?;
+    let mut values = Vec::new();
+    for symbol in file.symbols() {
+        let Some(index) = symbol
+            .name()
+            .ok()
+            .and_then(|n| n.strip_prefix("xenpv_probe_"))
+        else {
+            continue;
+        };
+        let index: usize = index.parse().map_err(|e| format!("{index}: {e}"))?;
+        let section = symbol
+            .section_index()
+            .and_then(|i| file.section_by_index(i).ok())
+            .ok_or_else(|| format!("probe {index} has no section"))?;
+        let data = section.data().map_err(|e| format!("{e}"))?;
+        let start = (symbol.address() - section.address()) as usize;
+        let value = data
+            .get(start..start + 8)
+            .ok_or_else(|| format!("probe {index} lies outside its section"))?;
+        values.push((index, u64::from_le_bytes(value.try_into().unwrap())));
+    }
+    Ok(values)
+}
+
+#[test]
+fn every_size_offset_and_constant_matches_the_kernel_headers() {
+    let table = table();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ddk-conformance");
+    let values = measure(&c_source(&table), &dir).unwrap_or_else(|e| panic!("{e}"));
+    // Every probe must have been measured, or a silently empty object file would pass.
+    assert_eq!(values.len(), table.len(), "probes measured");
+    let problems: Vec<String> = values
+        .iter()
+        .filter(|(index, value)| table[*index].rust != *value)
+        .map(|(index, value)| {
+            let probe = &table[*index];
+            format!(
+                "{}: xenpv-ddk has {:#x}, the headers say {value:#x}",
+                probe.name, probe.rust
+            )
+        })
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "{} disagreement(s):\n  {}",
+        problems.len(),
+        problems.join("\n  ")
+    );
+}
+
+#[test]
+fn the_measurement_notices_a_wrong_value() {
+    // Guard against a measurement that agrees with anything: a deliberately wrong expression must
+    // come back different from the Rust value it is paired with.
+    let table = probes!["IRP size off by 8": size_of::<Irp>() => "sizeof(IRP) + 8"];
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ddk-conformance-wrong");
+    let values = measure(&c_source(&table), &dir).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(values, [(0, size_of::<Irp>() as u64 + 8)]);
+}
