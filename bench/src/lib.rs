@@ -1,1 +1,3 @@
 //! Shared harness code for the benches.
+
+pub mod ring;

@@ -6,4 +6,5 @@ pub mod domain;
 pub mod guest;
 pub mod host;
 pub mod netback;
+pub mod toolstack;
 pub mod xenstored;

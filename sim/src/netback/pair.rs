@@ -7,7 +7,8 @@ use std::sync::Arc;
 use xenpv_abi::DomId;
 use xenpv_control::vif::{BackendFeatures, FrontendVif};
 use xenpv_datapath::netif::{
-    Netfront, NetfrontConfig, NetifError, Quarantine, RxAccept, TxDone, TxPacket,
+    Netfront, NetfrontConfig, NetifError, Quarantine, RxAccept, RxMeta, TxDone, TxPacket,
+    TxRefused, TxStatus,
 };
 
 use super::{NetbackError, Vif};
@@ -77,6 +78,8 @@ pub struct NetPair<P> {
     pub keys: FrontendVif,
     /// Regions a backend still held when a frontend let go of them.
     pub quarantine: Quarantine,
+    /// Per queue, a packet [`step`](Self::step) took that the ring had no room for yet.
+    held: Vec<Option<P>>,
 }
 
 /// The frontend's keys for `front`, given what it asked for.
@@ -124,13 +127,49 @@ impl<P: TxPacket> NetPair<P> {
             }
         };
         front.start(&guest);
+        let held = front.queues().iter().map(|_| None).collect();
         Ok(Self {
             guest,
             front,
             back,
             keys,
             quarantine,
+            held,
         })
+    }
+
+    /// One round of a polled driver: every queue sends what `next` hands it until its ring is
+    /// full, the backend works, then every queue takes its completions (`done`) and received
+    /// packets (`deliver`, with the queue index). Returns the packets sent.
+    pub fn step(
+        &mut self,
+        next: &mut impl FnMut(usize) -> Option<P>,
+        done: &mut impl FnMut(TxDone<P>),
+        deliver: &mut impl FnMut(usize, &RxMeta, &[u8]),
+    ) -> Result<u64, PairError> {
+        let mut sent = 0;
+        for (i, q) in self.front.queues_mut().iter_mut().enumerate() {
+            while let Some(p) = self.held[i].take().or_else(|| next(i)) {
+                match q.send(p) {
+                    Ok(()) => sent += 1,
+                    Err((p, TxRefused::Busy)) => {
+                        self.held[i] = Some(p);
+                        break;
+                    }
+                    Err((p, _)) => done(TxDone::Packet {
+                        packet: p,
+                        status: TxStatus::Error,
+                    }),
+                }
+            }
+            q.flush(&self.guest);
+        }
+        self.back.poll().map_err(PairError::Back)?;
+        for (i, q) in self.front.queues_mut().iter_mut().enumerate() {
+            q.poll(&self.guest, done, &mut |m, b| deliver(i, m, b))
+                .map_err(PairError::Front)?;
+        }
+        Ok(sent)
     }
 
     /// Disconnects both ends: the backend first (as when it closes), then the frontend, whose
@@ -141,9 +180,16 @@ impl<P: TxPacket> NetPair<P> {
             front,
             back,
             mut quarantine,
+            held,
             ..
         } = self;
         back.disconnect();
+        for packet in held.into_iter().flatten() {
+            done(TxDone::Packet {
+                packet,
+                status: TxStatus::Disconnected,
+            });
+        }
         front.teardown(&guest, done, &mut quarantine);
         (guest, quarantine)
     }

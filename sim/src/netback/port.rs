@@ -10,9 +10,10 @@ use xenpv_datapath::netif::{RssHash, TxOffload};
 
 /// Receives packets a netback took from its frontend.
 pub trait Sink: Send + Sync {
-    /// Takes a copy of `frame`; `queue` is the transmit queue it came from (a steering hint).
-    /// Returns `false` if the packet was dropped.
-    fn deliver(&self, frame: &[u8], offload: TxOffload, queue: usize) -> bool;
+    /// Takes `frame`, either by copying it or by swapping the buffer for an empty one (which is
+    /// how a vif port avoids a copy); `queue` is the transmit queue it came from (a steering
+    /// hint). Returns `false` if the packet was dropped.
+    fn deliver(&self, frame: &mut Vec<u8>, offload: TxOffload, queue: usize) -> bool;
 }
 
 /// A packet waiting to be copied to a frontend.
@@ -127,7 +128,7 @@ fn filtered_multicast(frame: &[u8], s: &PortState) -> bool {
 }
 
 impl Sink for VifPort {
-    fn deliver(&self, frame: &[u8], offload: TxOffload, queue: usize) -> bool {
+    fn deliver(&self, frame: &mut Vec<u8>, offload: TxOffload, queue: usize) -> bool {
         let mut s = self.state.lock().unwrap();
         if filtered_multicast(frame, &s) {
             s.dropped += 1;
@@ -145,12 +146,13 @@ impl Sink for VifPort {
             s.dropped += 1;
             return false;
         }
-        let mut data = s
+        // Swap buffers instead of copying; spares come back from delivered frames, so a new one
+        // is only allocated while the backlog grows.
+        let spare = s
             .spare
             .pop()
             .unwrap_or_else(|| Vec::with_capacity(FRAME_CAPACITY));
-        data.clear();
-        data.extend_from_slice(frame);
+        let data = std::mem::replace(frame, spare);
         s.backlog[queue].push_back(Frame {
             data,
             offload,

@@ -268,7 +268,7 @@ impl TxQueue {
         stats.tx_packets += 1;
         stats.tx_bytes += self.frame.len() as u64;
         // What happens beyond the vif (a full backlog, a filter) is not the frontend's error.
-        sink.deliver(&self.frame, TxOffload { checksum, gso }, self.index);
+        sink.deliver(&mut self.frame, TxOffload { checksum, gso }, self.index);
         Ok(answer)
     }
 }
