@@ -37,6 +37,8 @@ pub enum Error {
     UnknownReqId(u32),
     /// [`Client::wait`] for an id that is not in flight (never submitted or already collected).
     NotInFlight(u32),
+    /// [`Client::watch`] with a token another watch of this client uses.
+    TokenInUse,
     /// The ring page failed (bad index, server-reported error).
     Ring(RingError),
     /// The stream failed with this OS error number (-1 if unknown).
@@ -60,6 +62,7 @@ impl Error {
             Error::Decode(d) => d.is_fatal() || *d == DecodeError::Truncated,
             Error::Xs(_)
             | Error::NotInFlight(_)
+            | Error::TokenInUse
             | Error::Encode(_)
             | Error::UnexpectedReply { .. }
             | Error::TransactionRetries(_) => false,
@@ -236,11 +239,15 @@ impl<T: Transport> Client<T> {
     }
 
     /// Registers a watch on `path` (a node or `@introduceDomain` / `@releaseDomain`); its events
-    /// carry `token`. xenstored fires it once right away.
+    /// carry `token`, which must not be in use by another watch of this client (events are routed
+    /// by token alone). xenstored fires the watch once right away.
     pub fn watch(&mut self, path: &str, token: &str) -> Result<(), Error> {
+        if self.watches.contains_key(token) {
+            return Err(Error::TokenInUse);
+        }
         // Registered before sending, so that the first event (which may arrive before the reply)
         // is kept.
-        let previous = self.watches.insert(token.into(), path.into());
+        self.watches.insert(token.into(), path.into());
         let r = self.request(
             &Request::Watch {
                 path: path.into(),
@@ -249,10 +256,7 @@ impl<T: Transport> Client<T> {
             0,
         );
         if r.is_err() {
-            match previous {
-                Some(p) => self.watches.insert(token.into(), p),
-                None => self.watches.remove(token),
-            };
+            self.watches.remove(token);
         }
         r.map(drop)
     }

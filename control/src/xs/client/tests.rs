@@ -269,6 +269,16 @@ fn malformed_watch_event_is_fatal() {
 }
 
 #[test]
+fn a_token_serves_one_watch_at_a_time() {
+    let (mut c, peer) = stream_client(4096);
+    c.watch("/a", "t").unwrap();
+    assert_eq!(c.watch("/b", "t"), Err(Error::TokenInUse));
+    assert_eq!(peer.borrow().watches.len(), 1, "nothing sent");
+    c.unwatch("/a", "t").unwrap();
+    c.watch("/b", "t").unwrap();
+}
+
+#[test]
 fn failed_watch_is_not_registered() {
     let (mut c, peer) = stream_client(4096);
     peer.borrow_mut().script = Some(Box::new(|m| {
