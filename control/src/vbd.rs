@@ -8,9 +8,20 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
 
+use alloc::sync::Arc;
+use core::cell::{Cell, RefCell};
+
 use xenpv_abi::blkif::{VDISK_CDROM, VDISK_READONLY, VDISK_REMOVABLE};
 use xenpv_abi::{EvtchnPort, GrantRef};
-use xenpv_datapath::blkif::{DiscardInfo, Disk, DiskError, Features, MAX_RING_ORDER};
+use xenpv_datapath::blkif::{
+    BlkQueue, DiscardInfo, Disk, DiskError, Features, QueueConfig, QueueHandle, SetupError,
+    MAX_RING_ORDER,
+};
+use xenpv_datapath::platform::Platform;
+
+use crate::xenbus::driver::{DevicePaths, FrontendDevice};
+use crate::xenbus::features::write_keys;
+use crate::xs::client::{Client, Error, Store, Transport, WatchEvent};
 
 /// `protocol` for the native x86_64 layout (io/protocols.h `XEN_IO_PROTO_ABI_X86_64`).
 pub const PROTOCOL_X86_64: &str = "x86_64-abi";
@@ -344,6 +355,237 @@ impl FrontendVbd {
             queues,
             persistent: flag(get, "feature-persistent")?,
         })
+    }
+}
+
+/// Reads keys under `dir` through a store as a `get` closure for the parsers above; the first store
+/// error (other than a missing key) wins over the parse result.
+fn read_dir<S: Store + ?Sized, R>(
+    store: &mut S,
+    dir: &str,
+    parse: impl FnOnce(&dyn Fn(&str) -> Option<String>) -> R,
+) -> Result<R, Error> {
+    let store = RefCell::new(store);
+    let failure = Cell::new(None);
+    let get = |key: &str| match store.borrow_mut().try_read(&format!("{dir}/{key}")) {
+        Ok(v) => v.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) => {
+            failure.set(Some(e));
+            None
+        }
+    };
+    let result = parse(&get);
+    failure.take().map_or(Ok(result), Err)
+}
+
+/// Why the vbd frontend could not (re)connect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VbdDeviceError {
+    Store(Error),
+    Keys(VbdError),
+    Setup(SetupError),
+    /// A new backend offers fewer queues than the requests already held need.
+    QueuesShrank {
+        had: usize,
+        offered: u32,
+    },
+}
+
+impl From<Error> for VbdDeviceError {
+    fn from(e: Error) -> Self {
+        VbdDeviceError::Store(e)
+    }
+}
+
+impl From<VbdError> for VbdDeviceError {
+    fn from(e: VbdError) -> Self {
+        VbdDeviceError::Keys(e)
+    }
+}
+
+/// A block frontend device: the xenstore half of XenVbd over the blkif queues.
+///
+/// Queues are made at the first connect, as many as negotiated, and kept across reconnects so that
+/// their unfinished requests are replayed on the next backend. The disk is described by the backend
+/// once it is connected; `sectors` is watched for online resize.
+pub struct VbdFrontend<P, B> {
+    platform: Arc<P>,
+    wishes: FrontWishes,
+    config: QueueConfig,
+    vdev: u16,
+    queues: Vec<BlkQueue<P, B>>,
+    handles: Vec<QueueHandle<B>>,
+    disk: Option<Arc<Disk>>,
+    negotiated: Option<Negotiated>,
+    resize_token: Option<String>,
+}
+
+impl<P: Platform, B: AsRef<[u8]> + AsMut<[u8]>> VbdFrontend<P, B> {
+    /// A frontend for virtual device `vdev` that will ask for `wishes`.
+    pub fn new(platform: Arc<P>, vdev: u16, wishes: FrontWishes, config: QueueConfig) -> Self {
+        Self {
+            platform,
+            wishes,
+            config,
+            vdev,
+            queues: Vec::new(),
+            handles: Vec::new(),
+            disk: None,
+            negotiated: None,
+            resize_token: None,
+        }
+    }
+
+    /// The queues (the ring owner services them).
+    pub fn queues_mut(&mut self) -> &mut [BlkQueue<P, B>] {
+        &mut self.queues
+    }
+
+    /// The upper layer's handles, one per queue, once the first connect made them.
+    pub fn take_handles(&mut self) -> Vec<QueueHandle<B>> {
+        core::mem::take(&mut self.handles)
+    }
+
+    /// The disk as last described by the backend.
+    pub fn disk(&self) -> Option<&Arc<Disk>> {
+        self.disk.as_ref()
+    }
+
+    /// Ring requests in flight over all queues.
+    pub fn queues_len_in_flight(&self) -> usize {
+        self.queues.iter().map(|q| q.in_flight()).sum()
+    }
+
+    /// What the current (or last) connection negotiated.
+    pub fn negotiated(&self) -> Option<Negotiated> {
+        self.negotiated
+    }
+
+    /// Handles a watch event of the `sectors` watch (others are ignored): online resize.
+    pub fn on_watch<S: Store + ?Sized>(
+        &mut self,
+        store: &mut S,
+        paths: &DevicePaths,
+        event: &WatchEvent,
+    ) -> Result<(), VbdDeviceError> {
+        if self.resize_token.as_deref() != Some(event.token.as_str()) {
+            return Ok(());
+        }
+        self.read_size(store, paths)
+    }
+
+    fn read_size<S: Store + ?Sized>(
+        &mut self,
+        store: &mut S,
+        paths: &DevicePaths,
+    ) -> Result<(), VbdDeviceError> {
+        let sectors: Option<u64> = read_dir(store, &paths.backend, |get| num(get, "sectors"))??;
+        if let (Some(disk), Some(sectors)) = (&self.disk, sectors) {
+            disk.resize(sectors);
+        }
+        Ok(())
+    }
+}
+
+impl<T: Transport, P: Platform, B: AsRef<[u8]> + AsMut<[u8]>> FrontendDevice<T>
+    for VbdFrontend<P, B>
+{
+    type Error = VbdDeviceError;
+
+    fn setup(&mut self, client: &mut Client<T>, paths: &DevicePaths) -> Result<(), VbdDeviceError> {
+        let offer = read_dir(client, &paths.backend, |get| {
+            let sector_size = num(get, "sector-size")?.unwrap_or(512);
+            BackendOffer::parse(get, sector_size)
+        })??;
+        let n = negotiate(&offer, &self.wishes);
+        if self.queues.is_empty() {
+            // Until the backend describes the disk, nothing is in range.
+            let placeholder = Arc::new(Disk::new(0, 512, 512, true).map_err(VbdError::Disk)?);
+            for _ in 0..n.queues {
+                let (q, h) = BlkQueue::new(
+                    self.platform.clone(),
+                    placeholder.clone(),
+                    self.vdev,
+                    self.config,
+                )
+                .map_err(VbdDeviceError::Setup)?;
+                self.queues.push(q);
+                self.handles.push(h);
+            }
+        } else if (n.queues as usize) < self.queues.len() {
+            return Err(VbdDeviceError::QueuesShrank {
+                had: self.queues.len(),
+                offered: n.queues,
+            });
+        }
+        let mut rings = Vec::with_capacity(self.queues.len());
+        for q in &mut self.queues {
+            match q.connect(paths.backend_domid, n.ring_order, n.features) {
+                Ok(info) => rings.push((info.grefs, info.port)),
+                Err(e) => {
+                    self.queues.iter_mut().for_each(|q| q.disconnect());
+                    return Err(VbdDeviceError::Setup(e));
+                }
+            }
+        }
+        let keys = FrontendVbd {
+            ring_order: n.ring_order,
+            queues: rings,
+            persistent: self.wishes.persistent,
+        }
+        .keys();
+        let pairs: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        if let Err(e) = write_keys(client, &paths.frontend, &pairs) {
+            self.queues.iter_mut().for_each(|q| q.disconnect());
+            return Err(e.into());
+        }
+        self.negotiated = Some(n);
+        Ok(())
+    }
+
+    fn start_io(
+        &mut self,
+        client: &mut Client<T>,
+        paths: &DevicePaths,
+    ) -> Result<(), VbdDeviceError> {
+        let props = read_dir(client, &paths.backend, |get| DiskProps::parse(get))??;
+        let fresh = props.disk()?;
+        let same = self.disk.as_ref().is_some_and(|d| {
+            d.sector_size == fresh.sector_size
+                && d.physical_sector_size == fresh.physical_sector_size
+                && d.read_only == fresh.read_only
+        });
+        match &self.disk {
+            // Keep the disk the upper layer already holds; only its size may have moved.
+            Some(d) if same => d.resize(props.sectors),
+            _ => {
+                let disk = Arc::new(fresh);
+                for q in &mut self.queues {
+                    q.set_disk(disk.clone());
+                }
+                self.disk = Some(disk);
+            }
+        }
+        if self.resize_token.is_none() {
+            let token = format!("xenpv-vbd-sectors:{}", paths.frontend);
+            client.watch(&format!("{}/sectors", paths.backend), &token)?;
+            self.resize_token = Some(token);
+        }
+        Ok(())
+    }
+
+    fn reconfigure(
+        &mut self,
+        client: &mut Client<T>,
+        paths: &DevicePaths,
+    ) -> Result<(), VbdDeviceError> {
+        self.read_size(client, paths)
+    }
+
+    fn tear_down(&mut self) {
+        for q in &mut self.queues {
+            q.disconnect();
+        }
     }
 }
 

@@ -515,6 +515,11 @@ impl<P: Platform, B: AsRef<[u8]> + AsMut<[u8]>> BlkQueue<P, B> {
         &self.disk
     }
 
+    /// The backend described the disk (on connect): later requests are checked against it.
+    pub fn set_disk(&mut self, disk: Arc<Disk>) {
+        self.disk = disk;
+    }
+
     /// The connection's features (`None` while disconnected). They can lose members when the
     /// backend answers EOPNOTSUPP.
     pub fn features(&self) -> Option<Features> {

@@ -17,6 +17,7 @@ pub mod pair;
 mod queue;
 mod storage;
 pub mod verify;
+pub mod xenstore;
 
 pub use mapped_ring::MappedRing;
 pub use queue::{BackError, BackQueue, BackStats};
