@@ -1,9 +1,9 @@
 //! What the translation hands the blkif core, and how the core's answer becomes SCSI status.
 
 use arrayvec::ArrayVec;
-use xenpv_abi::blkif::{BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_OKAY};
 
 use super::sense::Sense;
+use crate::blkif::IoError;
 
 /// Most UNMAP block descriptors one command may carry; reported as MAXIMUM UNMAP BLOCK
 /// DESCRIPTOR COUNT in the Block Limits page so that initiators never send more. It bounds the
@@ -57,49 +57,38 @@ impl BlockCommand {
     }
 }
 
-/// How the core finished a [`BlockCommand`] (for a command split into several blkif requests:
-/// the first failure).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BlockResult {
-    Ok,
-    /// BLKIF_RSP_ERROR, or a status blkif does not define.
-    Error,
-    /// BLKIF_RSP_EOPNOTSUPP.
-    NotSupported,
-    /// The device went away with the request unfinished.
-    DeviceGone,
-}
-
-impl BlockResult {
-    /// From a response's `status`, read once from the ring. Anything other than OKAY and
-    /// EOPNOTSUPP is an error: the backend is not trusted to use only the defined values.
-    pub fn from_blkif_status(status: i16) -> Self {
-        match status {
-            BLKIF_RSP_OKAY => BlockResult::Ok,
-            BLKIF_RSP_EOPNOTSUPP => BlockResult::NotSupported,
-            _ => BlockResult::Error,
-        }
-    }
-}
-
-/// SCSI outcome of a block command: `Ok` is status GOOD, `Err` is CHECK CONDITION with the sense.
+/// SCSI outcome of a block command as the blkif core finished it (for a command split into
+/// several blkif requests, the core reports the first failure): `Ok` is status GOOD, `Err` is
+/// CHECK CONDITION with the sense.
 ///
-/// - An I/O error is a MEDIUM ERROR: UNRECOVERED READ ERROR for reads, WRITE ERROR for
-///   anything that changes the medium (write, flush, discard). Windows' class driver does not
-///   retry medium errors, which is right: blkback has already given up.
-/// - EOPNOTSUPP means the backend refused an operation it advertised (Linux blkback does so for
-///   a barrier or discard its device stopped supporting): INVALID COMMAND OPERATION CODE, the
-///   answer for a command this device does not do.
-/// - A vanished device is NOT READY, LOGICAL UNIT NOT READY: the class driver retries for a
-///   while, and the port driver learns of the removal through its own bus notification.
-pub fn complete(cmd: &BlockCommand, result: BlockResult) -> Result<(), Sense> {
-    match result {
-        BlockResult::Ok => Ok(()),
-        BlockResult::Error => Err(match cmd {
+/// - [`IoError::Io`] (BLKIF_RSP_ERROR, or a status blkif does not define) is a MEDIUM ERROR:
+///   UNRECOVERED READ ERROR for reads, WRITE ERROR for anything that changes the medium (write,
+///   flush, discard). Windows' class driver does not retry medium errors, which is right:
+///   blkback has already given up.
+/// - [`IoError::NotSupported`] (BLKIF_RSP_EOPNOTSUPP: the backend refused an operation it
+///   advertised, as Linux blkback does for a barrier or discard its device stopped supporting)
+///   is INVALID COMMAND OPERATION CODE, the answer for a command this device does not do.
+/// - [`IoError::Disconnected`] (the device went away) is NOT READY, LOGICAL UNIT NOT READY: the
+///   class driver retries for a while, and the port driver learns of the removal through its
+///   own bus notification.
+/// - The core's own checks fail only if the disk changed between translation and submission
+///   (online resize, a reconnect to a backend with other values): a shrunk disk gives LBA OUT OF
+///   RANGE, a now read-only one WRITE PROTECTED, a new sector size NOT READY (a retry is
+///   translated again against the new geometry).
+/// - [`IoError::NoResources`] is ABORTED COMMAND, INSUFFICIENT RESOURCES: transient, retried.
+pub fn complete(cmd: &BlockCommand, result: Result<(), IoError>) -> Result<(), Sense> {
+    let Err(e) = result else {
+        return Ok(());
+    };
+    Err(match e {
+        IoError::Io => match cmd {
             BlockCommand::Read { .. } => Sense::unrecovered_read_error(),
             _ => Sense::write_error(),
-        }),
-        BlockResult::NotSupported => Err(Sense::invalid_opcode()),
-        BlockResult::DeviceGone => Err(Sense::not_ready()),
-    }
+        },
+        IoError::NotSupported => Sense::invalid_opcode(),
+        IoError::ReadOnly => Sense::write_protected(),
+        IoError::OutOfRange => Sense::lba_out_of_range(),
+        IoError::Misaligned | IoError::Disconnected => Sense::not_ready(),
+        IoError::NoResources => Sense::insufficient_resources(),
+    })
 }

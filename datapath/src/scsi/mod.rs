@@ -33,9 +33,7 @@ mod unit;
 mod unmap;
 mod vpd;
 
-pub use block::{
-    complete, BlockCommand, BlockResult, DiscardRange, DiscardRanges, MAX_UNMAP_DESCRIPTORS,
-};
+pub use block::{complete, BlockCommand, DiscardRange, DiscardRanges, MAX_UNMAP_DESCRIPTORS};
 pub use disk::{DiscardParams, Disk, DiskError, DiskParams};
 pub use identity::{Identity, IdentityError};
 pub use sense::{

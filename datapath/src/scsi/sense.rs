@@ -22,6 +22,7 @@ pub enum SenseKey {
     MediumError = 0x3,
     IllegalRequest = 0x5,
     DataProtect = 0x7,
+    AbortedCommand = 0xB,
 }
 
 /// Where in the CDB or the parameter list the offending field is (the SENSE KEY SPECIFIC field of
@@ -159,6 +160,11 @@ impl Sense {
     /// MEDIUM ERROR, WRITE ERROR (0Ch/00h).
     pub const fn write_error() -> Self {
         Self::new(SenseKey::MediumError, 0x0C, 0x00)
+    }
+
+    /// ABORTED COMMAND, INSUFFICIENT RESOURCES (55h/03h): the initiator retries.
+    pub const fn insufficient_resources() -> Self {
+        Self::new(SenseKey::AbortedCommand, 0x55, 0x03)
     }
 
     /// NO SENSE, NO ADDITIONAL SENSE INFORMATION: what REQUEST SENSE returns when nothing is
