@@ -109,6 +109,16 @@ unsafe extern "system" {
     ) -> *mut c_void;
     pub fn MmFreeContiguousMemory(base_address: *mut c_void);
 
+    // The C memory routines. Rust code never calls these by name: the compiler emits calls to
+    // them for copies, fills and comparisons, and the prebuilt core for x86_64-pc-windows-msvc
+    // expects them from the C runtime, which a driver does not have. ntoskrnl.exe exports them
+    // (the WDK links them from ntoskrnl.lib too); declaring them here puts them in the import
+    // library raw-dylib generates.
+    pub fn memcpy(dest: *mut c_void, src: *const c_void, count: usize) -> *mut c_void;
+    pub fn memmove(dest: *mut c_void, src: *const c_void, count: usize) -> *mut c_void;
+    pub fn memset(dest: *mut c_void, c: i32, count: usize) -> *mut c_void;
+    pub fn memcmp(a: *const c_void, b: *const c_void, count: usize) -> i32;
+
     // Diagnostics.
     pub fn DbgPrintEx(component_id: u32, level: u32, format: *const u8, ...) -> NtStatus;
     pub fn KeBugCheckEx(

@@ -34,6 +34,8 @@ pub use bugcheck::{panic_parameters, XENPV_PANIC_BUGCHECK};
 pub mod debug;
 #[cfg(windows)]
 pub mod kernel;
+#[cfg(windows)]
+mod remove_lock;
 
 #[cfg(windows)]
 mod runtime;

@@ -1,0 +1,85 @@
+//! The function device object: its extension and AddDevice.
+
+use core::mem::size_of;
+use core::ptr::null_mut;
+
+use xenpv_ddk::kernel::{IoAttachDeviceToDeviceStack, IoCreateDevice, IoDeleteDevice};
+use xenpv_ddk::object::{
+    DeviceObject, DriverObject, DO_DEVICE_INITIALIZING, DO_POWER_PAGABLE, FILE_DEVICE_BUS_EXTENDER,
+    FILE_DEVICE_SECURE_OPEN,
+};
+use xenpv_ddk::status::{nt_success, NtStatus, STATUS_NO_SUCH_DEVICE, STATUS_SUCCESS};
+use xenpv_ddk::sync::IoRemoveLock;
+use xenpv_wdm::pnp::PnpDevice;
+
+use crate::hardware::Hardware;
+
+/// The FDO's device extension, in the non-paged memory IoCreateDevice allocates after the
+/// DEVICE_OBJECT (16-aligned, zeroed) and valid until IoDeleteDevice.
+pub struct Fdo {
+    /// The device object below ours (the PCI bus driver's PDO, or a filter on it).
+    pub lower: *mut DeviceObject,
+    pub remove_lock: IoRemoveLock,
+    pub pnp: PnpDevice,
+    pub hardware: Hardware,
+}
+
+const _: () = assert!(core::mem::align_of::<Fdo>() <= 16);
+
+/// The extension of a device object this driver created.
+///
+/// # Safety
+/// `device` is one of this driver's FDOs, not yet deleted; the caller does not keep two mutable
+/// references to the extension alive at once (PnP IRPs for one device are serialised; other
+/// dispatch routines only read `lower` and use the remove lock, which is the kernel's).
+pub unsafe fn fdo<'a>(device: *mut DeviceObject) -> &'a mut Fdo {
+    // SAFETY: the caller's promise; add_device initialised the extension.
+    unsafe { &mut *(*device).device_extension.cast::<Fdo>() }
+}
+
+/// `DRIVER_ADD_DEVICE`: creates the FDO for the platform device's PDO and attaches it on top.
+pub unsafe extern "system" fn add_device(
+    driver: *mut DriverObject,
+    pdo: *mut DeviceObject,
+) -> NtStatus {
+    let mut device: *mut DeviceObject = null_mut();
+    // SAFETY: arguments as IoCreateDevice documents them; an unnamed, non-exclusive device.
+    let status = unsafe {
+        IoCreateDevice(
+            driver,
+            size_of::<Fdo>() as u32,
+            null_mut(),
+            FILE_DEVICE_BUS_EXTENDER,
+            FILE_DEVICE_SECURE_OPEN,
+            0,
+            &mut device,
+        )
+    };
+    if !nt_success(status) {
+        return status;
+    }
+    // SAFETY: `device` was just created and `pdo` is the PnP manager's.
+    let lower = unsafe { IoAttachDeviceToDeviceStack(device, pdo) };
+    if lower.is_null() {
+        // SAFETY: nothing else refers to the device yet.
+        unsafe { IoDeleteDevice(device) };
+        return STATUS_NO_SUCH_DEVICE;
+    }
+    // SAFETY: the extension is ours, large enough for an Fdo and suitably aligned; nothing reads
+    // it before DO_DEVICE_INITIALIZING is cleared below.
+    unsafe {
+        let extension = (*device).device_extension.cast::<Fdo>();
+        extension.write(Fdo {
+            lower,
+            // Zeroed until initialised just below, as IoCreateDevice left it.
+            remove_lock: core::mem::zeroed(),
+            pnp: PnpDevice::new(),
+            hardware: Hardware::new(),
+        });
+        IoRemoveLock::initialize(&mut (*extension).remove_lock);
+        // Power IRPs reach us the way the device below can take them.
+        (*device).flags |= (*lower).flags & DO_POWER_PAGABLE;
+        (*device).flags &= !DO_DEVICE_INITIALIZING;
+    }
+    STATUS_SUCCESS
+}
