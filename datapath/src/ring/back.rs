@@ -63,7 +63,8 @@ impl<Req: Entry, Rsp: Entry, M: RingMemory> BackRing<Req, Rsp, M> {
         if self.unanswered() == 0 {
             return Err(RingFull);
         }
-        self.rsp.write(&self.mem, self.mask, rsp);
+        self.rsp
+            .write::<_, Rsp>(&self.mem, self.mask, core::iter::once(rsp), 1);
         Ok(())
     }
 
@@ -73,7 +74,8 @@ impl<Req: Entry, Rsp: Entry, M: RingMemory> BackRing<Req, Rsp, M> {
     #[inline]
     pub fn push_many(&mut self, rsps: impl IntoIterator<Item = Rsp>) -> u32 {
         let unanswered = self.unanswered();
-        self.rsp.write_many(&self.mem, self.mask, rsps, unanswered)
+        self.rsp
+            .write::<_, Rsp>(&self.mem, self.mask, rsps, unanswered)
     }
 
     /// Makes the pushed responses visible to the frontend and returns whether it must be

@@ -68,7 +68,8 @@ impl<Req: Entry, Rsp: Entry, M: RingMemory> FrontRing<Req, Rsp, M> {
         if self.free_requests() == 0 {
             return Err(RingFull);
         }
-        self.req.write(&self.mem, self.mask, req);
+        self.req
+            .write::<_, Req>(&self.mem, self.mask, core::iter::once(req), 1);
         Ok(())
     }
 
@@ -78,7 +79,7 @@ impl<Req: Entry, Rsp: Entry, M: RingMemory> FrontRing<Req, Rsp, M> {
     #[inline]
     pub fn push_many(&mut self, reqs: impl IntoIterator<Item = Req>) -> u32 {
         let free = self.free_requests();
-        self.req.write_many(&self.mem, self.mask, reqs, free)
+        self.req.write::<_, Req>(&self.mem, self.mask, reqs, free)
     }
 
     /// Makes the pushed requests visible to the backend and returns whether it must be notified

@@ -29,6 +29,7 @@ pub use back::BackRing;
 pub use front::FrontRing;
 pub use shared::{RingTooSmall, SharedRing};
 
+use core::borrow::Borrow;
 use core::fmt;
 use core::marker::PhantomData;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
@@ -158,27 +159,21 @@ impl Producer {
         }
     }
 
+    /// Writes at most `max` entries from `items`, taking no more than it writes, and returns how
+    /// many. The index is kept in a local: the slot writes are atomics, across which the compiler
+    /// would otherwise reload and store `self.pvt` for every entry.
     #[inline]
-    fn write<M: RingMemory, T: Entry>(&mut self, mem: &M, mask: u32, v: &T) {
-        mem.write_slot(self.pvt & mask, v);
-        self.pvt = self.pvt.wrapping_add(1);
-    }
-
-    /// Writes at most `max` entries from `items`, taking no more than it writes. The index is
-    /// kept in a local: the slot writes are atomics, across which the compiler would otherwise
-    /// reload and store `self.pvt` for every entry.
-    #[inline]
-    fn write_many<M: RingMemory, T: Entry>(
+    fn write<M: RingMemory, T: Entry>(
         &mut self,
         mem: &M,
         mask: u32,
-        items: impl IntoIterator<Item = T>,
+        items: impl IntoIterator<Item = impl Borrow<T>>,
         max: u32,
     ) -> u32 {
         let start = self.pvt;
         let mut pvt = start;
         for v in items.into_iter().take(max as usize) {
-            mem.write_slot(pvt & mask, &v);
+            mem.write_slot(pvt & mask, v.borrow());
             pvt = pvt.wrapping_add(1);
         }
         self.pvt = pvt;
@@ -288,7 +283,7 @@ pub struct Entries<'a, T, M> {
     mem: &'a M,
     mask: u32,
     /// The consumer index, kept here while iterating so it can live in a register (see
-    /// `Producer::write_many`) and stored back on drop.
+    /// `Producer::write`) and stored back on drop.
     next: u32,
     end: u32,
     _entry: PhantomData<fn() -> T>,
