@@ -44,7 +44,9 @@ xenstore_user() {
 }
 
 user_devices() {
-	for m in xen-evtchn xen-gntalloc xen-gntdev; do modprobe $m || return 1; done
+	# gntalloc allows 1024 grants by default; user-space fronts with full rings want more.
+	modprobe xen-gntalloc limit=65536 && modprobe xen-evtchn && modprobe xen-gntdev || return 1
+	echo "gntalloc limit: $(cat /sys/module/xen_gntalloc/parameters/limit)"
 	ls -l /dev/xen
 	[ -c /dev/xen/xenbus ] && [ -c /dev/xen/evtchn ] && [ -c /dev/xen/gntalloc ]
 }
@@ -148,3 +150,6 @@ main() {
 }
 
 main
+# The kernel log (the console shows only critical messages, see domU.cfg): perf/work/<mode>/results.
+dmesg | gzip -9 >/tmp/dmesg.gz
+blob log.dmesg.gz /tmp/dmesg.gz

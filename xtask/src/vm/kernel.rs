@@ -85,7 +85,9 @@ pub fn compressed_candidates(image: &[u8]) -> Vec<(usize, Codec)> {
     found
 }
 
-fn decompress(codec: Codec, data: &[u8]) -> Option<Vec<u8>> {
+/// Runs the codec's decompressor over `data`. Its exit status is ignored on purpose: a stream found
+/// inside a bzImage has trailing bytes, which the tools complain about after writing everything.
+pub fn decompress(codec: Codec, data: &[u8]) -> Option<Vec<u8>> {
     let mut child = Command::new(codec.tool())
         .arg("-dc")
         .stdin(Stdio::piped())
@@ -97,7 +99,6 @@ fn decompress(codec: Codec, data: &[u8]) -> Option<Vec<u8>> {
     let data = data.to_vec();
     // Feed stdin from a thread: the decompressor blocks on a full stdout pipe otherwise.
     let feeder = std::thread::spawn(move || {
-        // Trailing bytes after the stream make the tool complain; its output is still complete.
         let _ = stdin.write_all(&data);
     });
     let out = child.wait_with_output().ok()?;

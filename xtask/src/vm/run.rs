@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::image::Images;
+use super::kernel::{self, Codec};
 use super::layout::Layout;
 use super::markers::{self, Outcome, Steps};
 use super::progress::Step;
@@ -136,6 +137,26 @@ fn data_disk(images: &Images, domu: &Path, dir: &Path) -> Result<PathBuf, String
     Ok(tar)
 }
 
+/// Moves the blobs named log.<name>.gz (the domU's logs, its dmesg, gzipped to spare the slow
+/// console) out of `blobs` into `dir`/domU-<name>.log: they are files to read, not results.
+fn save_logs(blobs: &mut BTreeMap<String, Vec<u8>>, dir: &Path) -> Result<(), String> {
+    let logs: Vec<String> = blobs
+        .keys()
+        .filter(|k| k.starts_with("log."))
+        .cloned()
+        .collect();
+    for key in logs {
+        let name = key["log.".len()..].trim_end_matches(".gz");
+        let file = dir.join(format!("domU-{name}.log"));
+        let gz = blobs.remove(&key).unwrap_or_default();
+        let text = kernel::decompress(Codec::Gzip, &gz)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| format!("domU log {key}: not gzip data"))?;
+        fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
+    }
+    Ok(())
+}
+
 fn tail(log: &Path, lines: usize) -> String {
     let text = fs::read_to_string(log).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
@@ -185,6 +206,17 @@ pub fn boot(layout: &Layout, images: &Images, mode: Mode) -> Result<Report, Stri
         }
     })?;
     let timed_out = outcome.status.is_none();
+    if timed_out {
+        // Say so in the log too, for whoever reads it without this command's output.
+        let note = format!(
+            "xtask: QEMU killed at the {} s deadline\n",
+            mode.deadline().as_secs()
+        );
+        let _ = fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, note.as_bytes()));
+    }
     step.done(&match outcome.status {
         Some(s) => format!("QEMU exited ({s})"),
         None => format!("QEMU killed after {:.0} s", outcome.elapsed.as_secs_f64()),
@@ -203,7 +235,7 @@ pub fn boot(layout: &Layout, images: &Images, mode: Mode) -> Result<Report, Stri
     let serial = fs::read_to_string(&log).map_err(|e| format!("{}: {e}", log.display()))?;
     let mut found = markers::parse_markers(&serial);
     let console = fs::read_to_string(results.join("domU-console.log"));
-    let blobs = match (&unpacked, &console) {
+    let mut blobs = match (&unpacked, &console) {
         (Ok(_), Ok(text)) => {
             found.retain(|m| m.role != "domU");
             found.extend(markers::parse_markers(text));
@@ -211,6 +243,7 @@ pub fn boot(layout: &Layout, images: &Images, mode: Mode) -> Result<Report, Stri
         }
         _ => BTreeMap::new(),
     };
+    save_logs(&mut blobs, &results)?;
     Ok(Report {
         steps: Steps::from_markers(&found),
         blobs,
@@ -310,6 +343,29 @@ mod tests {
             log: PathBuf::from("/nowhere"),
             timed_out,
         }
+    }
+
+    #[test]
+    fn log_blobs_become_files_and_leave_the_results() {
+        let dir = std::env::temp_dir().join(format!("xtask-run-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let plain = dir.join("dmesg");
+        fs::write(&plain, "[    0.000000] Linux version 6.12\n").unwrap();
+        sh::output(Command::new("gzip").arg("-k").arg(&plain)).unwrap();
+        let gz = fs::read(dir.join("dmesg.gz")).unwrap();
+        let mut blobs = BTreeMap::from([
+            ("log.dmesg.gz".to_string(), gz),
+            ("iperf3-tx.kernel".to_string(), b"{}".to_vec()),
+        ]);
+        save_logs(&mut blobs, &dir).unwrap();
+        assert_eq!(blobs.keys().collect::<Vec<_>>(), vec!["iperf3-tx.kernel"]);
+        assert_eq!(
+            fs::read_to_string(dir.join("domU-dmesg.log")).unwrap(),
+            "[    0.000000] Linux version 6.12\n"
+        );
+        let mut bad = BTreeMap::from([("log.x.gz".to_string(), b"plain text".to_vec())]);
+        assert!(save_logs(&mut bad, &dir).is_err());
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
