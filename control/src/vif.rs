@@ -9,6 +9,15 @@ use core::fmt;
 
 use xenpv_datapath::netif::{EventPorts, QueueKeys, RxAccept, TxCaps};
 
+use crate::xenbus::features::{
+    parse_flag, parse_number, read_features, write_keys, FeatureError, Features, Parser,
+};
+use crate::xenbus::{DevicePaths, FrontendDevice};
+use crate::xs::client::{Client, Error as XsClientError, Store, Transport};
+use alloc::sync::Arc;
+use xenpv_datapath::netif::{Netfront, NetfrontConfig, NetifError, Quarantine, TxDone, TxPacket};
+use xenpv_datapath::platform::Platform;
+
 /// A key that is missing or does not parse.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VifError {
@@ -45,29 +54,24 @@ impl fmt::Display for VifError {
     }
 }
 
-fn num(get: &impl Fn(&str) -> Option<String>, key: &str) -> Result<Option<u32>, VifError> {
-    match get(key) {
-        None => Ok(None),
-        Some(v) => v
-            .trim()
-            .parse::<u32>()
-            .map(Some)
-            .map_err(|_| VifError::BadValue {
-                key: key.to_string(),
-                value: v,
-            }),
+fn bad(key: &str, value: &str) -> VifError {
+    VifError::BadValue {
+        key: key.to_string(),
+        value: value.to_string(),
     }
 }
 
+fn num(get: &impl Fn(&str) -> Option<String>, key: &str) -> Result<Option<u32>, VifError> {
+    get(key)
+        .map(|v| parse_number(&v).map_err(|_| bad(key, &v)))
+        .transpose()
+}
+
 fn flag(get: &impl Fn(&str) -> Option<String>, key: &str) -> Result<bool, VifError> {
-    match num(get, key)? {
-        None | Some(0) => Ok(false),
-        Some(1) => Ok(true),
-        Some(v) => Err(VifError::BadValue {
-            key: key.to_string(),
-            value: v.to_string(),
-        }),
-    }
+    get(key)
+        .map(|v| parse_flag(&v).map_err(|_| bad(key, &v)))
+        .transpose()
+        .map(|f| f.unwrap_or(false))
 }
 
 fn required(get: &impl Fn(&str) -> Option<String>, key: &str) -> Result<u32, VifError> {
@@ -75,7 +79,7 @@ fn required(get: &impl Fn(&str) -> Option<String>, key: &str) -> Result<u32, Vif
 }
 
 /// What a backend advertises in its directory.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BackendFeatures {
     /// `multi-queue-max-queues` (1 when absent).
     pub max_queues: u32,
@@ -95,6 +99,64 @@ pub struct BackendFeatures {
     pub ctrl_ring: bool,
     /// `feature-multicast-control`.
     pub multicast_control: bool,
+}
+
+impl Default for BackendFeatures {
+    /// A backend that advertises nothing: one queue, no features.
+    fn default() -> Self {
+        Self {
+            max_queues: 1,
+            split_event_channels: false,
+            rx_copy: false,
+            sg: false,
+            gso_tcpv4: false,
+            gso_tcpv6: false,
+            ipv6_csum_offload: false,
+            ctrl_ring: false,
+            multicast_control: false,
+        }
+    }
+}
+
+impl Features for BackendFeatures {
+    const KEYS: &'static [(&'static str, Parser<Self>)] = &[
+        ("multi-queue-max-queues", |f, v| {
+            f.max_queues = parse_number::<u32>(v)?.max(1);
+            Ok(())
+        }),
+        ("feature-split-event-channels", |f, v| {
+            f.split_event_channels = parse_flag(v)?;
+            Ok(())
+        }),
+        ("feature-rx-copy", |f, v| {
+            f.rx_copy = parse_flag(v)?;
+            Ok(())
+        }),
+        ("feature-sg", |f, v| {
+            f.sg = parse_flag(v)?;
+            Ok(())
+        }),
+        ("feature-gso-tcpv4", |f, v| {
+            f.gso_tcpv4 = parse_flag(v)?;
+            Ok(())
+        }),
+        ("feature-gso-tcpv6", |f, v| {
+            f.gso_tcpv6 = parse_flag(v)?;
+            Ok(())
+        }),
+        ("feature-ipv6-csum-offload", |f, v| {
+            f.ipv6_csum_offload = parse_flag(v)?;
+            Ok(())
+        }),
+        ("feature-ctrl-ring", |f, v| {
+            f.ctrl_ring = parse_flag(v)?;
+            Ok(())
+        }),
+        ("feature-multicast-control", |f, v| {
+            f.multicast_control = parse_flag(v)?;
+            Ok(())
+        }),
+    ];
 }
 
 impl BackendFeatures {
@@ -125,17 +187,13 @@ impl BackendFeatures {
 
     /// Reads a backend directory through `get` (relative key → value).
     pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Self, VifError> {
-        Ok(Self {
-            max_queues: num(&get, "multi-queue-max-queues")?.unwrap_or(1).max(1),
-            split_event_channels: flag(&get, "feature-split-event-channels")?,
-            rx_copy: flag(&get, "feature-rx-copy")?,
-            sg: flag(&get, "feature-sg")?,
-            gso_tcpv4: flag(&get, "feature-gso-tcpv4")?,
-            gso_tcpv6: flag(&get, "feature-gso-tcpv6")?,
-            ipv6_csum_offload: flag(&get, "feature-ipv6-csum-offload")?,
-            ctrl_ring: flag(&get, "feature-ctrl-ring")?,
-            multicast_control: flag(&get, "feature-multicast-control")?,
-        })
+        let mut f = Self::default();
+        for (key, parse) in Self::KEYS {
+            if let Some(v) = get(key) {
+                parse(&mut f, &v).map_err(|_| bad(key, &v))?;
+            }
+        }
+        Ok(f)
     }
 
     /// What the frontend may send, given these features.
@@ -281,6 +339,232 @@ impl FrontendVif {
             multicast_control: flag(&get, "request-multicast-control")?,
             ctrl,
         })
+    }
+}
+
+/// What a vif frontend would like; negotiation caps it at what the backend offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VifWishes {
+    /// Queues (Linux netfront: min(8, CPUs)).
+    pub queues: u16,
+    /// Split event channels.
+    pub split_event_channels: bool,
+    /// Accept large receives.
+    pub gso_rx: bool,
+    /// Use the ctrl ring (RSS).
+    pub ctrl_ring: bool,
+    /// Ask the backend to filter multicast.
+    pub multicast_control: bool,
+}
+
+impl Default for VifWishes {
+    fn default() -> Self {
+        Self {
+            queues: 8,
+            split_event_channels: true,
+            gso_rx: true,
+            ctrl_ring: true,
+            multicast_control: false,
+        }
+    }
+}
+
+/// What was agreed with the backend.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Negotiated {
+    /// What the backend offered.
+    pub backend: BackendFeatures,
+    /// How the netfront was built.
+    pub config: NetfrontConfig,
+    /// The keys we wrote.
+    pub frontend: FrontendVif,
+}
+
+/// The netfront configuration for a backend offering `backend`, and what the frontend keys will
+/// ask for in return.
+pub fn negotiate(
+    backend: &BackendFeatures,
+    backend_domid: u16,
+    wishes: &VifWishes,
+) -> NetfrontConfig {
+    NetfrontConfig {
+        backend: backend_domid,
+        queues: wishes
+            .queues
+            .clamp(1, backend.max_queues.min(u32::from(u16::MAX)) as u16),
+        split_event_channels: wishes.split_event_channels && backend.split_event_channels,
+        tx: backend.tx_caps(),
+        rx: RxAccept {
+            gso: wishes.gso_rx,
+            hash: false,
+        },
+        ctrl_ring: wishes.ctrl_ring && backend.ctrl_ring,
+    }
+}
+
+/// Why a vif could not connect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VifDeviceError {
+    /// The store failed.
+    Store(XsClientError),
+    /// The backend wrote a malformed feature key.
+    Feature(&'static str),
+    /// The backend cannot copy into our buffers (no `feature-rx-copy`), which netfront requires.
+    NoRxCopy,
+    /// Rings, grants or event channels could not be set up.
+    Setup(NetifError),
+}
+
+impl From<XsClientError> for VifDeviceError {
+    fn from(e: XsClientError) -> Self {
+        VifDeviceError::Store(e)
+    }
+}
+
+/// The vif half of a xenbus frontend: builds the [`Netfront`] when the backend waits for us,
+/// writes the keys, starts it when the backend connects, and tears it down when the backend goes
+/// (in-flight packets then complete with `Disconnected`, collected for the owner).
+pub struct VifFrontend<P, Pl> {
+    platform: Arc<Pl>,
+    wishes: VifWishes,
+    front: Option<Netfront<P>>,
+    negotiated: Option<Negotiated>,
+    quarantine: Quarantine,
+    aborted: Vec<TxDone<P>>,
+}
+
+impl<P: TxPacket, Pl: Platform> VifFrontend<P, Pl> {
+    /// A vif that will ask for `wishes`.
+    pub fn new(platform: Arc<Pl>, wishes: VifWishes) -> Self {
+        Self {
+            platform,
+            wishes,
+            front: None,
+            negotiated: None,
+            quarantine: Quarantine::default(),
+            aborted: Vec::new(),
+        }
+    }
+
+    /// The data plane while connected.
+    pub fn netfront(&mut self) -> Option<&mut Netfront<P>> {
+        self.front.as_mut()
+    }
+
+    /// The platform the data plane runs on.
+    pub fn platform(&self) -> &Arc<Pl> {
+        &self.platform
+    }
+
+    /// What was negotiated on the last setup.
+    pub fn negotiated(&self) -> Option<&Negotiated> {
+        self.negotiated.as_ref()
+    }
+
+    /// Completions of packets that were in flight when the device was torn down.
+    pub fn take_aborted(&mut self) -> Vec<TxDone<P>> {
+        core::mem::take(&mut self.aborted)
+    }
+
+    /// Regions a departed backend still maps; retried at every teardown.
+    pub fn quarantine(&mut self) -> &mut Quarantine {
+        &mut self.quarantine
+    }
+
+    /// Reads the backend's `carrier` key (absent means up, netif.h) and applies it.
+    pub fn update_link<T: Transport>(
+        &mut self,
+        client: &mut Client<T>,
+        paths: &DevicePaths,
+    ) -> Result<bool, VifDeviceError> {
+        let up = match client.try_read(&format!("{}/carrier", paths.backend))? {
+            None => true,
+            Some(v) => match core::str::from_utf8(&v).ok().map(parse_flag) {
+                Some(Ok(up)) => up,
+                _ => return Err(VifDeviceError::Feature("carrier")),
+            },
+        };
+        if let Some(f) = &mut self.front {
+            f.set_link(up);
+        }
+        Ok(up)
+    }
+}
+
+impl<T: Transport, P: TxPacket, Pl: Platform> FrontendDevice<T> for VifFrontend<P, Pl> {
+    type Error = VifDeviceError;
+
+    fn setup(&mut self, client: &mut Client<T>, paths: &DevicePaths) -> Result<(), VifDeviceError> {
+        let backend: BackendFeatures =
+            read_features(client, &paths.backend).map_err(|e| match e {
+                FeatureError::Store(e) => VifDeviceError::Store(e),
+                FeatureError::BadValue { key } => VifDeviceError::Feature(key),
+            })?;
+        if !backend.rx_copy {
+            return Err(VifDeviceError::NoRxCopy);
+        }
+        self.quarantine.retry(&*self.platform);
+        let config = negotiate(&backend, paths.backend_domid, &self.wishes);
+        let mut front = Netfront::new(&*self.platform, config, &mut self.quarantine)
+            .map_err(VifDeviceError::Setup)?;
+        let frontend = FrontendVif {
+            queues: front.queues().iter().map(|q| q.keys()).collect(),
+            sg: true,
+            gso_tcpv4: self.wishes.gso_rx,
+            gso_tcpv6: self.wishes.gso_rx,
+            no_csum_offload: false,
+            ipv6_csum_offload: true,
+            multicast_control: self.wishes.multicast_control && backend.multicast_control,
+            ctrl: front.ctrl_mut().map(|c| (c.ring_ref(), c.port())),
+        };
+        let keys = frontend.keys();
+        let pairs: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        if let Err(e) = write_keys(client, &paths.frontend, &pairs) {
+            front.teardown(
+                &*self.platform,
+                &mut |d| self.aborted.push(d),
+                &mut self.quarantine,
+            );
+            return Err(e.into());
+        }
+        self.front = Some(front);
+        self.negotiated = Some(Negotiated {
+            backend,
+            config,
+            frontend,
+        });
+        Ok(())
+    }
+
+    fn start_io(
+        &mut self,
+        client: &mut Client<T>,
+        paths: &DevicePaths,
+    ) -> Result<(), VifDeviceError> {
+        self.update_link(client, paths)?;
+        if let Some(f) = &mut self.front {
+            f.start(&*self.platform);
+        }
+        Ok(())
+    }
+
+    fn reconfigure(
+        &mut self,
+        client: &mut Client<T>,
+        paths: &DevicePaths,
+    ) -> Result<(), VifDeviceError> {
+        self.update_link(client, paths).map(|_| ())
+    }
+
+    fn tear_down(&mut self) {
+        if let Some(front) = self.front.take() {
+            let aborted = &mut self.aborted;
+            front.teardown(
+                &*self.platform,
+                &mut |d| aborted.push(d),
+                &mut self.quarantine,
+            );
+        }
     }
 }
 

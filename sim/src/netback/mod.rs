@@ -12,6 +12,7 @@ pub mod pair;
 mod port;
 mod rx;
 mod tx;
+pub mod xenstore;
 
 use std::fmt;
 use std::sync::Arc;

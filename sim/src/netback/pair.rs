@@ -138,38 +138,23 @@ impl<P: TxPacket> NetPair<P> {
         })
     }
 
-    /// One round of a polled driver: every queue sends what `next` hands it until its ring is
-    /// full, the backend works, then every queue takes its completions (`done`) and received
-    /// packets (`deliver`, with the queue index). Returns the packets sent.
+    /// One round of a polled driver over this pair (see [`step`]).
     pub fn step(
         &mut self,
         next: &mut impl FnMut(usize) -> Option<P>,
         done: &mut impl FnMut(TxDone<P>),
         deliver: &mut impl FnMut(usize, &RxMeta, &[u8]),
     ) -> Result<u64, PairError> {
-        let mut sent = 0;
-        for (i, q) in self.front.queues_mut().iter_mut().enumerate() {
-            while let Some(p) = self.held[i].take().or_else(|| next(i)) {
-                match q.send(p) {
-                    Ok(()) => sent += 1,
-                    Err((p, TxRefused::Busy)) => {
-                        self.held[i] = Some(p);
-                        break;
-                    }
-                    Err((p, _)) => done(TxDone::Packet {
-                        packet: p,
-                        status: TxStatus::Error,
-                    }),
-                }
-            }
-            q.flush(&self.guest);
-        }
-        self.back.poll().map_err(PairError::Back)?;
-        for (i, q) in self.front.queues_mut().iter_mut().enumerate() {
-            q.poll(&self.guest, done, &mut |m, b| deliver(i, m, b))
-                .map_err(PairError::Front)?;
-        }
-        Ok(sent)
+        let back = &mut self.back;
+        step(
+            &mut self.front,
+            &self.guest,
+            &mut self.held,
+            &mut || back.poll().map(|_| ()),
+            next,
+            done,
+            deliver,
+        )
     }
 
     /// Disconnects both ends: the backend first (as when it closes), then the frontend, whose
@@ -193,4 +178,42 @@ impl<P: TxPacket> NetPair<P> {
         front.teardown(&guest, done, &mut quarantine);
         (guest, quarantine)
     }
+}
+
+/// One round of a polled driver on one CPU: every queue sends what `next` hands it until its
+/// ring is full (a packet that does not fit waits in `held`), the backend works, then every queue
+/// takes its completions (`done`) and received packets (`deliver`, with the queue index).
+/// Returns the packets sent.
+pub fn step<P: TxPacket>(
+    front: &mut Netfront<P>,
+    guest: &SimPlatform,
+    held: &mut [Option<P>],
+    backend: &mut impl FnMut() -> Result<(), NetbackError>,
+    next: &mut impl FnMut(usize) -> Option<P>,
+    done: &mut impl FnMut(TxDone<P>),
+    deliver: &mut impl FnMut(usize, &RxMeta, &[u8]),
+) -> Result<u64, PairError> {
+    let mut sent = 0;
+    for (i, q) in front.queues_mut().iter_mut().enumerate() {
+        while let Some(p) = held[i].take().or_else(|| next(i)) {
+            match q.send(p) {
+                Ok(()) => sent += 1,
+                Err((p, TxRefused::Busy)) => {
+                    held[i] = Some(p);
+                    break;
+                }
+                Err((p, _)) => done(TxDone::Packet {
+                    packet: p,
+                    status: TxStatus::Error,
+                }),
+            }
+        }
+        q.flush(guest);
+    }
+    backend().map_err(PairError::Back)?;
+    for (i, q) in front.queues_mut().iter_mut().enumerate() {
+        q.poll(guest, done, &mut |m, b| deliver(i, m, b))
+            .map_err(PairError::Front)?;
+    }
+    Ok(sent)
 }
