@@ -108,10 +108,30 @@ fn empty_medium_is_not_ready() {
 }
 
 #[test]
-fn online_resize_changes_the_capacity() {
-    let mut d = disk(params());
+fn online_resize_raises_a_unit_attention_then_shows_the_new_capacity() {
+    let d = disk(params());
     d.set_sectors(4 * 1024 * 1024);
+    assert_eq!(d.sectors(), 4 * 1024 * 1024);
+    // INQUIRY and REPORT LUNS neither report nor clear it.
+    assert_eq!(data_in(&d, &[0x12, 0, 0, 0, 0x24, 0], 36).len(), 36);
+    let luns = [0xa0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0];
+    assert_eq!(data_in(&d, &luns, 16).len(), 16);
+    // The next other command reports it, once.
+    let ua = sense(no_data(&d, &[0x00, 0, 0, 0, 0, 0]));
+    assert_eq!(
+        key_asc(&ua),
+        (0x06, 0x2A, 0x09),
+        "CAPACITY DATA HAS CHANGED"
+    );
     assert_eq!(be32(&data_in(&d, &RC10, 8)[0..4]), 4 * 1024 * 1024 - 1);
+    // Through REQUEST SENSE instead: returned as data, and cleared.
+    d.set_sectors(1024);
+    let r = data_in(&d, &[0x03, 0, 0, 0, 18, 0], 18);
+    assert_eq!((r[2], r[12], r[13]), (0x06, 0x2A, 0x09));
+    assert_eq!(be32(&data_in(&d, &RC10, 8)[0..4]), 1023);
+    // The same size again is no change.
+    d.set_sectors(1024);
+    assert_eq!(be32(&data_in(&d, &RC10, 8)[0..4]), 1023);
 }
 
 // MODE SENSE.

@@ -194,3 +194,28 @@ fn provisioning_page_follows_discard() {
     assert_eq!(r[5] & 0x02, 0, "ANC_SUP 0");
     assert_eq!(r[6] & 0x07, 0x02, "thin provisioned");
 }
+
+#[test]
+fn sm_data_pages_and_vdi_uuid_as_xenserver_provides_them() {
+    let mut id = Identity::derived(51712);
+    // sm-data/scsi/0x12/0x80 = base64 of 00 80 00 0a "SER0000042".
+    id.set_sm_data_page("AIAAClNFUjAwMDAwNDI=").unwrap();
+    // sm-data/scsi/0x12/0x83 = base64 of a page with one NAA designator (01 03 00 08 + 8 bytes).
+    id.set_sm_data_page("AIMADAEDAAhgFKOBAgMEBQ==").unwrap();
+    id.set_vdi_uuid("d4c2e6c8-8d3b-4c1a-9f5e-0123456789ab")
+        .unwrap();
+    let d = Disk::new(params(), id).unwrap();
+    assert_eq!(
+        data_in(&d, &[0x12, 1, 0x80, 0, 0xFF, 0], 255),
+        b"\x00\x80\x00\x0aSER0000042"
+    );
+    let r = data_in(&d, &[0x12, 1, 0x83, 0, 0xFF, 0], 255);
+    assert_eq!(usize::from(be16(&r[2..4])), 12 + 40);
+    assert_eq!(
+        &r[4..16],
+        &[0x01, 0x03, 0x00, 0x08, 0x60, 0x14, 0xA3, 0x81, 2, 3, 4, 5]
+    );
+    // Then the VDI: ASCII, vendor specific, 36 bytes.
+    assert_eq!(&r[16..20], &[0x02, 0x00, 0x00, 36]);
+    assert_eq!(&r[20..], b"d4c2e6c8-8d3b-4c1a-9f5e-0123456789ab");
+}

@@ -178,8 +178,13 @@ proptest! {
         cdb in prop_oneof![cdb(), block_cdb()],
         dir in direction(),
         mut buf in payload(),
+        resize in proptest::option::of(prop_oneof![0u64..(1 << 24), any::<u64>()]),
     ) {
         let disk = Disk::new(p, Identity::derived(5)).expect("the strategy builds valid disks");
+        let resized = resize.is_some_and(|s| s != p.sectors);
+        if let Some(s) = resize {
+            disk.set_sectors(s);
+        }
         let buf_len = buf.len();
         let data = match dir {
             Dir::None => Data::None,
@@ -187,7 +192,7 @@ proptest! {
             Dir::Out => Data::Out(&buf),
         };
         let spb = u64::from(p.sector_size / 512);
-        let disk_sectors = p.sectors / spb * spb;
+        let disk_sectors = disk.sectors() / spb * spb;
         let max_bytes = u64::from(p.max_segments) * 4096;
         match translate(&disk, &cdb, data) {
             Ok(Action::Complete { data_len }) => {
@@ -230,12 +235,28 @@ proptest! {
                     SenseKey::IllegalRequest => {}
                     SenseKey::NotReady => prop_assert_eq!(disk_sectors, 0),
                     SenseKey::DataProtect => prop_assert!(p.read_only),
+                    SenseKey::UnitAttention => prop_assert!(resized),
                     other => prop_assert!(false, "unexpected sense key {:?}", other),
                 }
                 let f = sense.to_fixed();
                 prop_assert_eq!(f[0], 0x70);
                 prop_assert_eq!(f[7], 10);
             }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_sm_data_text_is_checked(text in "[A-Za-z0-9+/=]{0,40}|\\PC{0,40}") {
+        let mut id = Identity::derived(1);
+        if id.set_sm_data_page(&text).is_err() {
+            prop_assert!(id == Identity::derived(1));
+        }
+        if id.set_vdi_uuid(&text).is_ok() {
+            prop_assert_eq!(id.vdi_designator().map(|(_, t)| t), Some(text.as_bytes()));
         }
     }
 

@@ -1,6 +1,7 @@
 //! The disk as SCSI presents it, built from the vbd's negotiated xenstore values.
 
 use core::fmt;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use xenpv_abi::blkif::BLKIF_SECTOR_SIZE;
 use xenpv_abi::PAGE_SIZE;
@@ -88,9 +89,17 @@ impl fmt::Display for DiskError {
 /// A validated disk description and its identity. Every SCSI answer about the disk is derived
 /// from it, so the answers agree with each other (e.g. B2h's LBPU with READ CAPACITY (16)'s
 /// LBPME, and both with whether UNMAP is accepted).
-#[derive(Clone, Debug)]
+///
+/// Shared by all queues (STORPORT may start commands on several CPUs at once); the size is the
+/// only value that changes, through [`Disk::set_sectors`], and that raises the one UNIT
+/// ATTENTION condition the translation keeps.
+#[derive(Debug)]
 pub struct Disk {
+    /// As validated; its `sectors` is the size at creation, [`Disk::sectors`] the current one.
     params: DiskParams,
+    sectors: AtomicU64,
+    /// CAPACITY DATA HAS CHANGED is pending for the initiator.
+    capacity_changed: AtomicBool,
     /// Discard granularity in bytes after defaulting.
     discard_granularity: u32,
     identity: Identity,
@@ -129,18 +138,38 @@ impl Disk {
         }
         Ok(Self {
             params,
+            sectors: AtomicU64::new(params.sectors),
+            capacity_changed: AtomicBool::new(false),
             discard_granularity,
             identity,
         })
     }
 
-    /// Online resize: the backend's `sectors` changed.
-    pub fn set_sectors(&mut self, sectors: u64) {
-        self.params.sectors = sectors;
+    /// Online resize: the backend's `sectors` changed (the control plane's watch fired). A new
+    /// value makes the next command (other than INQUIRY and REPORT LUNS) end in UNIT
+    /// ATTENTION, CAPACITY DATA HAS CHANGED, which is how Windows' class driver learns that it
+    /// must read the capacity again.
+    pub fn set_sectors(&self, sectors: u64) {
+        if self.sectors.swap(sectors, Ordering::AcqRel) != sectors {
+            self.capacity_changed.store(true, Ordering::Release);
+        }
     }
 
+    /// Current size in 512-byte sectors.
+    pub fn sectors(&self) -> u64 {
+        self.sectors.load(Ordering::Acquire)
+    }
+
+    /// The validated values; `sectors` there is the size at creation.
     pub fn params(&self) -> &DiskParams {
         &self.params
+    }
+
+    /// Takes the pending UNIT ATTENTION condition, if any: reported once.
+    pub(crate) fn take_attention(&self) -> Option<Sense> {
+        self.capacity_changed
+            .swap(false, Ordering::AcqRel)
+            .then(Sense::capacity_data_changed)
     }
 
     pub fn identity(&self) -> &Identity {
@@ -159,7 +188,7 @@ impl Disk {
 
     /// Capacity in logical blocks (a partial trailing block is not addressable).
     pub(crate) fn blocks(&self) -> u64 {
-        self.params.sectors / self.sectors_per_block()
+        self.sectors() / self.sectors_per_block()
     }
 
     /// log2(physical / logical block size).
@@ -328,14 +357,19 @@ mod tests {
         let d = disk(params()).unwrap();
         assert_eq!(d.physical_exponent(), 3);
         assert_eq!(d.max_transfer_blocks(), 11 * 8);
-        let mut d = disk(DiskParams {
+        let d = disk(DiskParams {
             sectors: 7,
             sector_size: 4096,
             ..params()
         })
         .unwrap();
         assert_eq!(d.ready().unwrap_err(), Sense::medium_not_present());
+        assert_eq!(d.take_attention(), None);
         d.set_sectors(8);
         assert!(d.ready().is_ok());
+        assert_eq!(d.take_attention(), Some(Sense::capacity_data_changed()));
+        assert_eq!(d.take_attention(), None, "reported once");
+        d.set_sectors(8);
+        assert_eq!(d.take_attention(), None, "same size: nothing changed");
     }
 }

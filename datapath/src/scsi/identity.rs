@@ -19,11 +19,19 @@ const REVISION: &[u8; 4] = b"2.0 ";
 
 /// Designation descriptor header fields (SPC-4 7.8.6.1).
 const CODE_SET_ASCII: u8 = 0x2;
+const DESIGNATOR_VENDOR_SPECIFIC: u8 = 0x0;
 const DESIGNATOR_T10_VENDOR_ID: u8 = 0x1;
+
+/// Characters of a textual UUID (8-4-4-4-12 hex digits).
+const UUID_LEN: usize = 36;
 
 /// A VPD page from the backend that cannot be used (the derived identity stays in place).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IdentityError {
+    /// The `sm-data` value is not base64.
+    Base64,
+    /// `sm-data/vdi-uuid` is not a 36-character UUID.
+    VdiUuid,
     /// Shorter than the 4-byte page header.
     Truncated,
     /// The page is not one this setter takes (80h or 83h).
@@ -39,6 +47,8 @@ pub enum IdentityError {
 impl fmt::Display for IdentityError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            IdentityError::Base64 => f.write_str("sm-data value is not base64"),
+            IdentityError::VdiUuid => f.write_str("vdi-uuid is not a UUID"),
             IdentityError::Truncated => f.write_str("VPD page shorter than its header"),
             IdentityError::PageCode(c) => write!(f, "VPD page code {c:#04x} is not 80h or 83h"),
             IdentityError::PageLength { declared, actual } => {
@@ -60,6 +70,9 @@ pub struct Identity {
     serial: Vec<u8>,
     /// The designation descriptors of VPD 83h, back to back.
     designators: Vec<u8>,
+    /// `sm-data/vdi-uuid`: served after `designators` as a vendor specific designator, as
+    /// upstream XenVbd does, so that tools in the guest can name the VDI behind a disk.
+    vdi_uuid: Option<[u8; UUID_LEN]>,
 }
 
 impl Identity {
@@ -82,7 +95,32 @@ impl Identity {
         Self {
             serial,
             designators,
+            vdi_uuid: None,
         }
+    }
+
+    /// [`Identity::set_vpd_page`] for a value as read from `sm-data/scsi/0x12/0x80` or `0x83`
+    /// (base64 of the page).
+    pub fn set_sm_data_page(&mut self, value: &str) -> Result<(), IdentityError> {
+        let page = super::base64::decode(value.as_bytes()).ok_or(IdentityError::Base64)?;
+        self.set_vpd_page(&page)
+    }
+
+    /// Adds the VDI's UUID (`sm-data/vdi-uuid`) to the device identification page.
+    pub fn set_vdi_uuid(&mut self, uuid: &str) -> Result<(), IdentityError> {
+        let b = uuid.as_bytes();
+        let well_formed = b.len() == UUID_LEN
+            && b.iter().enumerate().all(|(i, c)| match i {
+                8 | 13 | 18 | 23 => *c == b'-',
+                _ => c.is_ascii_hexdigit(),
+            });
+        if !well_formed {
+            return Err(IdentityError::VdiUuid);
+        }
+        let mut u = [0; UUID_LEN];
+        u.copy_from_slice(b);
+        self.vdi_uuid = Some(u);
+        Ok(())
     }
 
     /// Replaces page 80h's serial or page 83h's descriptors with a whole VPD page as the backend
@@ -107,6 +145,13 @@ impl Identity {
             }
             0x83 => {
                 check_designators(body)?;
+                // Room for the VDI designator: PAGE LENGTH is 16 bits.
+                if body.len() > usize::from(u16::MAX) - (4 + UUID_LEN) {
+                    return Err(IdentityError::PageLength {
+                        declared,
+                        actual: body.len(),
+                    });
+                }
                 self.designators = body.to_vec();
             }
             other => return Err(IdentityError::PageCode(other)),
@@ -130,8 +175,24 @@ impl Identity {
         &self.serial
     }
 
+    /// The designation descriptors of VPD 83h, back to back.
     pub fn designators(&self) -> &[u8] {
         &self.designators
+    }
+
+    /// The vendor specific designator that follows [`Identity::designators`] when the VDI's
+    /// UUID is known: its 4-byte header and the UUID text.
+    pub fn vdi_designator(&self) -> Option<([u8; 4], &[u8])> {
+        let u = self.vdi_uuid.as_ref()?;
+        Some((
+            [
+                CODE_SET_ASCII,
+                DESIGNATOR_VENDOR_SPECIFIC,
+                0,
+                UUID_LEN as u8,
+            ],
+            &u[..],
+        ))
     }
 }
 
@@ -191,6 +252,40 @@ mod tests {
         p83.extend_from_slice(&[0x60, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
         id.set_vpd_page(&p83).unwrap();
         assert_eq!(id.designators(), &p83[4..]);
+    }
+
+    #[test]
+    fn sm_data_values_are_base64_pages() {
+        let mut id = Identity::derived(768);
+        // base64 of 00 80 00 04 "XYZ1".
+        id.set_sm_data_page("AIAABFhZWjE=").unwrap();
+        assert_eq!(id.serial(), b"XYZ1");
+        assert_eq!(
+            id.set_sm_data_page("AIAABFhZWjE"),
+            Err(IdentityError::Base64)
+        );
+        assert_eq!(id.set_sm_data_page("AIAA"), Err(IdentityError::Truncated));
+        assert_eq!(id.serial(), b"XYZ1");
+    }
+
+    #[test]
+    fn vdi_uuid_designator() {
+        let mut id = Identity::derived(768);
+        assert_eq!(id.vdi_designator(), None);
+        let uuid = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+        id.set_vdi_uuid(uuid).unwrap();
+        let (header, text) = id.vdi_designator().unwrap();
+        assert_eq!(header, [0x02, 0x00, 0x00, 36]);
+        assert_eq!(text, uuid.as_bytes());
+        for bad in [
+            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f",
+            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1fg",
+            "0f1e2d3c4b5a-6978-8796-a5b4c3d2e1f0a",
+            "",
+        ] {
+            assert_eq!(id.set_vdi_uuid(bad), Err(IdentityError::VdiUuid), "{bad}");
+        }
+        assert_eq!(id.vdi_designator().unwrap().1, uuid.as_bytes(), "unchanged");
     }
 
     #[test]

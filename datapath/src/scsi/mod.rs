@@ -6,8 +6,9 @@
 //! or `Err(Sense)`: status CHECK CONDITION with that sense. When the core finishes a block
 //! command, [`complete`] turns its result into status and sense.
 //!
-//! Pure and portable: no state between commands, no allocation per command, and any CDB bytes
-//! and buffer lengths give an answer, never a panic. Units: the SCSI side addresses logical
+//! Portable and nearly pure: the only state between commands is the UNIT ATTENTION that an
+//! online resize raises ([`Disk::set_sectors`]); no allocation per command; any CDB bytes and
+//! buffer lengths give an answer, never a panic. Units: the SCSI side addresses logical
 //! blocks of the disk's `sector-size`; block commands are in blkif's 512-byte sectors.
 //!
 //! Not implemented, so refused as unknown operation codes (ILLEGAL REQUEST, INVALID COMMAND
@@ -19,6 +20,7 @@
 //!   REPORT SUPPORTED OPERATION CODES, GET LBA STATUS, SECURITY PROTOCOL, FORMAT UNIT, and the
 //!   MMC commands of CD/DVD devices.
 
+mod base64;
 mod block;
 mod capacity;
 mod cdb;
@@ -78,6 +80,13 @@ pub enum Action {
 /// Translates one command. `cdb` is the SRB's CDB (`CdbLength` bytes).
 pub fn translate(disk: &Disk, cdb: &[u8], data: Data<'_>) -> Result<Action, Sense> {
     let cdb = Cdb::parse(cdb)?;
+    // SAM-5 5.14: a pending UNIT ATTENTION ends any command but INQUIRY and REPORT LUNS (and
+    // REQUEST SENSE, which returns it as data). It is the only state between commands.
+    if !matches!(cdb.opcode(), INQUIRY | REPORT_LUNS | REQUEST_SENSE) {
+        if let Some(attention) = disk.take_attention() {
+            return Err(attention);
+        }
+    }
     let done = |n: usize| Action::Complete { data_len: n };
     match cdb.opcode() {
         TEST_UNIT_READY => unit::test_unit_ready(disk).map(done),

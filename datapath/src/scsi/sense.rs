@@ -21,6 +21,7 @@ pub enum SenseKey {
     NotReady = 0x2,
     MediumError = 0x3,
     IllegalRequest = 0x5,
+    UnitAttention = 0x6,
     DataProtect = 0x7,
     AbortedCommand = 0xB,
 }
@@ -135,6 +136,11 @@ impl Sense {
                 bit,
             },
         )
+    }
+
+    /// UNIT ATTENTION, CAPACITY DATA HAS CHANGED (2Ah/09h).
+    pub const fn capacity_data_changed() -> Self {
+        Self::new(SenseKey::UnitAttention, 0x2A, 0x09)
     }
 
     /// DATA PROTECT, WRITE PROTECTED (27h/00h).

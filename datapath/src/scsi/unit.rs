@@ -20,13 +20,17 @@ pub(crate) fn no_effect() -> Result<usize, Sense> {
 }
 
 /// REQUEST SENSE returns the unit's current condition: sense is delivered with each CHECK
-/// CONDITION (autosense), so no deferred sense is kept; only "no medium" is a standing one.
+/// CONDITION (autosense), so no deferred sense is kept. A pending UNIT ATTENTION is reported
+/// (and cleared) here as SPC-4 requires; "no medium" is a standing condition.
 pub(crate) fn request_sense(disk: &Disk, cdb: &Cdb, buf: &mut [u8]) -> Result<usize, Sense> {
     if cdb.bit(1, 0) {
         // DESC: descriptor-format sense is not produced.
         return Err(Sense::invalid_field_in_cdb(1, Some(0)));
     }
-    let sense = disk.ready().err().unwrap_or(Sense::none());
+    let sense = disk
+        .take_attention()
+        .or(disk.ready().err())
+        .unwrap_or(Sense::none());
     let mut r = Reply::new(buf, usize::from(cdb.u8(4)));
     r.bytes(&sense.to_fixed());
     Ok(r.finish())

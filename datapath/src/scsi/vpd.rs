@@ -45,8 +45,15 @@ pub(crate) fn page(disk: &Disk, code: u8, r: &mut Reply) -> Result<(), Sense> {
             r.bytes(id.serial());
         }
         DEVICE_IDENTIFICATION => {
-            header(r, code, id.designators().len() as u16);
+            let vdi = id.vdi_designator();
+            let len = id.designators().len() + vdi.map_or(0, |(h, t)| h.len() + t.len());
+            // Bounded by Identity::set_vpd_page.
+            header(r, code, len as u16);
             r.bytes(id.designators());
+            if let Some((h, t)) = vdi {
+                r.bytes(&h);
+                r.bytes(t);
+            }
         }
         BLOCK_LIMITS => block_limits(disk, r),
         BLOCK_DEVICE_CHARACTERISTICS => {
