@@ -4,6 +4,7 @@
 mod requirements;
 mod test;
 mod vm;
+mod windows;
 
 use std::process::ExitCode;
 
@@ -12,8 +13,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&args[1..]),
         Some("vm") => vm::run(&args[1..]),
+        Some("windows") => windows::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test | vm smoke | vm bench>");
+            eprintln!("usage: cargo xtask <test | vm smoke | vm bench | windows>");
             return ExitCode::from(2);
         }
     };

@@ -21,6 +21,9 @@ const CLIPPY: Requirement = Requirement::Component {
     toolchain: None,
     name: "clippy",
 };
+// The Windows ddk's conformance test compiles mingw-w64's DDK headers for x64 Windows.
+const MINGW_GCC: Requirement = Requirement::Apt("gcc-mingw-w64-x86-64");
+const MINGW_HEADERS: Requirement = Requirement::Apt("mingw-w64-x86-64-dev");
 const NIGHTLY: Requirement = Requirement::Toolchain("nightly");
 const MIRI: Requirement = Requirement::Component {
     toolchain: Some("nightly"),
@@ -41,8 +44,14 @@ const STEPS: &[Step] = &[
     )
     .needs(&[CLIPPY, LIBXEN_DEV]),
     // xenstore-utils: the xenstore client is tested against Debian's xenstore-read/-write.
-    Step::new("tests", "cargo test --workspace --no-fail-fast")
-        .needs(&[LIBXEN_DEV, XENSTORE_UTILS]),
+    Step::new("tests", "cargo test --workspace --no-fail-fast").needs(&[
+        LIBXEN_DEV,
+        XENSTORE_UTILS,
+        MINGW_GCC,
+        MINGW_HEADERS,
+    ]),
+    // Builds the Windows driver images and checks each one (PE32+ native driver, imports).
+    Step::new("windows", "cargo xtask windows").needs(&[crate::windows::WINDOWS_TARGET]),
     Step::new("loom", "cargo test -p xenpv-loom-tests --release")
         .env(&[("RUSTFLAGS", "--cfg loom")])
         .target_subdir("loom"),
@@ -227,7 +236,7 @@ fn select<'a>(steps: &'a [Step], args: &[String]) -> Result<Vec<&'a Step>, Strin
         .collect())
 }
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     // xtask/ sits in the workspace root.
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -236,7 +245,7 @@ fn workspace_root() -> PathBuf {
 }
 
 /// The normal target directory: `CARGO_TARGET_DIR` if set, else `<root>/target`.
-fn target_dir(root: &Path) -> PathBuf {
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => root.join(dir),
         None => root.join("target"),
