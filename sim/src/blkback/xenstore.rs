@@ -6,15 +6,15 @@ use std::fmt;
 use std::sync::Arc;
 
 use xenpv_abi::xenbus::XenbusState;
-use xenpv_abi::DomId;
 use xenpv_control::vbd::{BackendOffer, FrontendVbd, VbdError};
 use xenpv_control::xenbus::driver::parse_state;
-use xenpv_control::xs::{Access, Perm, XsError};
+use xenpv_control::xs::XsError;
 use xenpv_datapath::blkif::DiscardInfo;
 
 use super::{BackError, BackendConfig, BlkBack, ConnectError, SharedStorage};
 use crate::host::Host;
-use crate::xenstored::{domain_path, LocalConnection, StoreOps, Xenstored};
+use crate::toolstack::{create_device, DeviceSpec};
+use crate::xenstored::{LocalConnection, StoreOps, Xenstored};
 
 /// Why the backend could not follow the frontend.
 #[derive(Debug)]
@@ -60,8 +60,7 @@ pub struct VbdBackend {
 const TOKEN: &str = "blkback-frontend-state";
 
 impl VbdBackend {
-    /// Creates both device directories as libxl does (frontend owned by the guest, readable by
-    /// dom0; backend owned by dom0, readable by the guest), then publishes the offer (InitWait).
+    /// Creates both device directories as the toolstack does, then publishes the offer (InitWait).
     pub fn create(
         xenstored: &Xenstored,
         host: Arc<Host>,
@@ -70,50 +69,25 @@ impl VbdBackend {
         devid: u32,
     ) -> Result<Self, VbdBackendError> {
         let xs = xenstored.connect(config.backend_dom);
-        let fe: DomId = config.front_dom;
-        let backend = format!(
-            "{}/backend/vbd/{fe}/{devid}",
-            domain_path(config.backend_dom)
-        );
-        let frontend = format!("{}/device/vbd/{devid}", domain_path(fe));
-        // Directories first, with their permissions, so that every key inherits them.
-        let tx = xs.transaction()?;
-        tx.write(&frontend, "")?;
-        tx.set_perms(
-            &frontend,
-            &[
-                Perm::new(fe, Access::None),
-                Perm::new(config.backend_dom, Access::Read),
-            ],
+        let vdev = devid.to_string();
+        let dev = create_device(
+            &xs,
+            &DeviceSpec {
+                class: "vbd",
+                id: devid,
+                frontend: config.front_dom,
+                backend: config.backend_dom,
+                frontend_keys: &[
+                    ("virtual-device", &vdev),
+                    ("device-type", if config.cdrom { "cdrom" } else { "disk" }),
+                ],
+                backend_keys: &[
+                    ("mode", if config.read_only { "r" } else { "w" }),
+                    ("type", "phy"),
+                ],
+            },
         )?;
-        tx.write(&backend, "")?;
-        tx.set_perms(
-            &backend,
-            &[
-                Perm::new(config.backend_dom, Access::None),
-                Perm::new(fe, Access::Read),
-            ],
-        )?;
-        for (k, v) in [
-            ("backend", backend.as_str()),
-            ("backend-id", &config.backend_dom.to_string()),
-            ("state", "1"),
-            ("virtual-device", &devid.to_string()),
-            ("device-type", if config.cdrom { "cdrom" } else { "disk" }),
-        ] {
-            tx.write(&format!("{frontend}/{k}"), v)?;
-        }
-        for (k, v) in [
-            ("frontend", frontend.as_str()),
-            ("frontend-id", &fe.to_string()),
-            ("state", "1"),
-            ("online", "1"),
-            ("mode", if config.read_only { "r" } else { "w" }),
-            ("type", "phy"),
-        ] {
-            tx.write(&format!("{backend}/{k}"), v)?;
-        }
-        tx.commit()?;
+        let (backend, frontend) = (dev.backend, dev.frontend);
         let mut me = Self {
             host,
             xs,
