@@ -2,7 +2,7 @@
 //! passed down, each request under the remove lock.
 
 use core::ffi::c_void;
-use core::ptr::null;
+use core::ptr::{addr_of_mut, null};
 
 use xenpv_ddk::irp::{
     copy_current_stack_location_to_next, current_stack_location, set_completion_routine,
@@ -19,7 +19,7 @@ use xenpv_ddk::status::{
 use xenpv_ddk::sync::{IoRemoveLock, KEvent, EXECUTIVE, KERNEL_MODE, NOTIFICATION_EVENT};
 use xenpv_wdm::pnp::{Action, AfterLower, PnpRequest};
 
-use crate::fdo::fdo;
+use crate::fdo::extension;
 use crate::hardware::StartResources;
 
 /// Completes `irp` here with `status`.
@@ -40,15 +40,16 @@ unsafe fn complete(irp: *mut Irp, status: NtStatus) -> NtStatus {
 pub unsafe extern "system" fn pass_through(device: *mut DeviceObject, irp: *mut Irp) -> NtStatus {
     // SAFETY: the I/O manager calls us with one of our FDOs and an IRP we now own.
     unsafe {
-        let fdo = fdo(device);
+        let fdo = extension(device);
+        let lock = addr_of_mut!((*fdo).remove_lock);
         let tag = irp.cast::<c_void>();
-        let status = IoRemoveLock::acquire(&mut fdo.remove_lock, tag);
+        let status = IoRemoveLock::acquire(lock, tag);
         if !nt_success(status) {
             return complete(irp, status);
         }
         skip_current_stack_location(irp);
-        let status = IofCallDriver(fdo.lower, irp);
-        IoRemoveLock::release(&mut fdo.remove_lock, tag);
+        let status = IofCallDriver((*fdo).lower, irp);
+        IoRemoveLock::release(lock, tag);
         status
     }
 }
@@ -58,16 +59,17 @@ pub unsafe extern "system" fn power(device: *mut DeviceObject, irp: *mut Irp) ->
     // SAFETY: as for pass_through. PoStartNextPowerIrp is required before Windows Vista and
     // harmless after.
     unsafe {
-        let fdo = fdo(device);
+        let fdo = extension(device);
+        let lock = addr_of_mut!((*fdo).remove_lock);
         let tag = irp.cast::<c_void>();
         PoStartNextPowerIrp(irp);
-        let status = IoRemoveLock::acquire(&mut fdo.remove_lock, tag);
+        let status = IoRemoveLock::acquire(lock, tag);
         if !nt_success(status) {
             return complete(irp, status);
         }
         skip_current_stack_location(irp);
-        let status = PoCallDriver(fdo.lower, irp);
-        IoRemoveLock::release(&mut fdo.remove_lock, tag);
+        let status = PoCallDriver((*fdo).lower, irp);
+        IoRemoveLock::release(lock, tag);
         status
     }
 }
@@ -75,63 +77,66 @@ pub unsafe extern "system" fn power(device: *mut DeviceObject, irp: *mut Irp) ->
 /// `DRIVER_DISPATCH` for IRP_MJ_PNP: xenpv-wdm decides, this routine carries it out.
 pub unsafe extern "system" fn pnp(device: *mut DeviceObject, irp: *mut Irp) -> NtStatus {
     // SAFETY: as for pass_through; PnP IRPs for one device arrive one at a time at PASSIVE_LEVEL,
-    // so the extension's PnP state is not shared.
+    // so this routine is the only user of the extension's `pnp` and `hardware`.
     unsafe {
-        let fdo = fdo(device);
+        let fdo = extension(device);
+        let lock = addr_of_mut!((*fdo).remove_lock);
+        let lower = (*fdo).lower;
+        let pnp = &mut *addr_of_mut!((*fdo).pnp);
+        let hardware = &mut *addr_of_mut!((*fdo).hardware);
         let tag = irp.cast::<c_void>();
-        let status = IoRemoveLock::acquire(&mut fdo.remove_lock, tag);
+        let status = IoRemoveLock::acquire(lock, tag);
         if !nt_success(status) {
             return complete(irp, status);
         }
         let location = current_stack_location(irp);
         let request = PnpRequest::from_minor((*location).minor_function);
-        match fdo.pnp.dispatch(request) {
+        match pnp.dispatch(request) {
             Action::PassDown {
                 status,
                 stop_hardware,
             } => {
                 if stop_hardware {
-                    fdo.hardware.stop();
+                    hardware.stop();
                 }
                 if let Some(status) = status {
                     (*irp).io_status.status = status;
                 }
                 skip_current_stack_location(irp);
-                let status = IofCallDriver(fdo.lower, irp);
-                IoRemoveLock::release(&mut fdo.remove_lock, tag);
+                let status = IofCallDriver(lower, irp);
+                IoRemoveLock::release(lock, tag);
                 status
             }
             Action::ForwardAndWait => {
-                let below = forward_and_wait(fdo.lower, irp);
-                let status = match fdo.pnp.completed_below(request, below) {
+                let below = forward_and_wait(lower, irp);
+                let status = match pnp.completed_below(request, below) {
                     AfterLower::StartHardware => {
                         let (raw, translated) = (*location).start_device_resources();
-                        let started = fdo.hardware.start(&StartResources { raw, translated });
-                        fdo.pnp.hardware_started(started)
+                        let started = hardware.start(&StartResources { raw, translated });
+                        pnp.hardware_started(started)
                     }
                     AfterLower::Complete(status) => status,
                 };
                 complete(irp, status);
-                IoRemoveLock::release(&mut fdo.remove_lock, tag);
+                IoRemoveLock::release(lock, tag);
                 status
             }
             Action::Complete(status) => {
                 complete(irp, status);
-                IoRemoveLock::release(&mut fdo.remove_lock, tag);
+                IoRemoveLock::release(lock, tag);
                 status
             }
             Action::Remove { stop_hardware } => {
                 if stop_hardware {
-                    fdo.hardware.stop();
+                    hardware.stop();
                 }
                 // Waits for every other request holding the lock; later ones fail to acquire it.
-                IoRemoveLock::release_and_wait(&mut fdo.remove_lock, tag);
+                IoRemoveLock::release_and_wait(lock, tag);
                 (*irp).io_status.status = STATUS_SUCCESS;
                 skip_current_stack_location(irp);
-                let lower = fdo.lower;
                 let status = IofCallDriver(lower, irp);
                 IoDetachDevice(lower);
-                // The extension (and `fdo`) is freed with the device: not touched after this.
+                // The extension is freed with the device: nothing touches it after this.
                 IoDeleteDevice(device);
                 status
             }

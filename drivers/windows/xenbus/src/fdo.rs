@@ -26,15 +26,17 @@ pub struct Fdo {
 
 const _: () = assert!(core::mem::align_of::<Fdo>() <= 16);
 
-/// The extension of a device object this driver created.
+/// The extension of a device object this driver created, as a raw pointer: dispatch routines run
+/// concurrently on one device, so none of them may hold a `&mut Fdo`. The remove lock is the
+/// kernel's and is used through its address; `lower` is written once by AddDevice; `pnp` and
+/// `hardware` are touched only by the PnP dispatch routine, which the PnP manager calls for one
+/// request at a time per device.
 ///
 /// # Safety
-/// `device` is one of this driver's FDOs, not yet deleted; the caller does not keep two mutable
-/// references to the extension alive at once (PnP IRPs for one device are serialised; other
-/// dispatch routines only read `lower` and use the remove lock, which is the kernel's).
-pub unsafe fn fdo<'a>(device: *mut DeviceObject) -> &'a mut Fdo {
+/// `device` is one of this driver's FDOs, not yet deleted.
+pub unsafe fn extension(device: *mut DeviceObject) -> *mut Fdo {
     // SAFETY: the caller's promise; add_device initialised the extension.
-    unsafe { &mut *(*device).device_extension.cast::<Fdo>() }
+    unsafe { (*device).device_extension.cast::<Fdo>() }
 }
 
 /// `DRIVER_ADD_DEVICE`: creates the FDO for the platform device's PDO and attaches it on top.
