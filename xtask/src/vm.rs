@@ -61,11 +61,11 @@ fn setup(layout: &Layout) -> Result<image::Images, String> {
     Ok(images)
 }
 
-/// What boot/smoke/bench need before starting QEMU: the cached packages must be there (no network
-/// use here unless a cached file is missing), and the images are rebuilt when an input changed.
+/// What boot/smoke/bench need before starting QEMU: the packages `setup` installed and fetched
+/// (no apt and no network here), and images rebuilt when an input changed.
 fn prepare(layout: &Layout) -> Result<image::Images, String> {
     packages::require_host()?;
-    let debs = packages::fetch_debs(layout)?;
+    let debs = packages::fetched_debs(layout)?;
     let boot = kernel::prepare(layout, &debs)?;
     image::build(layout, &boot)
 }

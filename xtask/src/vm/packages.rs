@@ -424,12 +424,35 @@ pub fn fetch_debs(layout: &Layout) -> Result<Debs, String> {
             let _ = fs::remove_file(e.path());
         }
     }
+    let selection = dir.join(SELECTION);
+    fs::write(&selection, keep.join("\n") + "\n")
+        .map_err(|e| format!("{}: {e}", selection.display()))?;
     step.done(&format!(
         "{} packages ({kernel_pkg}), {fetched} downloaded ({}), {} reused",
         records.len(),
         progress::mib(bytes),
         records.len() - fetched
     ));
+    let kernel = paths.remove(0);
+    Ok(Debs { kernel, xen: paths })
+}
+
+/// The list of .deb files `fetch_debs` settled on, kernel first: boot/smoke/bench use exactly these
+/// without asking apt again (an archive update is picked up by the next `vm setup`).
+const SELECTION: &str = "selected.txt";
+
+/// The packages the last `vm setup` fetched.
+pub fn fetched_debs(layout: &Layout) -> Result<Debs, String> {
+    let dir = layout.debs();
+    let text = fs::read_to_string(dir.join(SELECTION)).unwrap_or_default();
+    let mut paths: Vec<PathBuf> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| dir.join(l.trim()))
+        .collect();
+    if paths.is_empty() || paths.iter().any(|p| !p.is_file()) {
+        return Err("kernel and Xen packages missing: run `cargo xtask vm setup` first".into());
+    }
     let kernel = paths.remove(0);
     Ok(Debs { kernel, xen: paths })
 }
