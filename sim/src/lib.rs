@@ -2,6 +2,7 @@
 //! semantics, an in-memory xenstored, and backends that behave like Linux's netback and blkback.
 
 pub mod blkback;
+pub mod demo;
 pub mod domain;
 pub mod guest;
 pub mod host;

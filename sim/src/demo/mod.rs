@@ -1,0 +1,3 @@
+//! Demonstrations the sim binary runs.
+
+pub mod net;
