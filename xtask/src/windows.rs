@@ -1,16 +1,17 @@
 //! `cargo xtask windows`: build the Windows drivers on this (Linux) host, package each image with
-//! its INF file under `<target>/windows/package/<driver>/`, and check every image.
+//! its INF file under `<target>/windows/package/<driver>/`, and check every image and INF.
 //!
 //! The drivers are a workspace of their own in drivers/windows, whose .cargo/config.toml sets the
 //! target (x86_64-pc-windows-msvc), the linker (rust-lld, shipped with the toolchain) and the
 //! driver link flags; cargo reads that file only when run from that directory, so the build runs
-//! there. The image check is xenpv-windows-check against drivers/windows/imports.txt.
+//! there. The checks are xenpv-windows-check's: images against drivers/windows/imports.txt, INF
+//! files against the image they install.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use xenpv_windows_check::{check_image, mutate, AllowedImports};
+use xenpv_windows_check::{check_image, check_inf, mutate, AllowedImports};
 
 use crate::requirements::{self, Requirement};
 use crate::test::{target_dir, workspace_root};
@@ -101,6 +102,21 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 failures.push(*driver);
             }
         }
+        let inf = image.with_extension("inf");
+        let text = std::fs::read_to_string(&inf).map_err(|e| format!("{}: {e}", inf.display()))?;
+        match check_inf(&text, &format!("{driver}.sys")) {
+            Ok(summary) => println!(
+                "{driver}.inf: service {}, hardware ids {}",
+                summary.service,
+                summary.hardware_ids.join(" ")
+            ),
+            Err(problems) => {
+                for problem in &problems {
+                    println!("{driver}.inf: {problem}");
+                }
+                failures.push(*driver);
+            }
+        }
     }
     println!(
         "xtask windows: {} in {:.1}s",
@@ -110,7 +126,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if failures.is_empty() {
         Ok(())
     } else {
-        Err(format!("image check failed: {}", failures.join(", ")))
+        Err(format!("package check failed: {}", failures.join(", ")))
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod allowed;
 mod image;
+mod inf;
 pub mod mutate;
 #[cfg(test)]
 mod synthetic;
@@ -18,3 +19,4 @@ mod tests;
 
 pub use allowed::{is_kernel_module, AllowedImports, ListError, KERNEL_MODULES};
 pub use image::{check_image, Problem, Summary, DRIVER_ENTRY};
+pub use inf::{check_inf, InfProblem, InfSummary};
