@@ -2,7 +2,7 @@
 
 mod scsi_common;
 use scsi_common::*;
-use xenpv_datapath::scsi::{DiskParams, Sense};
+use xenpv_datapath::scsi::Sense;
 
 const RC10: [u8; 10] = [0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 const RC16: [u8; 16] = [0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20, 0, 0];
@@ -17,7 +17,7 @@ fn read_capacity_10_of_a_small_disk() {
 #[test]
 fn read_capacity_counts_logical_blocks_of_4k_disks() {
     // 1 GiB in 512-byte sectors, 4 KiB logical blocks.
-    let d = disk(DiskParams {
+    let d = disk(Spec {
         sector_size: 4096,
         physical_sector_size: 4096,
         ..params()
@@ -34,14 +34,14 @@ fn read_capacity_counts_logical_blocks_of_4k_disks() {
 #[test]
 fn large_disks_read_ffffffff_in_read_capacity_10() {
     // 2^32 blocks of 512 bytes: the last LBA does not fit in 32 bits.
-    let d = disk(DiskParams {
+    let d = disk(Spec {
         sectors: 1 << 32,
         ..params()
     });
     assert_eq!(be32(&data_in(&d, &RC10, 8)[0..4]), 0xFFFF_FFFF);
     assert_eq!(be64(&data_in(&d, &RC16, 32)[0..8]), (1 << 32) - 1);
     // One block less: the last LBA is FFFFFFFEh and is reported as such.
-    let d = disk(DiskParams {
+    let d = disk(Spec {
         sectors: (1 << 32) - 1,
         ..params()
     });
@@ -91,7 +91,7 @@ fn read_capacity_pmi_rule_and_bad_service_action() {
 
 #[test]
 fn empty_medium_is_not_ready() {
-    let d = disk(DiskParams {
+    let d = disk(Spec {
         sectors: 0,
         cdrom: true,
         ..params()
@@ -109,9 +109,17 @@ fn empty_medium_is_not_ready() {
 
 #[test]
 fn online_resize_raises_a_unit_attention_then_shows_the_new_capacity() {
-    let d = disk(params());
-    d.set_sectors(4 * 1024 * 1024);
-    assert_eq!(d.sectors(), 4 * 1024 * 1024);
+    // The control plane's watch on `sectors` resizes the core's disk.
+    let spec = params();
+    let blk = spec.blkif_disk();
+    let d = xenpv_datapath::scsi::Disk::new(
+        blk.clone(),
+        &spec.features(),
+        &Default::default(),
+        xenpv_datapath::scsi::Identity::derived(1),
+    )
+    .unwrap();
+    blk.resize(4 * 1024 * 1024);
     // INQUIRY and REPORT LUNS neither report nor clear it.
     assert_eq!(data_in(&d, &[0x12, 0, 0, 0, 0x24, 0], 36).len(), 36);
     let luns = [0xa0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0];
@@ -125,12 +133,12 @@ fn online_resize_raises_a_unit_attention_then_shows_the_new_capacity() {
     );
     assert_eq!(be32(&data_in(&d, &RC10, 8)[0..4]), 4 * 1024 * 1024 - 1);
     // Through REQUEST SENSE instead: returned as data, and cleared.
-    d.set_sectors(1024);
+    blk.resize(1024);
     let r = data_in(&d, &[0x03, 0, 0, 0, 18, 0], 18);
     assert_eq!((r[2], r[12], r[13]), (0x06, 0x2A, 0x09));
     assert_eq!(be32(&data_in(&d, &RC10, 8)[0..4]), 1023);
     // The same size again is no change.
-    d.set_sectors(1024);
+    blk.resize(1024);
     assert_eq!(be32(&data_in(&d, &RC10, 8)[0..4]), 1023);
 }
 
@@ -164,7 +172,7 @@ fn mode_sense_6_all_pages() {
 #[test]
 fn write_cache_and_write_protect_follow_the_backend() {
     let caching = [0x1a, 0x00, 0x08, 0x00, 0xff, 0x00];
-    let through = disk(DiskParams {
+    let through = disk(Spec {
         flush_cache: false,
         barrier: false,
         ..params()
@@ -174,7 +182,7 @@ fn write_cache_and_write_protect_follow_the_backend() {
     assert_eq!(r[2] & 0x10, 0, "no DPOFUA without flush or barrier");
     assert_eq!(r[12 + 2] & 0x04, 0, "WCE 0: write-through backend");
 
-    let barrier = disk(DiskParams {
+    let barrier = disk(Spec {
         flush_cache: false,
         barrier: true,
         ..params()
@@ -185,7 +193,7 @@ fn write_cache_and_write_protect_follow_the_backend() {
         "barrier flushes too"
     );
 
-    let ro = disk(DiskParams {
+    let ro = disk(Spec {
         read_only: true,
         ..params()
     });
@@ -210,7 +218,7 @@ fn mode_sense_dbd_and_changeable_values() {
 
 #[test]
 fn mode_sense_10_with_long_lba_descriptor() {
-    let d = disk(DiskParams {
+    let d = disk(Spec {
         sectors: 1 << 40,
         ..params()
     });

@@ -2,7 +2,7 @@
 
 mod scsi_common;
 use scsi_common::*;
-use xenpv_datapath::scsi::{Disk, DiskParams, Identity};
+use xenpv_datapath::scsi::Identity;
 
 #[test]
 fn standard_inquiry_as_windows_asks_for_it() {
@@ -38,11 +38,11 @@ fn allocation_length_truncates_but_keeps_the_length_field() {
 #[test]
 fn removable_and_cdrom_set_rmb() {
     for p in [
-        DiskParams {
+        Spec {
             removable: true,
             ..params()
         },
-        DiskParams {
+        Spec {
             cdrom: true,
             ..params()
         },
@@ -114,7 +114,7 @@ fn backend_vpd_pages_are_served_with_our_peripheral_byte() {
     let mut p83 = vec![0x1f, 0x83, 0x00, naa.len() as u8];
     p83.extend_from_slice(&naa);
     id.set_vpd_page(&p83).unwrap();
-    let d = Disk::new(params(), id).unwrap();
+    let d = disk_with(params(), id);
     assert_eq!(
         data_in(&d, &[0x12, 1, 0x80, 0, 0xFF, 0], 255),
         b"\x00\x80\x00\x08ABCD1234"
@@ -146,11 +146,11 @@ fn block_limits_without_discard() {
 
 #[test]
 fn block_limits_with_discard_and_indirect_segments() {
-    let p = DiskParams {
+    let p = Spec {
         sector_size: 4096,
         physical_sector_size: 4096,
         sectors: 1 << 24,
-        max_segments: 256,
+        indirect_segments: 256,
         ..with_discard(params(), 1 << 20, 64 * 1024)
     };
     let r = data_in(&disk(p), &[0x12, 0x01, 0xB0, 0x00, 0xFF, 0x00], 255);
@@ -204,7 +204,7 @@ fn sm_data_pages_and_vdi_uuid_as_xenserver_provides_them() {
     id.set_sm_data_page("AIMADAEDAAhgFKOBAgMEBQ==").unwrap();
     id.set_vdi_uuid("d4c2e6c8-8d3b-4c1a-9f5e-0123456789ab")
         .unwrap();
-    let d = Disk::new(params(), id).unwrap();
+    let d = disk_with(params(), id);
     assert_eq!(
         data_in(&d, &[0x12, 1, 0x80, 0, 0xFF, 0], 255),
         b"\x00\x80\x00\x0aSER0000042"

@@ -2,10 +2,13 @@
 //! answers with a completion inside the buffer, a block operation inside the disk, or CHECK
 //! CONDITION with a sense key that fits the situation.
 
+mod scsi_common;
 use proptest::prelude::*;
+use scsi_common::Spec;
+use xenpv_datapath::blkif::params::segments_per_request;
+use xenpv_datapath::blkif::{DiscardInfo, QueueConfig};
 use xenpv_datapath::scsi::{
-    translate, Action, BlockCommand, Data, DiscardParams, Disk, DiskParams, Identity, SenseKey,
-    MAX_UNMAP_DESCRIPTORS,
+    translate, Action, BlockCommand, Data, Identity, SenseKey, MAX_UNMAP_DESCRIPTORS,
 };
 
 /// Operation codes the module implements (and a few it refuses), so that random CDBs reach the
@@ -15,37 +18,40 @@ const OPCODES: [u8; 30] = [
     0x55, 0x5A, 0x88, 0x8A, 0x8F, 0x91, 0x93, 0x9E, 0xA0, 0xA8, 0xAA, 0xAF, 0x4D, 0xFF,
 ];
 
-fn disk_params() -> impl Strategy<Value = DiskParams> {
+fn disk_params() -> impl Strategy<Value = Spec> {
     (
         0u32..4,
         0u32..4,
         prop_oneof![0u64..64, 0u64..(1 << 24), any::<u64>()],
         any::<[bool; 5]>(),
         proptest::option::of((0u32..5, 0u32..4)),
-        1u32..600,
+        0u32..600,
     )
-        .prop_map(|(lbs_log, pbs_log, sectors, f, discard, max_segments)| {
-            let sector_size = 512 << lbs_log;
-            DiskParams {
-                sectors,
-                sector_size,
-                physical_sector_size: sector_size << pbs_log,
-                read_only: f[0],
-                removable: f[1],
-                cdrom: f[2],
-                flush_cache: f[3],
-                barrier: f[4],
-                discard: discard.map(|(g, a)| DiscardParams {
-                    granularity: (sector_size << g) * u32::from(g != 0),
-                    alignment: if g > 0 {
-                        sector_size * (a % (1 << g))
-                    } else {
-                        0
-                    },
-                }),
-                max_segments,
-            }
-        })
+        .prop_map(
+            |(lbs_log, pbs_log, sectors, f, discard, indirect_segments)| {
+                let sector_size = 512 << lbs_log;
+                Spec {
+                    sectors,
+                    sector_size,
+                    physical_sector_size: sector_size << pbs_log,
+                    read_only: f[0],
+                    removable: f[1],
+                    cdrom: f[2],
+                    flush_cache: f[3],
+                    barrier: f[4],
+                    discard: discard.map(|(g, a)| DiscardInfo {
+                        granularity: (sector_size << g) * u32::from(g != 0),
+                        alignment: if g > 0 {
+                            sector_size * (a % (1 << g))
+                        } else {
+                            0
+                        },
+                        secure: false,
+                    }),
+                    indirect_segments,
+                }
+            },
+        )
 }
 
 /// CDB length of an operation code's group, to find the CONTROL byte.
@@ -178,12 +184,31 @@ proptest! {
         cdb in prop_oneof![cdb(), block_cdb()],
         dir in direction(),
         mut buf in payload(),
-        resize in proptest::option::of(prop_oneof![0u64..(1 << 24), any::<u64>()]),
+        coherent in any::<bool>(),
+        resize in proptest::option::weighted(0.1, prop_oneof![0u64..(1 << 24), any::<u64>()]),
     ) {
-        let disk = Disk::new(p, Identity::derived(5)).expect("the strategy builds valid disks");
+        let blk = p.blkif_disk();
+        let disk = xenpv_datapath::scsi::Disk::new(
+            blk.clone(),
+            &p.features(),
+            &QueueConfig::default(),
+            Identity::derived(5),
+        )
+        .expect("the strategy builds valid disks");
+        // The control plane's watch may resize the core's disk at any time.
         let resized = resize.is_some_and(|s| s != p.sectors);
         if let Some(s) = resize {
-            disk.set_sectors(s);
+            blk.resize(s);
+        }
+        // Half the time, the SRB's direction and buffer fit the command, as STORPORT's would,
+        // so that the block operations are reached often.
+        let dir = match (coherent, cdb.first()) {
+            (true, Some(0x08 | 0x28 | 0xA8 | 0x88)) => Dir::In,
+            (true, Some(0x0A | 0x2A | 0xAA | 0x8A)) => Dir::Out,
+            _ => dir,
+        };
+        if coherent && buf.len() < 1 << 16 {
+            buf.resize(1 << 16, 0);
         }
         let buf_len = buf.len();
         let data = match dir {
@@ -192,8 +217,9 @@ proptest! {
             Dir::Out => Data::Out(&buf),
         };
         let spb = u64::from(p.sector_size / 512);
-        let disk_sectors = disk.sectors() / spb * spb;
-        let max_bytes = u64::from(p.max_segments) * 4096;
+        let disk_sectors = blk.sectors() / spb * spb;
+        let max_bytes =
+            u64::from(segments_per_request(&p.features(), &QueueConfig::default())) * 4096;
         match translate(&disk, &cdb, data) {
             Ok(Action::Complete { data_len }) => {
                 let room = if matches!(dir, Dir::In) { buf_len } else { 0 };

@@ -2,7 +2,7 @@
 
 mod scsi_common;
 use scsi_common::*;
-use xenpv_datapath::scsi::{translate, Action, BlockCommand, Data, DiskParams};
+use xenpv_datapath::scsi::{translate, Action, BlockCommand, Data};
 
 fn read(d: &xenpv_datapath::scsi::Disk, cdb: &[u8], buf_len: usize) -> BlockCommand {
     let mut buf = vec![0u8; buf_len];
@@ -54,7 +54,7 @@ fn write_10_with_fua() {
         }
     );
     // A write-through backend (no flush, no barrier): FUA has nothing to add.
-    let through = disk(DiskParams {
+    let through = disk(Spec {
         flush_cache: false,
         ..params()
     });
@@ -70,9 +70,9 @@ fn write_10_with_fua() {
 
 #[test]
 fn six_byte_cdbs_use_21_bits_and_0_means_256() {
-    let d = disk(DiskParams {
+    let d = disk(Spec {
         sectors: 1 << 24,
-        max_segments: 64,
+        indirect_segments: 64,
         ..params()
     });
     // READ (6): LBA 0x1F_FFFF (the top 3 bits of byte 1 are not address), 0 blocks = 256.
@@ -97,9 +97,9 @@ fn six_byte_cdbs_use_21_bits_and_0_means_256() {
 
 #[test]
 fn twelve_and_sixteen_byte_cdbs() {
-    let d = disk(DiskParams {
+    let d = disk(Spec {
         sectors: 1 << 40,
-        max_segments: 256,
+        indirect_segments: 256,
         ..params()
     });
     let cmd = read(
@@ -147,7 +147,7 @@ fn twelve_and_sixteen_byte_cdbs() {
 
 #[test]
 fn logical_blocks_of_4k_disks_become_512_byte_sectors() {
-    let d = disk(DiskParams {
+    let d = disk(Spec {
         sector_size: 4096,
         physical_sector_size: 4096,
         ..params()
@@ -209,7 +209,7 @@ fn zero_length_transfers_complete_at_once() {
 
 #[test]
 fn writes_to_a_read_only_disk_are_data_protect() {
-    let d = disk(DiskParams {
+    let d = disk(Spec {
         read_only: true,
         ..params()
     });
@@ -308,18 +308,18 @@ fn synchronize_cache_flushes_when_there_is_a_cache() {
         BlockCommand::Flush,
         "IMMED still flushes"
     );
-    let barrier = disk(DiskParams {
+    let barrier = disk(Spec {
         flush_cache: false,
         barrier: true,
         ..params()
     });
     assert_eq!(block(no_data(&barrier, &cdb10)), BlockCommand::Flush);
     for nothing_to_flush in [
-        disk(DiskParams {
+        disk(Spec {
             flush_cache: false,
             ..params()
         }),
-        disk(DiskParams {
+        disk(Spec {
             read_only: true,
             ..params()
         }),

@@ -5,8 +5,8 @@ mod scsi_common;
 use scsi_common::*;
 use xenpv_datapath::blkif::IoError;
 use xenpv_datapath::scsi::{
-    complete, translate, Action, BlockCommand, Data, DiscardRange, DiscardRanges, DiskParams,
-    Sense, FIXED_SENSE_LEN, STATUS_CHECK_CONDITION, STATUS_GOOD,
+    complete, translate, Action, BlockCommand, Data, DiscardRange, DiscardRanges, Sense,
+    FIXED_SENSE_LEN, STATUS_CHECK_CONDITION, STATUS_GOOD,
 };
 
 #[test]
@@ -60,7 +60,7 @@ fn request_sense_reports_the_current_condition() {
     assert_eq!(r.len(), FIXED_SENSE_LEN);
     assert_eq!(r[0], 0x70);
     assert_eq!((r[2], r[12], r[13]), (0, 0, 0), "NO SENSE");
-    let empty = disk(DiskParams {
+    let empty = disk(Spec {
         sectors: 0,
         ..params()
     });

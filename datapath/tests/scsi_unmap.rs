@@ -3,8 +3,7 @@
 mod scsi_common;
 use scsi_common::*;
 use xenpv_datapath::scsi::{
-    translate, Action, BlockCommand, Data, DiscardRange, Disk, DiskParams, Sense,
-    MAX_UNMAP_DESCRIPTORS,
+    translate, Action, BlockCommand, Data, DiscardRange, Disk, Sense, MAX_UNMAP_DESCRIPTORS,
 };
 
 /// UNMAP CDB with PARAMETER LIST LENGTH `len`.
@@ -77,7 +76,7 @@ fn several_descriptors_in_order_and_empty_ones_skipped() {
 
 #[test]
 fn unmap_of_4k_blocks_in_512_byte_sectors() {
-    let p = DiskParams {
+    let p = Spec {
         sector_size: 4096,
         physical_sector_size: 4096,
         ..params()
@@ -149,7 +148,7 @@ fn unmap_range_and_protection_checks() {
     let s = sense(run_unmap(&d, &param_list(&[(u64::MAX, 2)])));
     assert_eq!(key_asc(&s), LBA_OUT_OF_RANGE);
     let ro = disk(with_discard(
-        DiskParams {
+        Spec {
             read_only: true,
             ..params()
         },
@@ -232,7 +231,7 @@ fn write_same_refusals() {
     past[2..10].copy_from_slice(&2_097_150u64.to_be_bytes());
     assert_eq!(key_asc(&field(&past)), LBA_OUT_OF_RANGE);
     let ro = disk(with_discard(
-        DiskParams {
+        Spec {
             read_only: true,
             ..params()
         },

@@ -36,11 +36,7 @@ pub(crate) fn read_capacity(disk: &Disk, cdb: &Cdb, buf: &mut [u8]) -> Result<us
     r.u8(disk.physical_exponent()); // P_I_EXPONENT 0 | LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT
                                     // LBPME when discard is offered, LBPRZ 0 (see the provisioning VPD page), LOWEST ALIGNED
                                     // LOGICAL BLOCK ADDRESS 0.
-    r.u8(if disk.discard_blocks().is_some() {
-        0x80
-    } else {
-        0
-    });
+    r.u8(if disk.discard().is_some() { 0x80 } else { 0 });
     r.u8(0);
     r.zeros(RC16_LEN - 16);
     Ok(r.finish())

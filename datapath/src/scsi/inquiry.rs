@@ -37,10 +37,9 @@ pub(crate) fn inquiry(disk: &Disk, cdb: &Cdb, buf: &mut [u8]) -> Result<usize, S
 }
 
 fn standard(disk: &Disk, r: &mut Reply) {
-    let p = disk.params();
     let id = disk.identity();
     r.u8(DEVICE_TYPE_DISK); // PERIPHERAL QUALIFIER 0: connected.
-    r.u8(if p.removable || p.cdrom { 0x80 } else { 0 }); // RMB
+    r.u8(if disk.removable() { 0x80 } else { 0 }); // RMB
     r.u8(VERSION_SPC4);
     r.u8(RESPONSE_DATA_FORMAT); // NORMACA 0, HISUP 0
     r.u8((STANDARD_LEN - 5) as u8); // ADDITIONAL LENGTH

@@ -1,13 +1,13 @@
 //! SCSI to blkif translation: what a STORPORT miniport (XENVBD) does with each SRB's CDB.
 //!
-//! [`translate`] takes the CDB, the SRB's data buffer with its direction, and the [`Disk`] (built
-//! once from the vbd's xenstore values) and returns either an immediate completion (status GOOD
+//! [`translate`] takes the CDB, the SRB's data buffer with its direction, and the [`Disk`] (the
+//! blkif core's disk description with the negotiated features and the identity) and returns either an immediate completion (status GOOD
 //! with data already written into the data-in buffer) or a [`BlockCommand`] for the blkif core,
 //! or `Err(Sense)`: status CHECK CONDITION with that sense. When the core finishes a block
 //! command, [`complete`] turns its result into status and sense.
 //!
 //! Portable and nearly pure: the only state between commands is the UNIT ATTENTION that an
-//! online resize raises ([`Disk::set_sectors`]); no allocation per command; any CDB bytes and
+//! online resize raises (see [`Disk`]); no allocation per command; any CDB bytes and
 //! buffer lengths give an answer, never a panic. Units: the SCSI side addresses logical
 //! blocks of the disk's `sector-size`; block commands are in blkif's 512-byte sectors.
 //!
@@ -36,7 +36,7 @@ mod unmap;
 mod vpd;
 
 pub use block::{complete, BlockCommand, DiscardRange, DiscardRanges, MAX_UNMAP_DESCRIPTORS};
-pub use disk::{DiscardParams, Disk, DiskError, DiskParams};
+pub use disk::{Disk, DiskError};
 pub use identity::{Identity, IdentityError};
 pub use sense::{
     FieldPointer, Sense, SenseKey, FIXED_SENSE_LEN, STATUS_CHECK_CONDITION, STATUS_GOOD,

@@ -67,9 +67,8 @@ pub(crate) fn mode_sense(disk: &Disk, cdb: &Cdb, buf: &mut [u8]) -> Result<usize
         + usize::from(control) * (2 + usize::from(CONTROL_LEN));
     let total = header_len + descriptor_len + pages_len;
 
-    let p = disk.params();
     let mut device_specific = 0;
-    if p.read_only {
+    if disk.read_only() {
         device_specific |= WP;
     }
     if disk.has_write_cache() {

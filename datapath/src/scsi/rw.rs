@@ -62,7 +62,7 @@ pub(crate) fn read_write(disk: &Disk, cdb: &Cdb, data: Data) -> Result<Action, S
         return Err(Sense::invalid_field_in_cdb(e.len_byte, None));
     }
     disk.check_range(e.lba, e.blocks)?;
-    if write && disk.params().read_only {
+    if write && disk.read_only() {
         return Err(Sense::write_protected());
     }
     if e.blocks == 0 {
@@ -124,7 +124,7 @@ pub(crate) fn synchronize_cache(disk: &Disk, cdb: &Cdb) -> Result<Action, Sense>
     };
     // NUMBER OF LOGICAL BLOCKS 0 means "to the end": the LBA itself must still exist.
     disk.check_range(lba, blocks.max(1))?;
-    if disk.params().read_only || !disk.has_write_cache() {
+    if disk.read_only() || !disk.has_write_cache() {
         // Nothing can be dirty.
         return Ok(Action::Complete { data_len: 0 });
     }

@@ -13,9 +13,7 @@ const HEADER_LEN: usize = 8;
 const DESCRIPTOR_LEN: usize = 16;
 
 fn discard_offered(disk: &Disk) -> Result<(), Sense> {
-    disk.discard_blocks()
-        .map(|_| ())
-        .ok_or(Sense::invalid_opcode())
+    disk.discard().map(|_| ()).ok_or(Sense::invalid_opcode())
 }
 
 fn be(bytes: &[u8]) -> u64 {
@@ -36,7 +34,7 @@ pub(crate) fn unmap(disk: &Disk, cdb: &Cdb, data: Data) -> Result<Action, Sense>
         return Err(Sense::invalid_field_in_cdb(1, Some(0)));
     }
     disk.ready()?;
-    if disk.params().read_only {
+    if disk.read_only() {
         return Err(Sense::write_protected());
     }
     let list_len = usize::from(cdb.be16(7));
@@ -107,7 +105,7 @@ pub(crate) fn write_same(disk: &Disk, cdb: &Cdb) -> Result<Action, Sense> {
         return Err(Sense::invalid_field_in_cdb(len_byte, None));
     }
     disk.check_range(lba, blocks)?;
-    if disk.params().read_only {
+    if disk.read_only() {
         return Err(Sense::write_protected());
     }
     let mut ranges = DiscardRanges::new();

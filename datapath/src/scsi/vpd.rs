@@ -85,12 +85,12 @@ fn block_limits(disk: &Disk, r: &mut Reply) {
     r.be32(max); // MAXIMUM TRANSFER LENGTH
     r.be32(max); // OPTIMAL TRANSFER LENGTH: anything up to one ring request.
     r.be32(0); // MAXIMUM PREFETCH LENGTH
-    match disk.discard_blocks() {
-        Some((granularity, alignment)) => {
+    match disk.discard() {
+        Some(d) => {
             r.be32(UNLIMITED); // MAXIMUM UNMAP LBA COUNT
             r.be32(MAX_UNMAP_DESCRIPTORS as u32); // MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT
-            r.be32(granularity); // OPTIMAL UNMAP GRANULARITY
-            r.be32(0x8000_0000 | alignment); // UGAVALID | UNMAP GRANULARITY ALIGNMENT
+            r.be32(d.granularity); // OPTIMAL UNMAP GRANULARITY
+            r.be32(0x8000_0000 | d.alignment); // UGAVALID | UNMAP GRANULARITY ALIGNMENT
             r.be64(u64::from(UNLIMITED)); // MAXIMUM WRITE SAME LENGTH (a 32-bit count in WS16)
         }
         None => r.zeros(24),
@@ -102,7 +102,7 @@ fn block_limits(disk: &Disk, r: &mut Reply) {
 /// offers discard. LBPRZ stays 0: blkif does not say what discarded sectors read back as (a
 /// file-backed blkback punches holes that read as zeros, a device may return old data).
 fn provisioning(disk: &Disk, r: &mut Reply) {
-    let discard = disk.discard_blocks().is_some();
+    let discard = disk.discard().is_some();
     header(r, LOGICAL_BLOCK_PROVISIONING, PROVISIONING_PAGE_LEN);
     r.u8(0); // THRESHOLD EXPONENT: no thresholds.
     r.u8(if discard { 0xE0 } else { 0 }); // LBPU LBPWS LBPWS10 | LBPRZ 0 | ANC_SUP 0 | DP 0

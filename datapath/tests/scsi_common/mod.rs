@@ -2,14 +2,58 @@
 //! helpers that run one CDB.
 #![allow(dead_code)] // each test file uses a different subset
 
+use std::sync::Arc;
+
+use xenpv_datapath::blkif::{self, DiscardInfo, Features, QueueConfig};
 use xenpv_datapath::scsi::{
-    translate, Action, BlockCommand, Data, DiscardParams, Disk, DiskParams, Identity, Sense,
-    SenseKey,
+    translate, Action, BlockCommand, Data, Disk, Identity, Sense, SenseKey,
 };
 
-/// 1 GiB, 512-byte logical and 4 KiB physical sectors, flush-cache, no discard, 11 segments.
-pub fn params() -> DiskParams {
-    DiskParams {
+/// What the vbd's xenstore directory and the negotiation say, in one place for the tests.
+#[derive(Clone, Copy, Debug)]
+pub struct Spec {
+    pub sectors: u64,
+    pub sector_size: u32,
+    pub physical_sector_size: u32,
+    pub read_only: bool,
+    pub removable: bool,
+    pub cdrom: bool,
+    pub flush_cache: bool,
+    pub barrier: bool,
+    pub discard: Option<DiscardInfo>,
+    /// Negotiated indirect segments (0: direct requests of 11 segments).
+    pub indirect_segments: u32,
+}
+
+impl Spec {
+    pub fn blkif_disk(&self) -> Arc<blkif::Disk> {
+        let mut d = blkif::Disk::new(
+            self.sectors,
+            self.sector_size,
+            self.physical_sector_size,
+            self.read_only,
+        )
+        .expect("valid core disk");
+        d.cdrom = self.cdrom;
+        d.removable = self.removable;
+        Arc::new(d)
+    }
+
+    pub fn features(&self) -> Features {
+        Features {
+            persistent: true,
+            max_indirect_segments: self.indirect_segments,
+            flush: self.flush_cache,
+            barrier: self.barrier,
+            discard: self.discard,
+        }
+    }
+}
+
+/// 1 GiB, 512-byte logical and 4 KiB physical sectors, flush-cache, no discard, no indirect
+/// segments (11 pages a request).
+pub fn params() -> Spec {
+    Spec {
         sectors: 2 * 1024 * 1024,
         sector_size: 512,
         physical_sector_size: 4096,
@@ -19,22 +63,33 @@ pub fn params() -> DiskParams {
         flush_cache: true,
         barrier: false,
         discard: None,
-        max_segments: 11,
+        indirect_segments: 0,
     }
 }
 
-pub fn with_discard(p: DiskParams, granularity: u32, alignment: u32) -> DiskParams {
-    DiskParams {
-        discard: Some(DiscardParams {
+pub fn with_discard(p: Spec, granularity: u32, alignment: u32) -> Spec {
+    Spec {
+        discard: Some(DiscardInfo {
             granularity,
             alignment,
+            secure: false,
         }),
         ..p
     }
 }
 
-pub fn disk(p: DiskParams) -> Disk {
-    Disk::new(p, Identity::derived(51712)).expect("valid disk")
+pub fn disk_with(p: Spec, identity: Identity) -> Disk {
+    Disk::new(
+        p.blkif_disk(),
+        &p.features(),
+        &QueueConfig::default(),
+        identity,
+    )
+    .expect("valid disk")
+}
+
+pub fn disk(p: Spec) -> Disk {
+    disk_with(p, Identity::derived(51712))
 }
 
 /// Runs a data-in command with a buffer of `buf_len` bytes (pre-filled with 0xEE to show what
