@@ -15,6 +15,8 @@ use xenpv_sim::netback::{NetbackError, TxFault, Vif};
 use zerocopy::FromBytes;
 
 type TxFront = FrontRing<NetifTxRequest, NetifTxResponse, SharedRing>;
+/// Builds a (malformed) request sequence for a raw frontend.
+type MakeRequests = Box<dyn Fn(&Raw) -> Vec<NetifTxRequest>>;
 
 /// A hand-driven frontend: raw rings and a few data pages, so requests can be anything.
 struct Raw {
@@ -153,7 +155,7 @@ fn legacy_slot_limit_drops_and_fatal_limit_disables() {
 
 #[test]
 fn malformed_requests_are_fatal() {
-    let cases: Vec<(Box<dyn Fn(&Raw) -> Vec<NetifTxRequest>>, TxFault)> = vec![
+    let cases: Vec<(MakeRequests, TxFault)> = vec![
         (
             Box::new(|r| vec![r.slot(0, 4000, 0, 0, 200)]),
             TxFault::CrossPage {
