@@ -36,6 +36,11 @@ pub const SA_READ_CAPACITY_16: u8 = 0x10;
 /// NACA bit of the CONTROL byte.
 const CONTROL_NACA: u8 = 0x04;
 
+/// A big-endian number from its bytes (CDB fields and parameter lists).
+pub fn be(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0, |v, b| (v << 8) | u64::from(b))
+}
+
 /// A CDB whose length fits its operation code's group. Field reads past the end yield 0 rather
 /// than panic, although the length check already keeps every handler inside the CDB.
 #[derive(Clone, Copy, Debug)]
@@ -92,7 +97,7 @@ impl<'a> Cdb<'a> {
     }
 
     fn be(&self, i: usize, n: usize) -> u64 {
-        (i..i + n).fold(0, |v, j| (v << 8) | u64::from(self.u8(j)))
+        be((i..i + n).map(|j| self.u8(j)))
     }
 
     pub fn be16(&self, i: usize) -> u16 {

@@ -192,13 +192,13 @@ impl Disk {
         (bytes / u64::from(self.blk.sector_size)).min(u64::from(u32::MAX)) as u32
     }
 
-    /// NOT READY, MEDIUM NOT PRESENT when the backend reports no addressable block (an empty
-    /// virtual CD drive); SCSI cannot describe a zero-capacity medium any other way.
-    pub(crate) fn ready(&self) -> Result<(), Sense> {
-        if self.blocks() == 0 {
-            Err(Sense::medium_not_present())
-        } else {
-            Ok(())
+    /// The capacity in logical blocks, or NOT READY, MEDIUM NOT PRESENT when the backend
+    /// reports no addressable block (an empty virtual CD drive); SCSI cannot describe a
+    /// zero-capacity medium any other way.
+    pub(crate) fn ready(&self) -> Result<u64, Sense> {
+        match self.blocks() {
+            0 => Err(Sense::medium_not_present()),
+            blocks => Ok(blocks),
         }
     }
 
@@ -319,7 +319,7 @@ mod tests {
         assert_eq!(d.ready().unwrap_err(), Sense::medium_not_present());
         assert_eq!(d.take_attention(), None);
         b.resize(8);
-        assert!(d.ready().is_ok());
+        assert_eq!(d.ready(), Ok(1));
         assert_eq!(d.take_attention(), Some(Sense::capacity_data_changed()));
         assert_eq!(d.take_attention(), None, "reported once");
         b.resize(8);

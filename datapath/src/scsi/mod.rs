@@ -1,15 +1,16 @@
 //! SCSI to blkif translation: what a STORPORT miniport (XENVBD) does with each SRB's CDB.
 //!
 //! [`translate`] takes the CDB, the SRB's data buffer with its direction, and the [`Disk`] (the
-//! blkif core's disk description with the negotiated features and the identity) and returns either an immediate completion (status GOOD
-//! with data already written into the data-in buffer) or a [`BlockCommand`] for the blkif core,
-//! or `Err(Sense)`: status CHECK CONDITION with that sense. When the core finishes a block
-//! command, [`complete`] turns its result into status and sense.
+//! blkif core's disk description with the negotiated features and the identity) and returns
+//! either an immediate completion (status GOOD with data already written into the data-in
+//! buffer) or a [`BlockCommand`] for the blkif core, or `Err(Sense)`: status CHECK CONDITION
+//! with that sense. When the core finishes a block command, [`complete`] turns its result into
+//! status and sense.
 //!
 //! Portable and nearly pure: the only state between commands is the UNIT ATTENTION that an
-//! online resize raises (see [`Disk`]); no allocation per command; any CDB bytes and
-//! buffer lengths give an answer, never a panic. Units: the SCSI side addresses logical
-//! blocks of the disk's `sector-size`; block commands are in blkif's 512-byte sectors.
+//! online resize raises (see [`Disk`]); no allocation per command; any CDB bytes and buffer
+//! lengths give an answer, never a panic. Units: the SCSI side addresses logical blocks of the
+//! disk's `sector-size`; block commands are in blkif's 512-byte sectors.
 //!
 //! Not implemented, so refused as unknown operation codes (ILLEGAL REQUEST, INVALID COMMAND
 //! OPERATION CODE), which Windows and Linux both handle by not using the feature:
@@ -94,11 +95,7 @@ pub fn translate(disk: &Disk, cdb: &[u8], data: Data<'_>) -> Result<Action, Sens
         INQUIRY => inquiry::inquiry(disk, &cdb, data.into_in()).map(done),
         MODE_SENSE_6 | MODE_SENSE_10 => mode::mode_sense(disk, &cdb, data.into_in()).map(done),
         START_STOP_UNIT | PREVENT_ALLOW_MEDIUM_REMOVAL => unit::no_effect().map(done),
-        READ_CAPACITY_10 => capacity::read_capacity(disk, &cdb, data.into_in()).map(done),
-        SERVICE_ACTION_IN_16 => {
-            if cdb.u8(1) & 0x1F != SA_READ_CAPACITY_16 {
-                return Err(Sense::invalid_field_in_cdb(1, Some(4)));
-            }
+        READ_CAPACITY_10 | SERVICE_ACTION_IN_16 => {
             capacity::read_capacity(disk, &cdb, data.into_in()).map(done)
         }
         READ_6 | READ_10 | READ_12 | READ_16 | WRITE_6 | WRITE_10 | WRITE_12 | WRITE_16 => {

@@ -8,7 +8,7 @@ use super::sense::Sense;
 
 /// TEST UNIT READY: GOOD unless there is no medium.
 pub(crate) fn test_unit_ready(disk: &Disk) -> Result<usize, Sense> {
-    disk.ready().map(|()| 0)
+    disk.ready().map(|_| 0)
 }
 
 /// START STOP UNIT and PREVENT ALLOW MEDIUM REMOVAL succeed without effect: a virtual disk has

@@ -3,7 +3,7 @@
 //! commands, as the provisioning VPD page (LBPU = LBPWS = 0) says.
 
 use super::block::{BlockCommand, DiscardRange, DiscardRanges, MAX_UNMAP_DESCRIPTORS};
-use super::cdb::{Cdb, WRITE_SAME_10};
+use super::cdb::{be, Cdb, WRITE_SAME_10};
 use super::disk::Disk;
 use super::sense::Sense;
 use super::{Action, Data};
@@ -14,10 +14,6 @@ const DESCRIPTOR_LEN: usize = 16;
 
 fn discard_offered(disk: &Disk) -> Result<(), Sense> {
     disk.discard().map(|_| ()).ok_or(Sense::invalid_opcode())
-}
-
-fn be(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0, |v, b| (v << 8) | u64::from(*b))
 }
 
 fn range(disk: &Disk, lba: u64, blocks: u64) -> DiscardRange {
@@ -51,7 +47,7 @@ pub(crate) fn unmap(disk: &Disk, cdb: &Cdb, data: Data) -> Result<Action, Sense>
     }
     // UNMAP BLOCK DESCRIPTOR DATA LENGTH; only whole descriptors inside the list count (a
     // trailing partial one is ignored, as SBC-3 allows and Linux's target core does).
-    let declared = be(&list[2..4]) as usize;
+    let declared = be(list[2..4].iter().copied()) as usize;
     let body = &list[HEADER_LEN..];
     let count = declared.min(body.len()) / DESCRIPTOR_LEN;
     if count > MAX_UNMAP_DESCRIPTORS {
@@ -59,8 +55,8 @@ pub(crate) fn unmap(disk: &Disk, cdb: &Cdb, data: Data) -> Result<Action, Sense>
     }
     let mut ranges = DiscardRanges::new();
     for d in body.chunks_exact(DESCRIPTOR_LEN).take(count) {
-        let lba = be(&d[0..8]);
-        let blocks = be(&d[8..12]);
+        let lba = be(d[0..8].iter().copied());
+        let blocks = be(d[8..12].iter().copied());
         disk.check_range(lba, blocks)?;
         // A descriptor of 0 blocks unmaps nothing.
         if blocks != 0 {
