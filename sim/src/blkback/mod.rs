@@ -18,6 +18,7 @@ mod queue;
 mod storage;
 pub mod verify;
 pub mod xenstore;
+pub mod xs_disk;
 
 pub use mapped_ring::MappedRing;
 pub use queue::{BackError, BackQueue, BackStats};

@@ -1,3 +1,4 @@
 //! Demonstrations the sim binary runs.
 
 pub mod net;
+pub mod disk;
