@@ -9,6 +9,7 @@
 
 use core::ffi::c_void;
 
+use crate::interrupt::{IoConnectInterruptParameters, IoDisconnectInterruptParameters};
 use crate::irp::Irp;
 use crate::object::{DeviceObject, DriverObject};
 use crate::status::NtStatus;
@@ -18,20 +19,6 @@ use crate::sync::{IoRemoveLock, KDpc, KEvent, KIrql, KSpinLock};
 /// `KDEFERRED_ROUTINE`.
 pub type KDeferredRoutine =
     unsafe extern "system" fn(*mut KDpc, *mut c_void, *mut c_void, *mut c_void);
-
-/// `POOL_FLAG_NON_PAGED` (wdm.h of the Windows 10 SDK 10.0.19041, where `ExAllocatePool2` first
-/// appears; documented on Microsoft Learn's "POOL_FLAGS" page).
-pub const POOL_FLAG_NON_PAGED: u64 = 0x0000_0000_0000_0040;
-
-/// `DPFLTR_IHVDRIVER_ID` (dpfilter.h): the component third-party drivers print under.
-pub const DPFLTR_IHVDRIVER_ID: u32 = 77;
-/// `DPFLTR_ERROR_LEVEL`: printed even with the default debug filter mask.
-pub const DPFLTR_ERROR_LEVEL: u32 = 0;
-/// `DPFLTR_INFO_LEVEL`.
-pub const DPFLTR_INFO_LEVEL: u32 = 3;
-
-/// `MEMORY_CACHING_TYPE::MmCached`.
-pub const MM_CACHED: u32 = 1;
 
 #[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
 unsafe extern "system" {
@@ -79,6 +66,10 @@ unsafe extern "system" {
         tag: *mut c_void,
         remlock_size: u32,
     );
+
+    // Interrupts.
+    pub fn IoConnectInterruptEx(parameters: *mut IoConnectInterruptParameters) -> NtStatus;
+    pub fn IoDisconnectInterruptEx(parameters: *mut IoDisconnectInterruptParameters);
 
     // Events, DPCs and spin locks.
     pub fn KeInitializeEvent(event: *mut KEvent, event_type: u32, state: u8);

@@ -19,7 +19,10 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod debug;
+pub mod interrupt;
 pub mod irp;
+pub mod memory;
 pub mod object;
 pub mod pool;
 pub mod status;
@@ -30,8 +33,6 @@ pub mod text;
 mod bugcheck;
 pub use bugcheck::{panic_parameters, XENPV_PANIC_BUGCHECK};
 
-#[cfg(windows)]
-pub mod debug;
 #[cfg(windows)]
 pub mod kernel;
 #[cfg(windows)]

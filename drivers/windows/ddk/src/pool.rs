@@ -8,6 +8,10 @@
 
 use core::alloc::Layout;
 
+/// `POOL_FLAG_NON_PAGED` (wdm.h of the Windows 10 SDK 10.0.19041, where `ExAllocatePool2` first
+/// appears; Microsoft Learn, "POOL_FLAGS"). Not in mingw-w64's headers, so not measured.
+pub const POOL_FLAG_NON_PAGED: u64 = 0x0000_0000_0000_0040;
+
 /// `MEMORY_ALLOCATION_ALIGNMENT` on x64: every pool block is aligned at least this much.
 pub const POOL_ALIGNMENT: usize = 16;
 

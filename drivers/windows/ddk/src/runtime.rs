@@ -5,10 +5,9 @@ use core::alloc::{GlobalAlloc, Layout};
 use core::ffi::c_void;
 
 use crate::bugcheck::{panic_parameters, XENPV_PANIC_BUGCHECK};
-use crate::debug;
+use crate::debug::{self, DPFLTR_ERROR_LEVEL};
 use crate::kernel::{ExAllocatePool2, ExFreePoolWithTag, KeBugCheckEx};
-use crate::kernel::{DPFLTR_ERROR_LEVEL, POOL_FLAG_NON_PAGED};
-use crate::pool::{place_over_aligned, request, PoolRequest, POOL_TAG};
+use crate::pool::{place_over_aligned, request, PoolRequest, POOL_FLAG_NON_PAGED, POOL_TAG};
 
 /// Serves `alloc` from non-paged pool, tagged [`POOL_TAG`]. Callable at IRQL <= DISPATCH_LEVEL.
 struct NonPagedPool;

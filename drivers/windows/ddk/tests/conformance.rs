@@ -9,7 +9,10 @@ use std::path::Path;
 use std::process::Command;
 
 use object::{Object, ObjectSection, ObjectSymbol};
+use xenpv_ddk::debug::*;
+use xenpv_ddk::interrupt::*;
 use xenpv_ddk::irp::*;
+use xenpv_ddk::memory::*;
 use xenpv_ddk::object::*;
 use xenpv_ddk::status::*;
 use xenpv_ddk::string::{ListEntry, UnicodeString};
@@ -125,6 +128,28 @@ fn table() -> Vec<Probe> {
         "SynchronizationEvent": SYNCHRONIZATION_EVENT => "SynchronizationEvent",
         "Executive": EXECUTIVE => "Executive",
         "KernelMode": KERNEL_MODE => "KernelMode",
+        // Interrupts
+        "IO_CONNECT_INTERRUPT_PARAMETERS size": size_of::<IoConnectInterruptParameters>() => "sizeof(IO_CONNECT_INTERRUPT_PARAMETERS)",
+        "IO_CONNECT_INTERRUPT_PARAMETERS.LineBased": offset_of!(IoConnectInterruptParameters, line_based) => "offsetof(IO_CONNECT_INTERRUPT_PARAMETERS, LineBased)",
+        "IO_CONNECT_INTERRUPT_LINE_BASED_PARAMETERS size": size_of::<IoConnectInterruptLineBasedParameters>() => "sizeof(IO_CONNECT_INTERRUPT_LINE_BASED_PARAMETERS)",
+        "LineBased.InterruptObject": offset_of!(IoConnectInterruptLineBasedParameters, interrupt_object) => "offsetof(IO_CONNECT_INTERRUPT_LINE_BASED_PARAMETERS, InterruptObject)",
+        "LineBased.ServiceRoutine": offset_of!(IoConnectInterruptLineBasedParameters, service_routine) => "offsetof(IO_CONNECT_INTERRUPT_LINE_BASED_PARAMETERS, ServiceRoutine)",
+        "LineBased.ServiceContext": offset_of!(IoConnectInterruptLineBasedParameters, service_context) => "offsetof(IO_CONNECT_INTERRUPT_LINE_BASED_PARAMETERS, ServiceContext)",
+        "LineBased.SpinLock": offset_of!(IoConnectInterruptLineBasedParameters, spin_lock) => "offsetof(IO_CONNECT_INTERRUPT_LINE_BASED_PARAMETERS, SpinLock)",
+        "LineBased.SynchronizeIrql": offset_of!(IoConnectInterruptLineBasedParameters, synchronize_irql) => "offsetof(IO_CONNECT_INTERRUPT_LINE_BASED_PARAMETERS, SynchronizeIrql)",
+        "LineBased.FloatingSave": offset_of!(IoConnectInterruptLineBasedParameters, floating_save) => "offsetof(IO_CONNECT_INTERRUPT_LINE_BASED_PARAMETERS, FloatingSave)",
+        "IO_DISCONNECT_INTERRUPT_PARAMETERS size": size_of::<IoDisconnectInterruptParameters>() => "sizeof(IO_DISCONNECT_INTERRUPT_PARAMETERS)",
+        "IO_DISCONNECT_INTERRUPT_PARAMETERS.ConnectionContext": offset_of!(IoDisconnectInterruptParameters, connection_context) => "offsetof(IO_DISCONNECT_INTERRUPT_PARAMETERS, ConnectionContext)",
+        "CONNECT_FULLY_SPECIFIED": CONNECT_FULLY_SPECIFIED => "CONNECT_FULLY_SPECIFIED",
+        "CONNECT_LINE_BASED": CONNECT_LINE_BASED => "CONNECT_LINE_BASED",
+        "CONNECT_MESSAGE_BASED": CONNECT_MESSAGE_BASED => "CONNECT_MESSAGE_BASED",
+        // Memory and debug output
+        "MmNonCached": MM_NON_CACHED => "MmNonCached",
+        "MmCached": MM_CACHED => "MmCached",
+        "MmWriteCombined": MM_WRITE_COMBINED => "MmWriteCombined",
+        "DPFLTR_IHVDRIVER_ID": DPFLTR_IHVDRIVER_ID => "DPFLTR_IHVDRIVER_ID",
+        "DPFLTR_ERROR_LEVEL": DPFLTR_ERROR_LEVEL => "DPFLTR_ERROR_LEVEL",
+        "DPFLTR_INFO_LEVEL": DPFLTR_INFO_LEVEL => "DPFLTR_INFO_LEVEL",
         // NTSTATUS values, compared as 32-bit patterns.
         "STATUS_SUCCESS": STATUS_SUCCESS as u32 => "(ULONG)STATUS_SUCCESS",
         "STATUS_PENDING": STATUS_PENDING as u32 => "(ULONG)STATUS_PENDING",

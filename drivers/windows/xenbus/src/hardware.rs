@@ -10,7 +10,7 @@
 
 use core::ffi::c_void;
 
-use xenpv_ddk::kernel::DPFLTR_INFO_LEVEL;
+use xenpv_ddk::debug::DPFLTR_INFO_LEVEL;
 use xenpv_ddk::status::NtStatus;
 
 /// The resource lists of IRP_MN_START_DEVICE (`CM_RESOURCE_LIST`s, raw and translated), valid

@@ -13,8 +13,8 @@ mod dispatch;
 mod fdo;
 mod hardware;
 
+use xenpv_ddk::debug::DPFLTR_INFO_LEVEL;
 use xenpv_ddk::irp::{IRP_MJ_PNP, IRP_MJ_POWER};
-use xenpv_ddk::kernel::DPFLTR_INFO_LEVEL;
 use xenpv_ddk::object::DriverObject;
 use xenpv_ddk::status::{NtStatus, STATUS_SUCCESS};
 use xenpv_ddk::string::UnicodeString;
