@@ -403,3 +403,26 @@ fn offloads_the_backend_did_not_offer_and_a_down_link_are_refused() {
         .is_ok());
     assert_eq!(q.stats().tx_refused, 4);
 }
+
+#[test]
+fn two_vifs_cabled_together_exchange_frames() {
+    let host = host();
+    let req = FrontRequest::default();
+    let mut a: NetPair<Pkt> = NetPair::connect(&host, 1, &linux_netback(1), req).unwrap();
+    let mut b: NetPair<Pkt> = NetPair::connect(&host, 2, &linux_netback(1), req).unwrap();
+    a.back.set_sink(b.back.port());
+    b.back.set_sink(a.back.port());
+    let (mut sa, mut sb) = (seen(), seen());
+    send(&mut a, 0, tcp_frame(700, 1, 1), TxOffload::default());
+    send(&mut b, 0, tcp_frame(900, 2, 2), TxOffload::default());
+    for _ in 0..3 {
+        settle(&mut a, &mut sa);
+        settle(&mut b, &mut sb);
+    }
+    assert_eq!(sa.rx.len(), 1);
+    assert_eq!(sa.rx[0].1, tcp_frame(900, 2, 2), "A receives what B sent");
+    assert_eq!(sb.rx.len(), 1);
+    assert_eq!(sb.rx[0].1, tcp_frame(700, 1, 1), "B receives what A sent");
+    assert_eq!(a.back.stats().rx_packets, 1);
+    assert_eq!(b.back.stats().tx_packets, 1);
+}

@@ -128,6 +128,18 @@ fn connect_exchange_lose_the_backend_and_reconnect() {
     received.sort_unstable();
     assert_eq!(received, (0..50).collect::<Vec<_>>());
 
+    // Carrier: the backend's key drives the link state; while down, packets are refused.
+    back.set_carrier(false).unwrap();
+    let paths = drv.paths().clone();
+    assert_eq!(drv.device_mut().update_link(&mut client, &paths), Ok(false));
+    let q = &mut drv.device_mut().netfront().unwrap().queues_mut()[0];
+    assert_eq!(
+        q.send(frame(999)).map_err(|(_, w)| w),
+        Err(xenpv_datapath::netif::TxRefused::LinkDown)
+    );
+    back.set_carrier(true).unwrap();
+    assert_eq!(drv.device_mut().update_link(&mut client, &paths), Ok(true));
+
     // Packets in flight when the backend goes away.
     exchange(&mut drv, &mut back, 50..80, false, &mut received);
     back.close().unwrap();
