@@ -12,6 +12,34 @@
 //! lengths give an answer, never a panic. Units: the SCSI side addresses logical blocks of the
 //! disk's `sector-size`; block commands are in blkif's 512-byte sectors.
 //!
+//! ```
+//! use std::sync::Arc;
+//! use xenpv_datapath::blkif::{self, Features, QueueConfig};
+//! use xenpv_datapath::scsi::{self, Action, BlockCommand, Data, Identity};
+//!
+//! // At connect: the core's disk (1 GiB of 512-byte sectors) and the negotiated features.
+//! let blk = Arc::new(blkif::Disk::new(1 << 21, 512, 4096, false).unwrap());
+//! let features = Features { flush: true, ..Features::default() };
+//! let disk = scsi::Disk::new(blk, &features, &QueueConfig::default(), Identity::derived(51712))
+//!     .unwrap();
+//!
+//! // INQUIRY is answered at once, into the SRB's buffer.
+//! let mut buf = [0u8; 36];
+//! let r = scsi::translate(&disk, &[0x12, 0, 0, 0, 36, 0], Data::In(&mut buf));
+//! assert_eq!(r, Ok(Action::Complete { data_len: 36 }));
+//! assert_eq!(&buf[8..14], b"XENSRC");
+//!
+//! // WRITE (10) with FUA of 8 blocks at LBA 16 becomes a blkif write for the core...
+//! let data = [0u8; 4096];
+//! let cdb = [0x2a, 0x08, 0, 0, 0, 16, 0, 0, 8, 0];
+//! let Ok(Action::Block(cmd)) = scsi::translate(&disk, &cdb, Data::Out(&data)) else { panic!() };
+//! assert_eq!(cmd, BlockCommand::Write { lba_512: 16, sectors: 8, fua: true });
+//!
+//! // ...and the core's answer becomes status and sense.
+//! let sense = scsi::complete(&cmd, Err(blkif::IoError::Io)).unwrap_err();
+//! assert_eq!(sense.to_fixed()[2] & 0x0F, 0x03); // MEDIUM ERROR
+//! ```
+//!
 //! Not implemented, so refused as unknown operation codes (ILLEGAL REQUEST, INVALID COMMAND
 //! OPERATION CODE), which Windows and Linux both handle by not using the feature:
 //! - MODE SELECT (6/10): every mode page field is reported as not changeable. Accepting a
