@@ -58,8 +58,8 @@ fn no_wakeup_is_lost_between_threads() {
         let mut written = Vec::new();
         let mut read_block = std::collections::HashMap::new();
         while done < total {
-            for q in 0..2 {
-                while issued < total && outstanding[q] < depth {
+            for (q, pending) in outstanding.iter_mut().enumerate() {
+                while issued < total && *pending < depth {
                     let b = issued * 4;
                     // Reads go to the block of the last completed write (each write has its
                     // own block), or to one never written (zeros).
@@ -71,7 +71,7 @@ fn no_wakeup_is_lost_between_threads() {
                         v.write(issued, b, 4, Vec::new())
                     };
                     p.handles[q].submit(req).unwrap();
-                    outstanding[q] += 1;
+                    *pending += 1;
                     issued += 1;
                 }
                 p.queues[q].service().unwrap();
@@ -81,7 +81,7 @@ fn no_wakeup_is_lost_between_threads() {
                         Some(b) => v.check(b * v.block_sectors(), &c.buf).unwrap(),
                         None => written.push(c.tag),
                     }
-                    outstanding[q] -= 1;
+                    *pending -= 1;
                     done += 1;
                 }
             }
