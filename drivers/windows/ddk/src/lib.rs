@@ -25,6 +25,7 @@ pub mod irp;
 pub mod memory;
 pub mod object;
 pub mod pool;
+pub mod resource;
 pub mod status;
 pub mod string;
 pub mod sync;

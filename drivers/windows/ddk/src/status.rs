@@ -12,6 +12,7 @@ pub const STATUS_DELETE_PENDING: NtStatus = 0xC000_0056_u32 as NtStatus;
 pub const STATUS_INSUFFICIENT_RESOURCES: NtStatus = 0xC000_009A_u32 as NtStatus;
 pub const STATUS_DEVICE_NOT_READY: NtStatus = 0xC000_00A3_u32 as NtStatus;
 pub const STATUS_NOT_SUPPORTED: NtStatus = 0xC000_00BB_u32 as NtStatus;
+pub const STATUS_DEVICE_CONFIGURATION_ERROR: NtStatus = 0xC000_0182_u32 as NtStatus;
 
 /// `NT_SUCCESS()`: success and informational codes are non-negative.
 pub const fn nt_success(status: NtStatus) -> bool {

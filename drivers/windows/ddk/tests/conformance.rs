@@ -14,6 +14,7 @@ use xenpv_ddk::interrupt::*;
 use xenpv_ddk::irp::*;
 use xenpv_ddk::memory::*;
 use xenpv_ddk::object::*;
+use xenpv_ddk::resource::*;
 use xenpv_ddk::status::*;
 use xenpv_ddk::string::{ListEntry, UnicodeString};
 use xenpv_ddk::sync::*;
@@ -143,6 +144,35 @@ fn table() -> Vec<Probe> {
         "CONNECT_FULLY_SPECIFIED": CONNECT_FULLY_SPECIFIED => "CONNECT_FULLY_SPECIFIED",
         "CONNECT_LINE_BASED": CONNECT_LINE_BASED => "CONNECT_LINE_BASED",
         "CONNECT_MESSAGE_BASED": CONNECT_MESSAGE_BASED => "CONNECT_MESSAGE_BASED",
+        // Resource lists (4-byte packed)
+        "CM_RESOURCE_LIST.Count": RESOURCE_LIST_COUNT_OFFSET => "offsetof(CM_RESOURCE_LIST, Count)",
+        "CM_RESOURCE_LIST.List": RESOURCE_LIST_FIRST_FULL_OFFSET => "offsetof(CM_RESOURCE_LIST, List)",
+        "CM_FULL_RESOURCE_DESCRIPTOR.PartialResourceList": FULL_DESCRIPTOR_PARTIAL_LIST_OFFSET => "offsetof(CM_FULL_RESOURCE_DESCRIPTOR, PartialResourceList)",
+        "CM_PARTIAL_RESOURCE_LIST.Count": PARTIAL_LIST_COUNT_OFFSET => "offsetof(CM_PARTIAL_RESOURCE_LIST, Count)",
+        "CM_PARTIAL_RESOURCE_LIST.PartialDescriptors": PARTIAL_LIST_FIRST_DESCRIPTOR_OFFSET => "offsetof(CM_PARTIAL_RESOURCE_LIST, PartialDescriptors)",
+        "CM_PARTIAL_RESOURCE_DESCRIPTOR size": PARTIAL_DESCRIPTOR_SIZE => "sizeof(CM_PARTIAL_RESOURCE_DESCRIPTOR)",
+        "CM_PARTIAL_RESOURCE_DESCRIPTOR.Type": PARTIAL_DESCRIPTOR_TYPE_OFFSET => "offsetof(CM_PARTIAL_RESOURCE_DESCRIPTOR, Type)",
+        "CM_PARTIAL_RESOURCE_DESCRIPTOR.Flags": PARTIAL_DESCRIPTOR_FLAGS_OFFSET => "offsetof(CM_PARTIAL_RESOURCE_DESCRIPTOR, Flags)",
+        "u.Memory.Start": MEMORY_START_OFFSET => "offsetof(CM_PARTIAL_RESOURCE_DESCRIPTOR, u.Memory.Start)",
+        "u.Memory.Length": MEMORY_LENGTH_OFFSET => "offsetof(CM_PARTIAL_RESOURCE_DESCRIPTOR, u.Memory.Length)",
+        "u.Port.Start": MEMORY_START_OFFSET => "offsetof(CM_PARTIAL_RESOURCE_DESCRIPTOR, u.Port.Start)",
+        "u.Port.Length": MEMORY_LENGTH_OFFSET => "offsetof(CM_PARTIAL_RESOURCE_DESCRIPTOR, u.Port.Length)",
+        "u.Memory40.Length40": MEMORY_LENGTH_OFFSET => "offsetof(CM_PARTIAL_RESOURCE_DESCRIPTOR, u.Memory40.Length40)",
+        "u.Memory64.Length64": MEMORY_LENGTH_OFFSET => "offsetof(CM_PARTIAL_RESOURCE_DESCRIPTOR, u.Memory64.Length64)",
+        "u.Interrupt.Level": INTERRUPT_LEVEL_OFFSET => "offsetof(CM_PARTIAL_RESOURCE_DESCRIPTOR, u.Interrupt.Level)",
+        "u.Interrupt.Vector": INTERRUPT_VECTOR_OFFSET => "offsetof(CM_PARTIAL_RESOURCE_DESCRIPTOR, u.Interrupt.Vector)",
+        "u.Interrupt.Affinity": INTERRUPT_AFFINITY_OFFSET => "offsetof(CM_PARTIAL_RESOURCE_DESCRIPTOR, u.Interrupt.Affinity)",
+        "CmResourceTypePort": CM_RESOURCE_TYPE_PORT => "CmResourceTypePort",
+        "CmResourceTypeInterrupt": CM_RESOURCE_TYPE_INTERRUPT => "CmResourceTypeInterrupt",
+        "CmResourceTypeMemory": CM_RESOURCE_TYPE_MEMORY => "CmResourceTypeMemory",
+        "CmResourceTypeDeviceSpecific": CM_RESOURCE_TYPE_DEVICE_SPECIFIC => "CmResourceTypeDeviceSpecific",
+        "CmResourceTypeMemoryLarge": CM_RESOURCE_TYPE_MEMORY_LARGE => "CmResourceTypeMemoryLarge",
+        "CM_RESOURCE_INTERRUPT_LATCHED": CM_RESOURCE_INTERRUPT_LATCHED => "CM_RESOURCE_INTERRUPT_LATCHED",
+        "CM_RESOURCE_INTERRUPT_MESSAGE": CM_RESOURCE_INTERRUPT_MESSAGE => "CM_RESOURCE_INTERRUPT_MESSAGE",
+        "CM_RESOURCE_MEMORY_LARGE": CM_RESOURCE_MEMORY_LARGE => "CM_RESOURCE_MEMORY_LARGE",
+        "CM_RESOURCE_MEMORY_LARGE_40": CM_RESOURCE_MEMORY_LARGE_40 => "CM_RESOURCE_MEMORY_LARGE_40",
+        "CM_RESOURCE_MEMORY_LARGE_48": CM_RESOURCE_MEMORY_LARGE_48 => "CM_RESOURCE_MEMORY_LARGE_48",
+        "CM_RESOURCE_MEMORY_LARGE_64": CM_RESOURCE_MEMORY_LARGE_64 => "CM_RESOURCE_MEMORY_LARGE_64",
         // Memory and debug output
         "MmNonCached": MM_NON_CACHED => "MmNonCached",
         "MmCached": MM_CACHED => "MmCached",
@@ -160,6 +190,7 @@ fn table() -> Vec<Probe> {
         "STATUS_INSUFFICIENT_RESOURCES": STATUS_INSUFFICIENT_RESOURCES as u32 => "(ULONG)STATUS_INSUFFICIENT_RESOURCES",
         "STATUS_DEVICE_NOT_READY": STATUS_DEVICE_NOT_READY as u32 => "(ULONG)STATUS_DEVICE_NOT_READY",
         "STATUS_NOT_SUPPORTED": STATUS_NOT_SUPPORTED as u32 => "(ULONG)STATUS_NOT_SUPPORTED",
+        "STATUS_DEVICE_CONFIGURATION_ERROR": STATUS_DEVICE_CONFIGURATION_ERROR as u32 => "(ULONG)STATUS_DEVICE_CONFIGURATION_ERROR",
     ]
 }
 

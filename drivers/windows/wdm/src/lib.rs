@@ -4,4 +4,7 @@
 
 #![no_std]
 
+extern crate alloc;
+
 pub mod pnp;
+pub mod resources;

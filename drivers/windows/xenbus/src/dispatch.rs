@@ -20,7 +20,7 @@ use xenpv_ddk::sync::{IoRemoveLock, KEvent, EXECUTIVE, KERNEL_MODE, NOTIFICATION
 use xenpv_wdm::pnp::{Action, AfterLower, PnpRequest};
 
 use crate::fdo::extension;
-use crate::hardware::StartResources;
+use crate::hardware::PlatformResources;
 
 /// Completes `irp` here with `status`.
 ///
@@ -112,7 +112,8 @@ pub unsafe extern "system" fn pnp(device: *mut DeviceObject, irp: *mut Irp) -> N
                 let status = match pnp.completed_below(request, below) {
                     AfterLower::StartHardware => {
                         let (raw, translated) = (*location).start_device_resources();
-                        let started = hardware.start(&StartResources { raw, translated });
+                        let started = PlatformResources::decode(raw, translated)
+                            .and_then(|resources| hardware.start(&resources));
                         pnp.hardware_started(started)
                     }
                     AfterLower::Complete(status) => status,

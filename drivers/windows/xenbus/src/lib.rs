@@ -9,6 +9,8 @@
 
 #![no_std]
 
+extern crate alloc;
+
 mod dispatch;
 mod fdo;
 mod hardware;
