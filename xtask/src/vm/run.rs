@@ -65,6 +65,12 @@ const SMOKE_STEPS: &[(&str, &str)] = &[
     ("domU", "twins-unbound"),
     ("domU", "net-kernel"),
     ("domU", "blk-kernel"),
+    // Our user-space fronts (perf/guest/steps.d, drivers/linux).
+    ("domU", "xs-read"),
+    ("domU", "xs-write"),
+    ("domU", "xs-directory"),
+    ("domU", "xs-watch"),
+    ("domU", "xs-transaction"),
 ];
 
 const BENCH_STEPS: &[(&str, &str)] = &[("domU", "bench-net-kernel"), ("domU", "bench-blk-kernel")];

@@ -1,0 +1,18 @@
+//! xenpv's fronts as user-space drivers in a Linux Xen guest.
+//!
+//! The cores (xenpv-datapath, xenpv-control) run unchanged; this crate is their Linux home:
+//! - [`platform::LinuxPlatform`]: granted regions from /dev/xen/gntalloc ([`gntalloc`]) and event
+//!   channels from /dev/xen/evtchn ([`evtchn`]);
+//! - [`xenbus`]: the xenstore client over /dev/xen/xenbus;
+//! - the programs in `src/bin`: `xenpv-xs-check` (control-plane checks against the real
+//!   xenstored, [`xscheck`]), `xenpv-blk` (a vbd exposed as the kernel's nbd device, [`blk`]).
+//!
+//! The cores never wait; the homes here poll() the device files and call "process what is pending".
+
+pub mod evtchn;
+pub mod fd;
+pub mod gntalloc;
+pub mod platform;
+pub mod sys;
+pub mod xenbus;
+pub mod xscheck;
