@@ -250,6 +250,15 @@ mod tests {
     use proptest::prelude::*;
     use std::thread;
 
+    /// Producers are cloned and sent to other threads; the one consumer can move too.
+    #[test]
+    fn handles_are_send() {
+        fn assert_send<T: Send>(_: &T) {}
+        let (tx, rx) = channel::<alloc::boxed::Box<u8>>(2).unwrap();
+        assert_send(&tx.clone());
+        assert_send(&rx);
+    }
+
     #[test]
     fn rejects_capacities_below_two_or_not_powers_of_two() {
         for bad in [0, 1, 3, 12] {

@@ -312,6 +312,15 @@ mod tests {
     use proptest::prelude::*;
     use std::thread;
 
+    /// Each handle can move to its own thread (and only that: neither is `Clone`).
+    #[test]
+    fn handles_are_send() {
+        fn assert_send<T: Send>(_: &T) {}
+        let (tx, rx) = channel::<alloc::boxed::Box<u8>>(2).unwrap();
+        assert_send(&tx);
+        assert_send(&rx);
+    }
+
     #[test]
     fn rejects_capacities_that_are_not_powers_of_two() {
         assert_eq!(
