@@ -360,3 +360,94 @@ fn online_resize_lets_requests_reach_the_new_end() {
     write(&mut p, 64, 512, 1).unwrap();
     assert_eq!(write(&mut p, 128, 512, 1), Err(IoError::OutOfRange));
 }
+
+#[test]
+fn contiguous_small_requests_share_a_ring_request() {
+    for indirect in [true, false] {
+        let front = FrontOptions {
+            indirect,
+            ..FrontOptions::default()
+        };
+        let mut p = pair(BackendConfig::default(), front);
+        // 8 contiguous 4 KiB writes (as many as one ring request carries), then a gap, then a
+        // 1 KiB write and a 4 KiB one right after it.
+        let mut layout: Vec<(u64, usize)> = (0..8u64).map(|i| (i * 8, 4096)).collect();
+        layout.push((200, 1024));
+        layout.push((202, 4096));
+        for (tag, &(sector, len)) in layout.iter().enumerate() {
+            let mut buf = vec![0u8; len];
+            verify::fill(&mut buf, sector, tag as u64);
+            p.handles[0]
+                .submit(BlockRequest::write(tag as u64, sector, buf))
+                .unwrap();
+        }
+        p.pump().unwrap();
+        let mut done = 0;
+        while let Some(c) = p.handles[0].completion() {
+            c.result.unwrap();
+            done += 1;
+        }
+        assert_eq!(done, 10);
+        let s = p.queues[0].stats();
+        // 8 pages fit in one request either way; the 1 KiB write and the one right after it
+        // (sectors 200-201, 202-209) make the second.
+        assert_eq!(s.ring_requests, 2, "indirect {indirect}");
+        assert_eq!(s.merged, 8);
+        // Reads merge the same way and each buffer gets its own sectors.
+        for (tag, &(sector, len)) in layout.iter().enumerate() {
+            p.handles[0]
+                .submit(BlockRequest::read(tag as u64, sector, vec![0u8; len]))
+                .unwrap();
+        }
+        p.pump().unwrap();
+        let mut read = 0;
+        while let Some(c) = p.handles[0].completion() {
+            c.result.unwrap();
+            let (sector, _) = layout[c.tag as usize];
+            verify::check(&c.buf, sector, c.tag).unwrap();
+            read += 1;
+        }
+        assert_eq!(read, 10);
+        assert_eq!(p.queues[0].stats().ring_requests, 4);
+    }
+}
+
+#[test]
+fn merging_stops_at_the_segment_limit_and_at_other_operations() {
+    let front = FrontOptions {
+        indirect: false,
+        ..FrontOptions::default()
+    };
+    let mut p = pair(BackendConfig::default(), front);
+    // Four contiguous 12 KiB writes: three (9 pages) fit a direct request of 11 segments, the
+    // fourth goes alone; a read of other sectors breaks the run before a last contiguous write.
+    for i in 0..4u64 {
+        p.handles[0]
+            .submit(BlockRequest::write(i, i * 24, vec![i as u8; 3 * 4096]))
+            .unwrap();
+    }
+    p.handles[0]
+        .submit(BlockRequest::read(99, 1000, vec![0u8; 4096]))
+        .unwrap();
+    p.handles[0]
+        .submit(BlockRequest::write(100, 96, vec![0u8; 4096]))
+        .unwrap();
+    p.pump().unwrap();
+    let mut done = 0;
+    while let Some(c) = p.handles[0].completion() {
+        c.result.unwrap();
+        done += 1;
+    }
+    assert_eq!(done, 6);
+    let s = p.queues[0].stats();
+    assert_eq!(s.ring_requests, 4, "3 + 1 writes, the read, the last write");
+    assert_eq!(s.merged, 2);
+    let mut stored = vec![0u8; 4 * 3 * 4096];
+    p.storage.lock().unwrap().read(0, &mut stored).unwrap();
+    for (i, chunk) in stored.chunks(3 * 4096).enumerate() {
+        assert!(
+            chunk.iter().all(|&b| b == i as u8),
+            "write {i} landed in place"
+        );
+    }
+}

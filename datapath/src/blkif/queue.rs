@@ -2,8 +2,9 @@
 //!
 //! The ring owner calls [`BlkQueue::service`] whenever the queue's event fires or the upper layer
 //! has submitted something; it never waits and never locks. OS requests arrive through an MPSC
-//! queue (any CPU may submit), are split into ring requests no larger than the connection allows,
-//! and complete through an SPSC queue once every piece is answered.
+//! queue (any CPU may submit), are split into ring requests no larger than the connection allows
+//! (contiguous small ones of the same operation are merged into one), and complete through an SPSC
+//! queue once every piece is answered.
 //!
 //! Across a disconnect ([`BlkQueue::disconnect`], for suspend/resume or a backend restart) the
 //! pieces in flight go back to the front of the work queue in issue order, and the next
@@ -30,7 +31,7 @@ use zerocopy::{FromZeros, IntoBytes};
 use super::grants::{PageSource, Quarantine, Short};
 use super::params::{indirect_pages, segments_per_request, Disk, Features, QueueConfig};
 use super::request::{BlockOp, BlockRequest, Completion, IoError};
-use super::shadow::{ResponseError, Shadows, Work};
+use super::shadow::{Pieces, ResponseError, Shadows, Work};
 use crate::platform::{Access, GrantedRegion, Platform, PlatformError};
 use crate::queue::{mpsc, spsc, CapacityError};
 use crate::ring::{FrontRing, RingError, SharedRing};
@@ -108,6 +109,8 @@ pub struct QueueStats {
     pub indirect_requests: u64,
     /// Ring requests pushed again on a new connection.
     pub replayed: u64,
+    /// OS requests that rode in another's ring request (contiguous, same operation).
+    pub merged: u64,
 }
 
 /// The upper layer's end of a queue.
@@ -318,14 +321,16 @@ impl<P: Platform, B: AsRef<[u8]> + AsMut<[u8]>> BlkQueue<P, B> {
         reqs.shadows.in_flight_by_age(&mut self.scratch);
         for &index in self.scratch.iter().rev() {
             let shadow = reqs.shadows.slot_mut(index);
-            let work = shadow.work;
+            let pieces = shadow.pieces.clone();
             conn.pages
                 .give_back(platform, &mut self.quarantine, &mut shadow.pages);
             reqs.shadows.finish(index);
-            let parent = &mut reqs.parents[work.parent() as usize];
-            parent.in_flight -= 1;
-            parent.queued += 1;
-            reqs.work.push_front(work);
+            for &work in pieces.iter().rev() {
+                let parent = &mut reqs.parents[work.parent() as usize];
+                parent.in_flight -= 1;
+                parent.queued += 1;
+                reqs.work.push_front(work);
+            }
             reqs.stats.replayed += 1;
         }
         platform.close(conn.port);
@@ -417,7 +422,7 @@ impl<P: Platform, B: AsRef<[u8]> + AsMut<[u8]>> BlkQueue<P, B> {
                 .lookup(rsp.id, rsp.operation)
                 .map_err(QueueError::Response)?;
             let shadow = reqs.shadows.slot_mut(index);
-            let work = shadow.work;
+            let pieces = shadow.pieces.clone();
             let result = match rsp.status {
                 BLKIF_RSP_OKAY => Ok(()),
                 BLKIF_RSP_EOPNOTSUPP => {
@@ -433,32 +438,35 @@ impl<P: Platform, B: AsRef<[u8]> + AsMut<[u8]>> BlkQueue<P, B> {
                 // BLKIF_RSP_ERROR, and any status blkif does not define.
                 _ => Err(IoError::Io),
             };
-            let parent = &mut reqs.parents[work.parent() as usize];
-            if let (
-                Ok(()),
-                Work::Data {
-                    op: BLKIF_OP_READ,
-                    off,
-                    end,
-                    ..
-                },
-            ) = (result, work)
-            {
-                let buf = parent.req.as_mut().expect("in-flight parent").buf.as_mut();
-                let data = &mut buf[off as usize..end as usize];
-                for (i, chunk) in data.chunks_mut(PAGE_SIZE).enumerate() {
-                    let (_, mem, at) = pages.page(&shadow.pages, i);
-                    mem.read_bytes(at, chunk);
+            if result.is_ok() && shadow.op == BLKIF_OP_READ {
+                // Each piece starts on a fresh page, in order.
+                let mut page = 0;
+                for work in &pieces {
+                    let Work::Data {
+                        parent, off, end, ..
+                    } = *work
+                    else {
+                        continue;
+                    };
+                    let request = reqs.parents[parent as usize].req.as_mut();
+                    let buf = request.expect("in-flight parent").buf.as_mut();
+                    for chunk in buf[off as usize..end as usize].chunks_mut(PAGE_SIZE) {
+                        let (_, mem, at) = pages.page(&shadow.pages, page);
+                        mem.read_bytes(at, chunk);
+                        page += 1;
+                    }
                 }
             }
             pages.give_back(platform, &mut self.quarantine, &mut shadow.pages);
             reqs.shadows.finish(index);
-            let parent = &mut reqs.parents[work.parent() as usize];
-            parent.in_flight -= 1;
-            if parent.result.is_ok() {
-                parent.result = result;
+            for work in &pieces {
+                let parent = &mut reqs.parents[work.parent() as usize];
+                parent.in_flight -= 1;
+                if parent.result.is_ok() {
+                    parent.result = result;
+                }
+                reqs.maybe_complete(work.parent());
             }
-            reqs.maybe_complete(work.parent());
         }
         Ok(())
     }
@@ -652,167 +660,273 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Requests<B> {
     /// Pushes ring requests while the ring, the shadows and the pages allow; returns whether the
     /// backend must be notified.
     fn issue<P: Platform>(&mut self, platform: &P, conn: &mut Conn, handle: u16) -> bool {
-        while let Some(&work) = self.work.front() {
-            if conn.ring.free_requests() == 0 {
-                break;
-            }
+        while !self.work.is_empty() && conn.ring.free_requests() > 0 {
             let Some(index) = self.shadows.peek_free() else {
                 break;
             };
-            let features = &conn.features;
-            let mut req = BlkifRequest::new_zeroed();
-            match work {
-                Work::Flush { parent, .. } => {
-                    // Whatever was asked, use what this backend offers now.
-                    let op = if features.flush {
-                        BLKIF_OP_FLUSH_DISKCACHE
-                    } else if features.barrier {
-                        BLKIF_OP_WRITE_BARRIER
-                    } else {
-                        // No volatile cache is exposed: completed writes are already durable.
-                        self.skip_head(Ok(()));
-                        continue;
-                    };
-                    req.operation = op;
-                    req.handle = handle;
-                    req.id = self.shadows.start(index, Work::Flush { parent, op }, op, 0);
-                    self.work.pop_front();
-                    self.parents[parent as usize].queued -= 1;
+            match self.issue_head(platform, conn, handle, index) {
+                Head::Issued(req) => {
+                    conn.ring.push(&req).expect("a free slot was checked");
+                    self.stats.ring_requests += 1;
                 }
-                Work::Discard {
-                    parent,
-                    sector,
-                    sectors,
-                    secure,
-                } => {
-                    let offered = features.discard.is_some_and(|d| !secure || d.secure);
-                    if !offered {
-                        self.skip_head(Err(IoError::NotSupported));
-                        continue;
-                    }
-                    let mut d = BlkifRequestDiscard::new_zeroed();
-                    d.operation = BLKIF_OP_DISCARD;
-                    d.flag = if secure { BLKIF_DISCARD_SECURE } else { 0 };
-                    d.handle = handle;
-                    d.id = self.shadows.start(index, work, BLKIF_OP_DISCARD, 0);
-                    d.sector_number = sector;
-                    d.nr_sectors = sectors;
-                    req.as_mut_bytes()[..size_of::<BlkifRequestDiscard>()]
-                        .copy_from_slice(d.as_bytes());
-                    self.work.pop_front();
-                    self.parents[parent as usize].queued -= 1;
-                }
-                Work::Data {
-                    parent,
-                    op,
-                    off,
-                    end,
-                } => {
-                    let op = match op {
-                        BLKIF_OP_WRITE_BARRIER if !features.barrier => {
-                            // FUA without barriers: plain writes, then a flush if there is a cache.
-                            self.parents[parent as usize].flush_after = features.flush;
-                            BLKIF_OP_WRITE
-                        }
-                        op => op,
-                    };
-                    // Barriers cannot be indirect (blkback accepts only reads and writes there).
-                    let max_segments = if op == BLKIF_OP_WRITE_BARRIER {
-                        BLKIF_MAX_SEGMENTS_PER_REQUEST as u32
-                    } else {
-                        conn.segments
-                    };
-                    let len = (end - off).min(u64::from(max_segments) * PAGE_SIZE as u64);
-                    let segments = len.div_ceil(PAGE_SIZE as u64) as u32;
-                    let indirect = indirect_pages(segments);
-                    let slot = &mut self.shadows.slot_mut(index).pages;
-                    match conn.pages.take(
-                        platform,
-                        slot,
-                        (segments + indirect) as usize,
-                        op == BLKIF_OP_READ,
-                    ) {
-                        Ok(()) => {}
-                        Err(Short::Wait) => break,
-                        Err(Short::Platform(_)) => {
-                            if self.shadows.in_flight() > 0 {
-                                // Grants come back with the responses; try again then.
-                                break;
-                            }
-                            self.skip_head(Err(IoError::NoResources));
-                            continue;
-                        }
-                    }
-                    let piece = Work::Data {
-                        parent,
-                        op,
-                        off,
-                        end: off + len,
-                    };
-                    let id = self.shadows.start(index, piece, op, segments);
-                    let shadow = self.shadows.slot(index);
-                    let p = &mut self.parents[parent as usize];
-                    let request = p.req.as_ref().expect("queued parent");
-                    let sector = request.sector + off / BLKIF_SECTOR_SIZE as u64;
-                    let data = &request.buf.as_ref()[off as usize..(off + len) as usize];
-                    let mut segs =
-                        [BlkifRequestSegment::new_zeroed(); BLKIF_MAX_SEGMENTS_PER_REQUEST];
-                    for (i, chunk) in data.chunks(PAGE_SIZE).enumerate() {
-                        let (gref, mem, at) = conn.pages.page(&shadow.pages, i);
-                        if op != BLKIF_OP_READ {
-                            mem.write_bytes(at, chunk);
-                        }
-                        let seg = BlkifRequestSegment {
-                            gref,
-                            first_sect: 0,
-                            last_sect: (chunk.len() / BLKIF_SECTOR_SIZE - 1) as u8,
-                            pad: 0,
-                        };
-                        if indirect == 0 {
-                            segs[i] = seg;
-                        } else {
-                            let page = segments as usize + i / BLKIF_SEGS_PER_INDIRECT_FRAME;
-                            let (_, imem, iat) = conn.pages.page(&shadow.pages, page);
-                            let slot = i % BLKIF_SEGS_PER_INDIRECT_FRAME;
-                            imem.write(iat + slot * size_of::<BlkifRequestSegment>(), &seg);
-                        }
-                    }
-                    if indirect == 0 {
-                        req.operation = op;
-                        req.nr_segments = segments as u8;
-                        req.handle = handle;
-                        req.id = id;
-                        req.sector_number = sector;
-                        req.seg = segs;
-                    } else {
-                        let mut ind = BlkifRequestIndirect::new_zeroed();
-                        ind.operation = BLKIF_OP_INDIRECT;
-                        ind.indirect_op = op;
-                        ind.nr_segments = segments as u16;
-                        ind.id = id;
-                        ind.sector_number = sector;
-                        ind.handle = handle;
-                        for j in 0..indirect as usize {
-                            ind.indirect_grefs[j] =
-                                conn.pages.page(&shadow.pages, segments as usize + j).0;
-                        }
-                        req.as_mut_bytes()[..size_of::<BlkifRequestIndirect>()]
-                            .copy_from_slice(ind.as_bytes());
-                        self.stats.indirect_requests += 1;
-                    }
-                    if off + len == end {
-                        self.work.pop_front();
-                        p.queued -= 1;
-                    } else if let Some(Work::Data { off: head, .. }) = self.work.front_mut() {
-                        *head = off + len;
-                    }
-                }
+                Head::Skipped => {}
+                Head::Stop => break,
             }
-            let parent = &mut self.parents[work.parent() as usize];
-            parent.in_flight += 1;
-            conn.ring.push(&req).expect("a free slot was checked");
-            self.stats.ring_requests += 1;
         }
         conn.ring.publish()
     }
+
+    /// Starts shadow `index` carrying `pieces`; each piece's request has one more in flight.
+    fn launch(&mut self, index: u32, pieces: Pieces, op: u8, segments: u32) -> u64 {
+        for work in &pieces {
+            self.parents[work.parent() as usize].in_flight += 1;
+        }
+        self.shadows.start(index, pieces, op, segments)
+    }
+
+    /// The disk sector at byte `off` of a request.
+    fn sector_of(&self, parent: u32, off: u64) -> u64 {
+        let req = self.parents[parent as usize].req.as_ref();
+        req.expect("queued parent").sector + off / BLKIF_SECTOR_SIZE as u64
+    }
+
+    /// Turns the head work item into a ring request (or ends it when there is nothing to send).
+    fn issue_head<P: Platform>(
+        &mut self,
+        platform: &P,
+        conn: &mut Conn,
+        handle: u16,
+        index: u32,
+    ) -> Head {
+        let work = *self.work.front().expect("a head item");
+        let features = conn.features;
+        let mut req = BlkifRequest::new_zeroed();
+        match work {
+            Work::Flush { parent, .. } => {
+                // Whatever was asked, use what this backend offers now.
+                let op = if features.flush {
+                    BLKIF_OP_FLUSH_DISKCACHE
+                } else if features.barrier {
+                    BLKIF_OP_WRITE_BARRIER
+                } else {
+                    // No volatile cache is exposed: completed writes are already durable.
+                    self.skip_head(Ok(()));
+                    return Head::Skipped;
+                };
+                self.work.pop_front();
+                self.parents[parent as usize].queued -= 1;
+                req.operation = op;
+                req.handle = handle;
+                req.id = self.launch(index, one(Work::Flush { parent, op }), op, 0);
+            }
+            Work::Discard {
+                parent,
+                sector,
+                sectors,
+                secure,
+            } => {
+                if !features.discard.is_some_and(|d| !secure || d.secure) {
+                    self.skip_head(Err(IoError::NotSupported));
+                    return Head::Skipped;
+                }
+                self.work.pop_front();
+                self.parents[parent as usize].queued -= 1;
+                let mut d = BlkifRequestDiscard::new_zeroed();
+                d.operation = BLKIF_OP_DISCARD;
+                d.flag = if secure { BLKIF_DISCARD_SECURE } else { 0 };
+                d.handle = handle;
+                d.id = self.launch(index, one(work), BLKIF_OP_DISCARD, 0);
+                d.sector_number = sector;
+                d.nr_sectors = sectors;
+                req.as_mut_bytes()[..size_of::<BlkifRequestDiscard>()]
+                    .copy_from_slice(d.as_bytes());
+            }
+            Work::Data {
+                parent,
+                op,
+                off,
+                end,
+            } => return self.issue_data(platform, conn, handle, index, parent, op, off, end),
+        }
+        Head::Issued(req)
+    }
+
+    /// A read or write: the head item (or as much of it as one request carries), merged with
+    /// whole contiguous items of the same operation behind it while they fit.
+    #[allow(clippy::too_many_arguments)]
+    fn issue_data<P: Platform>(
+        &mut self,
+        platform: &P,
+        conn: &mut Conn,
+        handle: u16,
+        index: u32,
+        parent: u32,
+        op: u8,
+        off: u64,
+        end: u64,
+    ) -> Head {
+        let features = conn.features;
+        let op = match op {
+            BLKIF_OP_WRITE_BARRIER if !features.barrier => {
+                // FUA without barriers: plain writes, then a flush if there is a cache.
+                self.parents[parent as usize].flush_after = features.flush;
+                BLKIF_OP_WRITE
+            }
+            op => op,
+        };
+        // Barriers cannot be indirect (blkback accepts only reads and writes there).
+        let max_segments = if op == BLKIF_OP_WRITE_BARRIER {
+            BLKIF_MAX_SEGMENTS_PER_REQUEST as u32
+        } else {
+            conn.segments
+        };
+        let len = (end - off).min(u64::from(max_segments) * PAGE_SIZE as u64);
+        let mut segments = pages_for(len);
+        let mut pieces = one(Work::Data {
+            parent,
+            op,
+            off,
+            end: off + len,
+        });
+        if off + len == end && (op == BLKIF_OP_READ || op == BLKIF_OP_WRITE) {
+            let mut next = self.sector_of(parent, end);
+            for item in self.work.iter().skip(1) {
+                let &Work::Data {
+                    parent: p2,
+                    op: o2,
+                    off: f2,
+                    end: e2,
+                } = item
+                else {
+                    break;
+                };
+                let more = pages_for(e2 - f2);
+                if pieces.is_full()
+                    || o2 != op
+                    || self.sector_of(p2, f2) != next
+                    || segments + more > max_segments
+                {
+                    break;
+                }
+                pieces.push(*item);
+                segments += more;
+                next = self.sector_of(p2, e2);
+            }
+        }
+        let indirect = indirect_pages(segments);
+        let slot = &mut self.shadows.slot_mut(index).pages;
+        let writable = op == BLKIF_OP_READ;
+        match conn
+            .pages
+            .take(platform, slot, (segments + indirect) as usize, writable)
+        {
+            Ok(()) => {}
+            Err(Short::Wait) => return Head::Stop,
+            // Grants come back with the responses; try again then.
+            Err(Short::Platform(_)) if self.shadows.in_flight() > 0 => return Head::Stop,
+            Err(Short::Platform(_)) => {
+                self.skip_head(Err(IoError::NoResources));
+                return Head::Skipped;
+            }
+        }
+        // The items are taken off the queue: the first maybe only in part, the merged ones whole.
+        for (n, piece) in pieces.iter().enumerate() {
+            if n == 0 && off + len < end {
+                if let Some(Work::Data { off: head, .. }) = self.work.front_mut() {
+                    *head = off + len;
+                }
+                continue;
+            }
+            self.work.pop_front();
+            self.parents[piece.parent() as usize].queued -= 1;
+        }
+        let id = self.launch(index, pieces.clone(), op, segments);
+        let shadow = self.shadows.slot(index);
+        let mut segs = [BlkifRequestSegment::new_zeroed(); BLKIF_MAX_SEGMENTS_PER_REQUEST];
+        let mut page = 0;
+        for piece in &pieces {
+            let Work::Data {
+                parent, off, end, ..
+            } = *piece
+            else {
+                unreachable!("only data pieces are merged");
+            };
+            let request = self.parents[parent as usize].req.as_ref();
+            let data = &request.expect("queued parent").buf.as_ref()[off as usize..end as usize];
+            for chunk in data.chunks(PAGE_SIZE) {
+                let (gref, mem, at) = conn.pages.page(&shadow.pages, page);
+                if op != BLKIF_OP_READ {
+                    mem.write_bytes(at, chunk);
+                }
+                let seg = BlkifRequestSegment {
+                    gref,
+                    first_sect: 0,
+                    last_sect: (chunk.len() / BLKIF_SECTOR_SIZE - 1) as u8,
+                    pad: 0,
+                };
+                if indirect == 0 {
+                    segs[page] = seg;
+                } else {
+                    let frame = segments as usize + page / BLKIF_SEGS_PER_INDIRECT_FRAME;
+                    let (_, imem, iat) = conn.pages.page(&shadow.pages, frame);
+                    let at =
+                        page % BLKIF_SEGS_PER_INDIRECT_FRAME * size_of::<BlkifRequestSegment>();
+                    imem.write(iat + at, &seg);
+                }
+                page += 1;
+            }
+        }
+        let sector = self.sector_of(parent, off);
+        let mut req = BlkifRequest::new_zeroed();
+        if indirect == 0 {
+            req.operation = op;
+            req.nr_segments = segments as u8;
+            req.handle = handle;
+            req.id = id;
+            req.sector_number = sector;
+            req.seg = segs;
+        } else {
+            let mut ind = BlkifRequestIndirect::new_zeroed();
+            ind.operation = BLKIF_OP_INDIRECT;
+            ind.indirect_op = op;
+            ind.nr_segments = segments as u16;
+            ind.id = id;
+            ind.sector_number = sector;
+            ind.handle = handle;
+            for (j, gref) in ind.indirect_grefs[..indirect as usize]
+                .iter_mut()
+                .enumerate()
+            {
+                *gref = conn.pages.page(&shadow.pages, segments as usize + j).0;
+            }
+            req.as_mut_bytes()[..size_of::<BlkifRequestIndirect>()].copy_from_slice(ind.as_bytes());
+            self.stats.indirect_requests += 1;
+        }
+        if pieces.len() > 1 {
+            self.stats.merged += pieces.len() as u64 - 1;
+        }
+        Head::Issued(req)
+    }
+}
+
+/// What became of the head work item.
+enum Head {
+    /// This ring request carries it.
+    Issued(BlkifRequest),
+    /// It ended without a ring request.
+    Skipped,
+    /// It must wait (for pages or grants to come back).
+    Stop,
+}
+
+/// Pieces holding just `work`.
+fn one(work: Work) -> Pieces {
+    let mut p = Pieces::new();
+    p.push(work);
+    p
+}
+
+/// Pages (segments) for `bytes` of data.
+fn pages_for(bytes: u64) -> u32 {
+    bytes.div_ceil(PAGE_SIZE as u64) as u32
 }

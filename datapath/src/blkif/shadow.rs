@@ -5,9 +5,16 @@
 //! anything of the request is touched.
 
 use alloc::vec::Vec;
+use arrayvec::ArrayVec;
 use core::fmt;
 
 use super::grants::SlotPages;
+
+/// Most OS requests one ring request carries when contiguous small requests are merged.
+pub(super) const MAX_MERGE: usize = 8;
+
+/// The pieces a ring request carries, in sector order; each data piece starts on a fresh page.
+pub(super) type Pieces = ArrayVec<Work, MAX_MERGE>;
 
 /// The piece of an OS request one ring request carries; kept so that it can be replayed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,8 +52,8 @@ impl Work {
 pub(super) struct Shadow {
     gen: u32,
     in_flight: bool,
-    /// What the request carries.
-    pub(super) work: Work,
+    /// What the request carries: one piece, or several merged contiguous data pieces.
+    pub(super) pieces: Pieces,
     /// The operation its response must echo (the inner one for indirect requests).
     pub(super) op: u8,
     /// Data segments (the first pages of `pages`).
@@ -95,7 +102,7 @@ impl Shadows {
             self.slots.push(Shadow {
                 gen: 0,
                 in_flight: false,
-                work: Work::Flush { parent: 0, op: 0 },
+                pieces: Pieces::new(),
                 op: 0,
                 segments: 0,
                 seq: 0,
@@ -127,15 +134,16 @@ impl Shadows {
         &self.slots[index as usize]
     }
 
-    /// Marks the free slot `index` in flight with `work`; returns the id to put in the request.
-    pub(super) fn start(&mut self, index: u32, work: Work, op: u8, segments: u32) -> u64 {
+    /// Marks the free slot `index` in flight carrying `pieces`; returns the id to put in the
+    /// request.
+    pub(super) fn start(&mut self, index: u32, pieces: Pieces, op: u8, segments: u32) -> u64 {
         let popped = self.free.pop();
         debug_assert_eq!(popped, Some(index));
         let seq = self.next_seq;
         self.next_seq += 1;
         let s = &mut self.slots[index as usize];
         s.in_flight = true;
-        s.work = work;
+        s.pieces = pieces;
         s.op = op;
         s.segments = segments;
         s.seq = seq;
@@ -187,8 +195,8 @@ mod tests {
         let mut t = Shadows::default();
         t.resize(4, 2);
         let i = t.peek_free().unwrap();
-        let work = Work::Flush { parent: 7, op: 3 };
-        let id = t.start(i, work, 3, 0);
+        let work: Pieces = [Work::Flush { parent: 7, op: 3 }].into_iter().collect();
+        let id = t.start(i, work.clone(), 3, 0);
         assert_eq!(t.lookup(id, 3), Ok(i));
         assert_eq!(
             t.lookup(id, 1),
@@ -227,7 +235,8 @@ mod tests {
         let mut order = Vec::new();
         for p in 0..4 {
             let i = t.peek_free().unwrap();
-            t.start(i, Work::Flush { parent: p, op: 3 }, 3, 0);
+            let one: Pieces = [Work::Flush { parent: p, op: 3 }].into_iter().collect();
+            t.start(i, one, 3, 0);
             order.push(i);
         }
         t.finish(order[1]);
