@@ -37,9 +37,12 @@ backends() {
 	[ -d /sys/bus/xen-backend/drivers/vif ] && [ -d /sys/bus/xen-backend/drivers/vbd ]
 }
 
+# One bridge for both vifs, with an address in each front's subnet: the kernel's vif uses
+# 10.9.0.0/24 and ours 10.9.1.0/24, so the domU routes each front's traffic through its own device.
 bridge() {
 	brctl addbr xenbr0 &&
 		ip addr add 10.9.0.1/24 dev xenbr0 &&
+		ip addr add 10.9.1.1/24 dev xenbr0 &&
 		ip link set xenbr0 up
 }
 
@@ -101,7 +104,7 @@ main() {
 	step backends backends || return
 	step bridge bridge || return
 	step data data || return
-	step iperf3-server iperf3 -s -D -B 10.9.0.1
+	step iperf3-server iperf3 -s -D
 	step xl-create xl create /data/domU.cfg || return
 	relay &
 	RELAY=$!

@@ -7,10 +7,11 @@
 . /etc/xenpv/lib.sh
 
 MODE=$(arg xmode smoke)
-DOM0_IP=10.9.0.1
-KERNEL_VIF=0 KERNEL_VBD=51712 KERNEL_IP=10.9.0.2 # the kernel fronts' devices
-OURS_VIF=1 OURS_VBD=51728 OURS_IP=10.9.0.3       # left for steps.d (our fronts)
-export MODE DOM0_IP OURS_VIF OURS_VBD OURS_IP
+# Each vif has its own subnet (dom0's bridge has an address in both), so that traffic between a
+# front's address and its peer cannot take the other front's interface.
+KERNEL_VIF=0 KERNEL_VBD=51712 KERNEL_IP=10.9.0.2 KERNEL_PEER=10.9.0.1 # the kernel fronts' devices
+OURS_VIF=1 OURS_VBD=51728 OURS_IP=10.9.1.2 OURS_PEER=10.9.1.1         # left for steps.d (our fronts)
+export MODE OURS_VIF OURS_VBD OURS_IP OURS_PEER
 
 state() { xenstore-read "device/$1/state"; }
 backend_state() { xenstore-read "$(xenstore-read "device/$1/backend")/state"; }
@@ -84,7 +85,7 @@ blkdev_of() { ls /sys/bus/xen/devices/vbd-$1/block/; }
 net_kernel() {
 	ifc=$(netdev_of $KERNEL_VIF) || return 1
 	ip addr add $KERNEL_IP/24 dev "$ifc" && ip link set "$ifc" up || return 1
-	ping -c 3 -W 5 -I $KERNEL_IP $DOM0_IP
+	ping -c 3 -W 5 -I $KERNEL_IP $KERNEL_PEER
 }
 
 # Writes 16 MiB of random data, drops the page cache, reads it back and compares checksums.
@@ -107,11 +108,11 @@ blk_kernel() {
 	verify_disk "$dev"
 }
 
-# Benchmarks shared by all fronts: bench_net FRONT LOCAL_IP, bench_blk FRONT DEVICE. Each result
-# becomes a blob named <test>.<front>, which the host puts in column <front> of the results table.
+# Benchmarks shared by all fronts: bench_net FRONT LOCAL_IP PEER_IP, bench_blk FRONT DEVICE. Each
+# result becomes a blob named <test>.<front>, which the host puts in column <front> of the table.
 bench_net() {
-	iperf3 -c $DOM0_IP -B "$2" -t 10 -J >/tmp/tx.json &&
-		iperf3 -c $DOM0_IP -B "$2" -t 10 -R -J >/tmp/rx.json || return 1
+	iperf3 -c "$3" -B "$2" -t 10 -J >/tmp/tx.json &&
+		iperf3 -c "$3" -B "$2" -t 10 -R -J >/tmp/rx.json || return 1
 	blob "iperf3-tx.$1" /tmp/tx.json
 	blob "iperf3-rx.$1" /tmp/rx.json
 }
@@ -140,10 +141,10 @@ main() {
 		for s in twins-unbound net-kernel blk-kernel; do skip $s kernel-fronts; done
 	fi
 	if [ "$MODE" = bench ]; then
-		if [ "$net" = ok ]; then step bench-net-kernel bench_net kernel $KERNEL_IP; else skip bench-net-kernel net-kernel; fi
+		if [ "$net" = ok ]; then step bench-net-kernel bench_net kernel $KERNEL_IP $KERNEL_PEER; else skip bench-net-kernel net-kernel; fi
 		if [ "$blk" = ok ]; then step bench-blk-kernel bench_blk kernel "/dev/$(blkdev_of $KERNEL_VBD)"; else skip bench-blk-kernel blk-kernel; fi
 	fi
-	# Our fronts' steps plug in here; they see MODE, DOM0_IP, OURS_* and the functions above.
+	# Our fronts' steps plug in here; they see MODE, OURS_* and the functions above.
 	for f in /etc/xenpv/steps.d/*.sh; do
 		[ -f "$f" ] && . "$f"
 	done
