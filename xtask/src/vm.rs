@@ -27,8 +27,8 @@ use run::Mode;
 const USAGE: &str = "usage: cargo xtask vm <setup | boot [smoke|bench] | smoke | bench>
   setup   install QEMU and host tools (Debian 12, as root), fetch the kernel and Xen packages, build images
   boot    build what changed, boot Xen + dom0 + domU once and print the guest's step markers
-  smoke   boot with the kernel fronts and check every functional step (exit 1 naming the failed one)
-  bench   boot, run iperf3 and fio through the fronts, write perf/results/baseline.{md,json}";
+  smoke   boot and check every functional step, the kernel's fronts' and ours (exit 1 naming the failed)
+  bench   boot, run iperf3 and fio through the fronts, write perf/results/bench.{md,json}";
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let layout = Layout::from_repo();
