@@ -110,7 +110,9 @@ impl XsDisk {
         self.service_queues()
     }
 
-    fn service_queues(&mut self) -> Result<(), XsDiskError> {
+    /// Lets the frontend queues take submissions and put them on their rings, without the
+    /// backend moving: the requests are then in flight.
+    pub fn service_queues(&mut self) -> Result<(), XsDiskError> {
         for q in self.driver.device_mut().queues_mut() {
             q.service().map_err(XsDiskError::Queue)?;
         }

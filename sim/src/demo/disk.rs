@@ -228,11 +228,11 @@ fn workload(
             issued += 1;
             // Interruptions with requests in flight.
             if issued == o.ios / 3 {
-                disk.step()?;
+                disk.service_queues()?;
                 disk.suspend_resume()?;
                 s.reconnects += 1;
             } else if issued == 2 * o.ios / 3 {
-                disk.step()?;
+                disk.service_queues()?;
                 disk.restart_backend(config.clone())?;
                 s.reconnects += 1;
             }
@@ -334,6 +334,10 @@ mod tests {
         );
         assert_eq!(last, (600, 600));
         assert_eq!((s.ios, s.reconnects, s.queues), (600, 2, 2));
+        assert!(
+            s.replayed > 0,
+            "the interruptions caught requests in flight"
+        );
         assert!(s.features.unwrap().persistent);
         assert!(s.iops > 0.0 && s.mbps > 0.0);
         let table = s.to_string();
