@@ -9,10 +9,14 @@
 //!
 //! The cores never wait; the homes here poll() the device files and call "process what is pending".
 
+pub mod blk;
 pub mod evtchn;
 pub mod fd;
 pub mod gntalloc;
+pub mod nbd;
+pub mod nbd_dev;
 pub mod platform;
+pub mod signals;
 pub mod sys;
 pub mod xenbus;
 pub mod xscheck;

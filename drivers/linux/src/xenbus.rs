@@ -2,7 +2,7 @@
 //! included, whose events it queues for `read()`), so the control crate's stream transport runs on
 //! it unchanged. Each message must reach the kernel in one `write()`.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use xenpv_control::xs::client::{ByteStream, Client, Error, StreamTransport};
 
@@ -25,9 +25,11 @@ impl XenbusDev {
     }
 }
 
-/// Opens the store connection.
-pub fn open_store() -> std::io::Result<Store> {
-    Ok(Client::new(StreamTransport::new(XenbusDev::open()?)))
+/// Opens the store connection; the descriptor is for poll() (the client owns the device).
+pub fn open_store() -> std::io::Result<(Store, RawFd)> {
+    let dev = XenbusDev::open()?;
+    let fd = dev.fd.as_raw_fd();
+    Ok((Client::new(StreamTransport::new(dev)), fd))
 }
 
 impl AsFd for XenbusDev {

@@ -71,6 +71,8 @@ const SMOKE_STEPS: &[(&str, &str)] = &[
     ("domU", "xs-directory"),
     ("domU", "xs-watch"),
     ("domU", "xs-transaction"),
+    ("domU", "blk-ours"),
+    ("domU", "blk-ours-closed"),
 ];
 
 const BENCH_STEPS: &[(&str, &str)] = &[("domU", "bench-net-kernel"), ("domU", "bench-blk-kernel")];

@@ -18,7 +18,11 @@ fn main() -> ExitCode {
         },
         _ => return usage(),
     };
-    let mut open = || open_store().map_err(|e| Error::Io(e.raw_os_error().unwrap_or(-1)));
+    let mut open = || {
+        open_store()
+            .map(|(store, _)| store)
+            .map_err(|e| Error::Io(e.raw_os_error().unwrap_or(-1)))
+    };
     let mut failed = false;
     for check in checks {
         match run(check, &mut open) {

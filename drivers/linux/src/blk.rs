@@ -1,0 +1,580 @@
+//! `xenpv-blk`: a vbd served by the blkif core and exposed as the kernel's nbd block device.
+//!
+//! One thread does everything but NBD_DO_IT: it polls the shutdown pipe, the store, the event
+//! channel device and our end of the nbd socket, and after each wake-up lets the store and the
+//! queues process what is pending. NBD requests become `BlockRequest`s tagged with the NBD handle;
+//! completions become replies. While the backend is away (closed, restarting) requests wait in the
+//! queues and are replayed on the next connection.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use xenpv_abi::blkif::BLKIF_SECTOR_SIZE;
+use xenpv_abi::xenbus::XenbusState;
+use xenpv_control::vbd::{FrontWishes, VbdDeviceError, VbdFrontend};
+use xenpv_control::xenbus::{DriverError, FrontendDriver};
+use xenpv_control::xs::client::Error as XsClientError;
+use xenpv_datapath::blkif::{BlockRequest, Completion, IoError, QueueConfig, QueueHandle};
+
+use crate::fd::poll_readable;
+use crate::nbd::{self, Command, Decoder, Incoming};
+use crate::nbd_dev::{Geometry, NbdDevice};
+use crate::platform::LinuxPlatform;
+use crate::signals::ShutdownSignal;
+use crate::xenbus::{open_store, Store};
+
+type Vbd = VbdFrontend<LinuxPlatform, Vec<u8>>;
+type Driver = FrontendDriver<Vbd>;
+
+/// Command line of `xenpv-blk`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Args {
+    pub vbd: u16,
+    pub nbd: String,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Usage(pub String);
+
+impl Args {
+    /// `<vbd-id> [--nbd /dev/nbdN]` (also `--vbd <id>`).
+    pub fn parse(args: &[String]) -> Result<Args, Usage> {
+        let mut vbd = None;
+        let mut nbd = "/dev/nbd0".to_string();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "--nbd" => {
+                    nbd = it
+                        .next()
+                        .ok_or(Usage("--nbd needs a device".into()))?
+                        .clone()
+                }
+                "--vbd" => vbd = Some(it.next().ok_or(Usage("--vbd needs an id".into()))?.clone()),
+                s if !s.starts_with('-') && vbd.is_none() => vbd = Some(s.to_string()),
+                s => return Err(Usage(format!("unexpected argument {s:?}"))),
+            }
+        }
+        let id = vbd.ok_or(Usage("missing <vbd-id>".into()))?;
+        let vbd = id
+            .parse::<u16>()
+            .map_err(|_| Usage(format!("vbd id {id:?} is not a number below 65536")))?;
+        Ok(Args { vbd, nbd })
+    }
+}
+
+/// Why `xenpv-blk` stopped.
+#[derive(Debug)]
+pub enum BlkError {
+    Os(&'static str, io::Error),
+    Store(XsClientError),
+    Driver(DriverError<VbdDeviceError>),
+    Nbd(nbd::NbdError),
+    /// The device did not connect in time.
+    Timeout(&'static str),
+}
+
+impl fmt::Display for BlkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BlkError::Os(what, e) => write!(f, "{what}: {e}"),
+            BlkError::Store(e) => write!(f, "xenstore: {e:?}"),
+            BlkError::Driver(e) => write!(f, "vbd: {e:?}"),
+            BlkError::Nbd(e) => write!(f, "nbd: {e}"),
+            BlkError::Timeout(what) => write!(f, "timed out waiting for {what}"),
+        }
+    }
+}
+
+fn os(what: &'static str) -> impl FnOnce(io::Error) -> BlkError {
+    move |e| BlkError::Os(what, e)
+}
+
+/// The errno an NBD reply carries for a failed request (the kernel turns any into an I/O error;
+/// the values follow the NBD protocol's list).
+pub fn nbd_errno(e: IoError) -> u32 {
+    (match e {
+        IoError::Io | IoError::Disconnected => libc::EIO,
+        IoError::NotSupported => libc::EOPNOTSUPP,
+        IoError::ReadOnly => libc::EPERM,
+        IoError::OutOfRange => libc::ENOSPC,
+        IoError::Misaligned => libc::EINVAL,
+        IoError::NoResources => libc::ENOMEM,
+    }) as u32
+}
+
+/// The block request for an NBD request, or the errno to answer at once.
+pub fn to_block_request(inc: Incoming) -> Result<BlockRequest<Vec<u8>>, (u64, u32)> {
+    let Incoming { req, data } = inc;
+    let sector_size = BLKIF_SECTOR_SIZE as u64;
+    if req.offset % sector_size != 0 || u64::from(req.len) % sector_size != 0 {
+        return Err((req.handle, libc::EINVAL as u32));
+    }
+    let sector = req.offset / sector_size;
+    Ok(match req.command {
+        Command::Read => BlockRequest::read(req.handle, sector, vec![0; req.len as usize]),
+        Command::Write if req.flags & nbd::CMD_FLAG_FUA != 0 => {
+            BlockRequest::write_fua(req.handle, sector, data)
+        }
+        Command::Write => BlockRequest::write(req.handle, sector, data),
+        Command::Flush => BlockRequest::flush(req.handle, Vec::new()),
+        Command::Trim => BlockRequest::discard(
+            req.handle,
+            sector,
+            u64::from(req.len) / sector_size,
+            false,
+            Vec::new(),
+        ),
+        // Not a request: the caller handles it before.
+        Command::Disconnect => return Err((req.handle, libc::EINVAL as u32)),
+    })
+}
+
+/// The reply bytes of a completion: header, then the data of a successful read.
+pub fn reply_bytes(c: &Completion<Vec<u8>>, is_read: bool) -> Vec<u8> {
+    let error = c.result.map_or_else(nbd_errno, |()| 0);
+    let mut out = nbd::reply(c.tag, error).to_vec();
+    if error == 0 && is_read {
+        out.extend_from_slice(&c.buf);
+    }
+    out
+}
+
+fn write_all(fd: RawFd, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        // SAFETY: writing from a live slice of the given length.
+        let n = unsafe { libc::write(fd, bytes.as_ptr() as *const libc::c_void, bytes.len()) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        bytes = &bytes[n as usize..];
+    }
+    Ok(())
+}
+
+/// The running front.
+struct Home {
+    platform: Arc<LinuxPlatform>,
+    xs: Store,
+    xs_fd: RawFd,
+    driver: Driver,
+    handle: Option<QueueHandle<Vec<u8>>>,
+    /// Requests the queue had no room for yet, oldest first.
+    backlog: VecDeque<BlockRequest<Vec<u8>>>,
+    /// NBD handles of reads in flight (a completion does not say its operation).
+    reads: std::collections::HashSet<u64>,
+    /// A queue hit a protocol error: closed, to be connected again once Closed.
+    reconnect: bool,
+}
+
+impl Home {
+    /// Handles store traffic: watch events go to the driver (state machine) and the device
+    /// (online resize).
+    fn pump_store(&mut self) -> Result<(), BlkError> {
+        self.xs.process_pending().map_err(BlkError::Store)?;
+        while let Some(ev) = self.xs.try_event() {
+            let before = self.driver.machine().state();
+            match self.driver.on_watch(&mut self.xs, &ev) {
+                Ok(()) => {}
+                // The machine closes the device on its own; the backend may come back.
+                Err(DriverError::Device(e)) => eprintln!("xenpv-blk: device error: {e:?}"),
+                Err(e) => return Err(BlkError::Driver(e)),
+            }
+            let paths = self.driver.paths().clone();
+            if let Err(e) = self.driver.device_mut().on_watch(&mut self.xs, &paths, &ev) {
+                eprintln!("xenpv-blk: resize: {e:?}");
+            }
+            let after = self.driver.machine().state();
+            if before != after {
+                eprintln!("xenpv-blk: frontend {before:?} -> {after:?}");
+            }
+        }
+        if self.reconnect && self.driver.machine().state() == XenbusState::Closed {
+            self.reconnect = false;
+            self.driver
+                .connect(&mut self.xs)
+                .map_err(BlkError::Driver)?;
+        }
+        Ok(())
+    }
+
+    /// Lets every queue process responses and issue submissions; a backend that broke the
+    /// protocol gets the device closed (and connected again).
+    fn service(&mut self) -> Result<(), BlkError> {
+        let mut broken = None;
+        for q in self.driver.device_mut().queues_mut() {
+            if let Err(e) = q.service() {
+                broken = Some(e);
+            }
+        }
+        if let Some(e) = broken {
+            if !self.reconnect {
+                eprintln!("xenpv-blk: backend protocol error {e:?}: closing the device");
+                self.reconnect = true;
+                self.driver.close(&mut self.xs).map_err(BlkError::Driver)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn submit_backlog(&mut self) {
+        let Some(h) = &self.handle else { return };
+        while let Some(req) = self.backlog.pop_front() {
+            if let Err(req) = h.submit(req) {
+                self.backlog.push_front(req);
+                break;
+            }
+        }
+    }
+
+    fn completions(&mut self, sock: RawFd) -> io::Result<usize> {
+        let mut n = 0;
+        let Some(h) = &mut self.handle else {
+            return Ok(0);
+        };
+        while let Some(c) = h.completion() {
+            let is_read = self.reads.remove(&c.tag);
+            write_all(sock, &reply_bytes(&c, is_read))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn wait_fired(&self) -> Result<(), BlkError> {
+        // Which port fired does not matter: every queue is serviced after each wake-up.
+        self.platform
+            .evtchn
+            .take_fired()
+            .map(drop)
+            .map_err(os("evtchn read"))
+    }
+
+    /// Steps until `done` holds or `limit` passes, waking on the store and event channels.
+    fn until(
+        &mut self,
+        limit: Duration,
+        what: &'static str,
+        done: impl Fn(&Home) -> bool,
+    ) -> Result<(), BlkError> {
+        let start = Instant::now();
+        while !done(self) {
+            if start.elapsed() > limit {
+                return Err(BlkError::Timeout(what));
+            }
+            let fds = [self.xs_fd, self.platform.evtchn.as_fd().as_raw_fd()];
+            poll_readable(&fds, 100).map_err(os("poll"))?;
+            self.pump_store()?;
+            self.wait_fired()?;
+            self.service()?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs `xenpv-blk` until SIGTERM.
+pub fn run(args: &Args) -> Result<(), BlkError> {
+    let signal = ShutdownSignal::install().map_err(os("signals"))?;
+    let platform = Arc::new(LinuxPlatform::open().map_err(os("/dev/xen/{gntalloc,evtchn}"))?);
+    let xs_dev = open_store().map_err(os("/dev/xen/xenbus"))?;
+    let (mut xs, xs_fd) = xs_dev;
+    let frontend = format!("device/vbd/{}", args.vbd);
+    let wishes = FrontWishes {
+        // Linux blkback publishes feature-persistent only when it connects, after our setup has
+        // negotiated without it, but it reads our feature-persistent=1 and then maps every grant
+        // writable, which fails for the read-only grants of per-request writes (EIO on every
+        // write). Until the vbd negotiation learns persistence at connect time, ask for none.
+        persistent: false,
+        indirect: true,
+        ring_order: 2,
+        queues: 1,
+    };
+    let device = Vbd::new(platform.clone(), args.vbd, wishes, QueueConfig::default());
+    let mut driver =
+        FrontendDriver::attach(&mut xs, &frontend, device).map_err(BlkError::Driver)?;
+    driver.connect(&mut xs).map_err(BlkError::Driver)?;
+    let mut home = Home {
+        platform,
+        xs,
+        xs_fd,
+        driver,
+        handle: None,
+        backlog: VecDeque::new(),
+        reads: Default::default(),
+        reconnect: false,
+    };
+    let t0 = Instant::now();
+    home.until(Duration::from_secs(30), "the backend to connect", |h| {
+        h.driver.machine().is_connected()
+    })?;
+    let negotiated = home.driver.device().negotiated();
+    let disk = home
+        .driver
+        .device()
+        .disk()
+        .cloned()
+        .ok_or(BlkError::Timeout("the disk description"))?;
+    home.handle = home.driver.device_mut().take_handles().into_iter().next();
+    eprintln!(
+        "xenpv-blk: {frontend} connected in {:.2}s: {} sectors of {} bytes, {negotiated:?}",
+        t0.elapsed().as_secs_f64(),
+        disk.sectors(),
+        disk.sector_size
+    );
+    let features = negotiated.map(|n| n.features);
+    let mut flags = nbd::FLAG_HAS_FLAGS;
+    if disk.read_only {
+        flags |= nbd::FLAG_READ_ONLY;
+    }
+    if features.is_some_and(|f| f.flush || f.barrier) {
+        flags |= nbd::FLAG_SEND_FLUSH | nbd::FLAG_SEND_FUA;
+    }
+    if features.is_some_and(|f| f.discard.is_some()) {
+        flags |= nbd::FLAG_SEND_TRIM;
+    }
+    let geometry = Geometry {
+        block_size: disk.sector_size,
+        blocks: disk.bytes() / u64::from(disk.sector_size),
+        flags,
+    };
+    let (nbd_dev, sock) = NbdDevice::connect(&args.nbd, geometry).map_err(os("nbd connect"))?;
+    eprintln!("xenpv-blk: serving {} as {}", frontend, args.nbd);
+    let served = serve(&mut home, &signal, &sock);
+    shutdown(&mut home, nbd_dev, sock)?;
+    served
+}
+
+/// The main loop: until a shutdown signal or the client disconnects.
+fn serve(home: &mut Home, signal: &ShutdownSignal, sock: &OwnedFd) -> Result<(), BlkError> {
+    let mut decoder = Decoder::default();
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        let fds = [
+            signal.fd(),
+            home.xs_fd,
+            home.platform.evtchn.as_fd().as_raw_fd(),
+            sock.as_raw_fd(),
+        ];
+        let ready = poll_readable(&fds, 1000).map_err(os("poll"))?;
+        if ready[0] {
+            eprintln!("xenpv-blk: shutting down");
+            return Ok(());
+        }
+        if ready[1] {
+            home.pump_store()?;
+        }
+        if ready[2] {
+            home.wait_fired()?;
+        }
+        if ready[3] {
+            // SAFETY: reading into a live buffer of the given length.
+            let n = unsafe {
+                libc::read(
+                    sock.as_raw_fd(),
+                    buf.as_mut_ptr() as *mut libc::c_void,
+                    buf.len(),
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(BlkError::Os("nbd read", e));
+                }
+            } else if n == 0 {
+                eprintln!("xenpv-blk: the nbd device closed its socket");
+                return Ok(());
+            } else {
+                let mut input = &buf[..n as usize];
+                while !input.is_empty() {
+                    let Some(inc) = decoder.feed(&mut input).map_err(BlkError::Nbd)? else {
+                        continue;
+                    };
+                    if inc.req.command == Command::Disconnect {
+                        eprintln!("xenpv-blk: the nbd client disconnects");
+                        return Ok(());
+                    }
+                    let is_read = inc.req.command == Command::Read;
+                    match to_block_request(inc) {
+                        Ok(req) => {
+                            if is_read {
+                                home.reads.insert(req.tag);
+                            }
+                            home.backlog.push_back(req);
+                        }
+                        Err((handle, errno)) => {
+                            write_all(sock.as_raw_fd(), &nbd::reply(handle, errno))
+                                .map_err(os("nbd reply"))?
+                        }
+                    }
+                }
+            }
+        }
+        // Until the queue drains, keep servicing: the ring may free slots for the backlog.
+        loop {
+            home.submit_backlog();
+            home.service()?;
+            let done = home
+                .completions(sock.as_raw_fd())
+                .map_err(os("nbd reply"))?;
+            if done == 0 {
+                break;
+            }
+        }
+    }
+}
+
+/// Closes the device towards the backend (frontend Closed), fails what is left and disconnects nbd.
+fn shutdown(home: &mut Home, nbd_dev: NbdDevice, sock: OwnedFd) -> Result<(), BlkError> {
+    let closed = home.driver.close(&mut home.xs).map_err(BlkError::Driver);
+    let waited = home.until(Duration::from_secs(10), "the backend to close", |h| {
+        h.driver.machine().state() == XenbusState::Closed
+    });
+    for q in home.driver.device_mut().queues_mut() {
+        q.fail_all(IoError::Disconnected);
+    }
+    home.backlog.clear();
+    let _ = home.completions(sock.as_raw_fd());
+    let r = nbd_dev.disconnect(sock).map_err(os("nbd disconnect"));
+    eprintln!(
+        "xenpv-blk: frontend state {:?}",
+        home.driver.machine().state()
+    );
+    closed.and(waited).and(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nbd::Request;
+    use xenpv_datapath::blkif::BlockOp;
+
+    fn strings(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn args_take_an_id_and_an_optional_device() {
+        assert_eq!(
+            Args::parse(&strings(&["51728"])),
+            Ok(Args {
+                vbd: 51728,
+                nbd: "/dev/nbd0".into()
+            })
+        );
+        assert_eq!(
+            Args::parse(&strings(&["--vbd", "51712", "--nbd", "/dev/nbd3"])),
+            Ok(Args {
+                vbd: 51712,
+                nbd: "/dev/nbd3".into()
+            })
+        );
+        for bad in [
+            &[][..],
+            &["70000"],
+            &["xvdb"],
+            &["1", "2"],
+            &["--nbd"],
+            &["-x"],
+        ] {
+            assert!(Args::parse(&strings(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    fn incoming(command: Command, flags: u16, offset: u64, len: u32, data: Vec<u8>) -> Incoming {
+        Incoming {
+            req: Request {
+                command,
+                flags,
+                handle: 0xfeed,
+                offset,
+                len,
+            },
+            data,
+        }
+    }
+
+    #[test]
+    fn nbd_requests_map_to_block_requests_in_512_byte_sectors() {
+        let r = to_block_request(incoming(Command::Read, 0, 8192, 4096, vec![])).unwrap();
+        assert_eq!(
+            (r.tag, r.op, r.sector, r.buf.len()),
+            (0xfeed, BlockOp::Read, 16, 4096)
+        );
+        let w = to_block_request(incoming(Command::Write, 0, 512, 512, vec![7; 512])).unwrap();
+        assert_eq!((w.op, w.sector, w.buf), (BlockOp::Write, 1, vec![7; 512]));
+        let fua = to_block_request(incoming(
+            Command::Write,
+            nbd::CMD_FLAG_FUA,
+            0,
+            512,
+            vec![0; 512],
+        ))
+        .unwrap();
+        assert_eq!(fua.op, BlockOp::WriteFua);
+        let f = to_block_request(incoming(Command::Flush, 0, 0, 0, vec![])).unwrap();
+        assert_eq!(f.op, BlockOp::Flush);
+        let t = to_block_request(incoming(Command::Trim, 0, 1024, 2048, vec![])).unwrap();
+        assert_eq!(
+            (t.op, t.sector),
+            (
+                BlockOp::Discard {
+                    sectors: 4,
+                    secure: false
+                },
+                2
+            )
+        );
+    }
+
+    #[test]
+    fn misaligned_requests_are_refused_with_einval() {
+        let e = to_block_request(incoming(Command::Read, 0, 100, 512, vec![])).unwrap_err();
+        assert_eq!(e, (0xfeed, libc::EINVAL as u32));
+        let e = to_block_request(incoming(Command::Write, 0, 0, 100, vec![0; 100])).unwrap_err();
+        assert_eq!(e, (0xfeed, libc::EINVAL as u32));
+    }
+
+    #[test]
+    fn replies_carry_read_data_only_on_success() {
+        let ok = Completion {
+            tag: 5,
+            buf: vec![9u8; 512],
+            result: Ok(()),
+        };
+        let bytes = reply_bytes(&ok, true);
+        assert_eq!(&bytes[..16], &nbd::reply(5, 0));
+        assert_eq!(&bytes[16..], &[9u8; 512][..]);
+        assert_eq!(reply_bytes(&ok, false).len(), 16);
+        let failed = Completion {
+            tag: 5,
+            buf: vec![0u8; 512],
+            result: Err(IoError::OutOfRange),
+        };
+        assert_eq!(
+            reply_bytes(&failed, true),
+            nbd::reply(5, libc::ENOSPC as u32)
+        );
+    }
+
+    #[test]
+    fn every_io_error_has_a_nonzero_errno() {
+        for e in [
+            IoError::Io,
+            IoError::NotSupported,
+            IoError::ReadOnly,
+            IoError::OutOfRange,
+            IoError::Misaligned,
+            IoError::Disconnected,
+            IoError::NoResources,
+        ] {
+            assert_ne!(nbd_errno(e), 0, "{e:?}");
+        }
+    }
+}
