@@ -153,9 +153,18 @@ impl CtrlRing {
                 None => Ok(None),
             };
         };
-        let Some(rsp) = self.ring.poll_responses()?.next() else {
-            self.ring.final_check_for_responses()?;
-            return Ok(None);
+        let first = self.ring.poll_responses()?.next();
+        let rsp = match first {
+            Some(rsp) => rsp,
+            // Re-arm, and look once more: an answer published in between is not lost.
+            None if self.ring.final_check_for_responses()? => {
+                let again = self.ring.poll_responses()?.next();
+                match again {
+                    Some(rsp) => rsp,
+                    None => return Ok(None),
+                }
+            }
+            None => return Ok(None),
         };
         if rsp.id != id || rsp.kind != kind {
             return Err(NetifError::CtrlUnexpected);

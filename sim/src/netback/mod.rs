@@ -208,6 +208,13 @@ impl Vif {
         self.sink = sink;
     }
 
+    /// The backend's ends of every event channel (queues, then ctrl): what a backend thread
+    /// waits on.
+    pub fn ports(&self) -> Vec<EvtchnPort> {
+        let queues = self.queues.iter().flat_map(|q| q.ports.iter().copied());
+        queues.chain(self.ctrl.as_ref().map(|c| c.port())).collect()
+    }
+
     /// Counters.
     pub fn stats(&self) -> VifStats {
         self.stats

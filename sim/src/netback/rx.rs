@@ -16,6 +16,7 @@ use zerocopy::{FromBytes, IntoBytes};
 
 use super::port::{Frame, VifPort};
 use super::{NetbackError, Peer, RxBack, VifStats};
+use xenpv_datapath::ring::{Index, RingMemory};
 
 /// Most slots one packet takes: a 64 KiB frame in pages plus two extras.
 const MAX_SLOTS: usize = 16 + 1 + 2;
@@ -65,7 +66,9 @@ impl RxQueue {
         }
     }
 
-    /// Copies backlog packets to the frontend while it has buffers posted.
+    /// Copies backlog packets to the frontend while it has buffers posted. When a packet waits
+    /// for buffers, asks for a kick on the next posted request and looks again, so that buffers
+    /// posted meanwhile are never missed (xenvif_rx_ring_slots_available).
     pub fn poll(
         &mut self,
         peer: &Peer,
@@ -73,6 +76,27 @@ impl RxQueue {
         stats: &mut VifStats,
     ) -> Result<usize, NetbackError> {
         let mut done = 0;
+        loop {
+            let waiting = self.copy_backlog(peer, port, stats, &mut done)?;
+            if self.ring.publish() {
+                peer.notify(self.port);
+            }
+            match waiting {
+                Some(needed) if self.arm_request_event(needed) => {}
+                _ => return Ok(done),
+            }
+        }
+    }
+
+    /// Copies packets until the backlog is empty (`None`) or a packet needs more buffers than are
+    /// posted (`Some(buffers it needs)`).
+    fn copy_backlog(
+        &mut self,
+        peer: &Peer,
+        port: &VifPort,
+        stats: &mut VifStats,
+        done: &mut usize,
+    ) -> Result<Option<usize>, NetbackError> {
         while let Some(frame) = port.take(self.index) {
             let gso = frame.offload.gso.filter(|g| match g.kind {
                 GsoKind::TcpV4 => self.caps.gso_tcpv4,
@@ -95,21 +119,31 @@ impl RxQueue {
                 if batch.len() < needed {
                     drop(batch);
                     port.put_back(self.index, frame);
-                    break;
+                    return Ok(Some(needed));
                 }
                 reqs.extend(batch.by_ref().take(needed));
             }
             self.write(peer, &frame, gso, &reqs, data_slots, stats);
             port.recycle(frame);
-            done += 1;
+            *done += 1;
         }
-        if self.ring.publish() {
-            peer.notify(self.port);
+        Ok(None)
+    }
+
+    /// Before sleeping on a packet that needs `needed` buffers: if enough are posted by now, look
+    /// again (`true`); otherwise set req_event just past the requests published so far and look
+    /// again only if more were published meanwhile (xenvif_rx_ring_slots_available). The raw
+    /// req_prod is only compared, never used as an index: the next poll validates it.
+    fn arm_request_event(&mut self, needed: usize) -> bool {
+        let cons = self.ring.req_cons();
+        let mem = self.ring.mem();
+        let prod = mem.load_index(Index::ReqProd);
+        if prod.wrapping_sub(cons) as usize >= needed {
+            return true;
         }
-        self.ring
-            .final_check_for_requests()
-            .map_err(NetbackError::Ring)?;
-        Ok(done)
+        mem.store_index(Index::ReqEvent, prod.wrapping_add(1));
+        mem.fence();
+        mem.load_index(Index::ReqProd) != prod
     }
 
     fn write(
