@@ -5,6 +5,9 @@
 //! runs every transport once, in rotating order, so background load hits all of them alike)
 //! prints, per batch size, `ring batch=N: xenpv/ring.h = R, xenpv/spsc = S`: ratios of each
 //! transport's best run.
+//!
+//! Last, each transport runs front and back alternately on one thread, where no cache line
+//! moves between cores: `ring cpu batch=N: ... ns/msg` is the CPU work per message alone.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::{Duration, Instant};
@@ -20,6 +23,9 @@ const RATIO_ROUNDS: usize = 15;
 const WARM_UP_MESSAGES: u32 = 1 << 14;
 /// A netif tx ring on one page has 256 slots; the SPSC queues get the same capacity.
 const SPSC_CAPACITY: usize = 256;
+/// Messages per run and runs per transport for the single-thread CPU cost.
+const CPU_MESSAGES: u32 = 1 << 16;
+const CPU_ROUNDS: usize = 10;
 
 #[derive(Clone, Copy, Debug)]
 enum Transport {
@@ -130,12 +136,43 @@ fn ratios(_: &mut Criterion) {
     }
 }
 
+/// Best time per message over a few runs with front and back stepping alternately on this
+/// thread.
+fn cpu_cost<F: Front, B: Back>((mut front, mut back): (F, B), batch: u32) -> f64 {
+    let mut best = f64::MAX;
+    let mut seq = 0u32;
+    for _ in 0..CPU_ROUNDS {
+        let start = Instant::now();
+        let end = seq.wrapping_add(CPU_MESSAGES);
+        while seq != end {
+            let k = batch.min(end.wrapping_sub(seq));
+            seq = seq.wrapping_add(front.produce(k, seq));
+            back.step(batch);
+            front.consume(batch);
+        }
+        while back.step(batch) + front.consume(batch) > 0 {}
+        best = best.min(start.elapsed().as_secs_f64() * 1e9 / f64::from(CPU_MESSAGES));
+    }
+    best
+}
+
+fn cpu(_: &mut Criterion) {
+    for batch in BATCHES {
+        let x = cpu_cost(xenpv::pair(), batch);
+        let h = cpu_cost(ringh::pair(), batch);
+        let s = cpu_cost(spsc::pair(SPSC_CAPACITY), batch);
+        println!(
+            "ring cpu batch={batch}: xenpv = {x:.2} ns/msg, ring.h = {h:.2} ns/msg, spsc = {s:.2} ns/msg"
+        );
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(1))
         .sample_size(10);
-    targets = throughput, ratios
+    targets = throughput, ratios, cpu
 }
 criterion_main!(benches);

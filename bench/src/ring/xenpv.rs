@@ -1,7 +1,6 @@
 //! xenpv's rings: `FrontRing` and `BackRing` on one shared page.
 
-use super::{request, request_sum, response, response_sum, Back, EventFlag, Front, MAX_BATCH};
-use arrayvec::ArrayVec;
+use super::{request, request_sum, response, response_sum, Back, EventFlag, Front};
 use core::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use xenpv_abi::netif::{NetifTxRequest, NetifTxResponse};
@@ -90,25 +89,15 @@ impl Front for XenpvFront {
 
 impl Back for XenpvBack {
     fn step(&mut self, max: u32) -> u32 {
-        // The batch borrows the ring, so answers are staged and pushed after it.
-        let mut answers = ArrayVec::<NetifTxResponse, { MAX_BATCH as usize }>::new();
         let mut sum = 0;
-        for req in self
+        let n = self
             .ring
-            .poll_requests()
-            .expect("well-behaved frontend")
-            .take(max as usize)
-        {
-            sum += request_sum(&req);
-            answers.push(response(&req));
-        }
+            .answer_requests(max, |req| {
+                sum += request_sum(&req);
+                response(&req)
+            })
+            .expect("well-behaved frontend");
         self.checksum += sum;
-        let n = self.ring.push_many(answers.iter().copied());
-        assert_eq!(
-            n as usize,
-            answers.len(),
-            "every consumed request can be answered"
-        );
         if self.ring.publish() {
             self.to_front.notify();
         }

@@ -56,6 +56,31 @@ impl<Req: Entry, Rsp: Entry, M: RingMemory> BackRing<Req, Rsp, M> {
         Ok(self.req.entries(&self.mem, self.mask))
     }
 
+    /// Takes up to `max` requests from the batch the frontend has published (as
+    /// [`poll_requests`](Self::poll_requests) does) and answers each at once with the response
+    /// `answer` returns, for backends that respond synchronously and in order. Returns how many
+    /// requests were answered; nothing is visible until [`publish`](Self::publish).
+    #[inline]
+    pub fn answer_requests(
+        &mut self,
+        max: u32,
+        answer: impl FnMut(Req) -> Rsp,
+    ) -> Result<u32, RingError> {
+        let limit = self.request_limit();
+        let Self {
+            mem,
+            mask,
+            req,
+            rsp,
+            ..
+        } = self;
+        req.refresh(mem, Index::ReqProd, limit)?;
+        // Each response goes to a slot whose request was already consumed (the response index
+        // trails the request index), so answering while consuming overwrites nothing unread.
+        let requests = req.entries::<Req, M>(mem, *mask).take(max as usize);
+        Ok(rsp.write::<_, Rsp>(mem, *mask, requests.map(answer), max))
+    }
+
     /// Writes the response to the oldest unanswered request into its slot. The frontend does not
     /// see it until [`publish`](Self::publish). Fails when every consumed request is answered.
     #[inline]

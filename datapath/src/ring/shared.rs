@@ -33,6 +33,9 @@ pub struct SharedRing {
     mem: SharedMem,
     entry_size: usize,
     slots: u32,
+    /// Every slot starts 4-byte aligned (always, for page-aligned rings of Xen's entry types),
+    /// so entries are copied as whole words without checking each address.
+    aligned: bool,
 }
 
 impl SharedRing {
@@ -48,10 +51,13 @@ impl SharedRing {
         }
         // What read_slot and write_slot rely on.
         assert!(SRING_HEADER_SIZE + slots as usize * entry_size <= mem.len());
+        let first_slot = mem.as_ptr().as_ptr() as usize + SRING_HEADER_SIZE;
+        let aligned = first_slot.is_multiple_of(4) && entry_size.is_multiple_of(4);
         Ok(Self {
             mem,
             entry_size,
             slots,
+            aligned,
         })
     }
 
@@ -93,15 +99,30 @@ impl RingMemory for SharedRing {
 
     #[inline]
     fn read_slot<T: Entry>(&self, slot: u32) -> T {
+        let off = self.slot_offset::<T>(slot);
         // SAFETY: slot_offset checked that the entry lies inside the slot area, which lies inside
-        // the memory (`__RING_SIZE` only counts slots that fit).
-        unsafe { self.mem.read_unchecked(self.slot_offset::<T>(slot)) }
+        // the memory (`__RING_SIZE` only counts slots that fit); `aligned` was computed from the
+        // slot area's address and stride.
+        unsafe {
+            if self.aligned {
+                self.mem.read_unchecked::<T, true>(off)
+            } else {
+                self.mem.read_unchecked::<T, false>(off)
+            }
+        }
     }
 
     #[inline]
     fn write_slot<T: Entry>(&self, slot: u32, v: &T) {
+        let off = self.slot_offset::<T>(slot);
         // SAFETY: as in read_slot.
-        unsafe { self.mem.write_unchecked(self.slot_offset::<T>(slot), v) }
+        unsafe {
+            if self.aligned {
+                self.mem.write_unchecked::<T, true>(off, v)
+            } else {
+                self.mem.write_unchecked::<T, false>(off, v)
+            }
+        }
     }
 
     #[inline]

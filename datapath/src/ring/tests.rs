@@ -139,6 +139,46 @@ fn push_many_stops_at_a_full_ring_without_taking_more() {
 }
 
 #[test]
+fn answer_requests_consumes_and_answers_in_order() {
+    let (mut front, mut back) = pair(4);
+    for i in 0..3 {
+        front.push(&req(i)).unwrap();
+    }
+    front.publish();
+    // One request answered the slow way first, so responses trail requests by one slot.
+    assert_eq!(back.poll_requests().unwrap().next(), Some(req(0)));
+    back.push(&rsp(0)).unwrap();
+    let mut seen = Vec::new();
+    let answered = back
+        .answer_requests(8, |r| {
+            seen.push(r.id);
+            rsp(r.id)
+        })
+        .unwrap();
+    assert_eq!((answered, seen), (2, std::vec![1, 2]));
+    assert_eq!(
+        (back.req_cons(), back.rsp_prod_pvt(), back.unanswered()),
+        (3, 3, 0)
+    );
+    back.publish();
+    assert_eq!(
+        front.poll_responses().unwrap().collect::<Vec<_>>(),
+        [rsp(0), rsp(1), rsp(2)]
+    );
+    // `max` bounds the batch, and a hostile req_prod is an error, not a panic.
+    for i in 3..6 {
+        front.push(&req(i)).unwrap();
+    }
+    front.publish();
+    assert_eq!(back.answer_requests(2, |r| rsp(r.id)).unwrap(), 2);
+    back.mem().store_index(Index::ReqProd, 100);
+    assert!(matches!(
+        back.answer_requests(8, |r| rsp(r.id)),
+        Err(RingError::PeerIndex { value: 100, .. })
+    ));
+}
+
+#[test]
 fn pushed_requests_are_invisible_until_published() {
     let (mut front, mut back) = pair(4);
     front.push(&req(1)).unwrap();
