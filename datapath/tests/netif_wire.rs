@@ -316,3 +316,161 @@ fn ctrl_requests_carry_grants_of_the_key_and_table_and_check_answers() {
     ring.store_u32_release(8, 1);
     assert_eq!(ctrl.poll(), Err(NetifError::CtrlUnexpected));
 }
+
+mod out_of_order {
+    //! A correct backend may answer transmit requests in any order (Linux netback answers a packet
+    //! when its last page reference goes, which need not follow the ring). Whatever the order,
+    //! every packet completes exactly once, with its bytes intact in the granted pages until its
+    //! answer, and with the worst status of its slots.
+
+    use super::*;
+    use proptest::prelude::*;
+    use xenpv_datapath::netif::{TxDone, TxStatus};
+
+    /// What the model backend parsed out of one packet's requests.
+    struct Parsed {
+        ids: Vec<u16>,
+        extras: usize,
+        bytes: Vec<u8>,
+    }
+
+    fn parse(bare: &Bare, ring: &SharedMem, from: u32, to: u32) -> Vec<Parsed> {
+        let mut out = Vec::new();
+        let mut i = from;
+        while i != to {
+            let head = req_at(ring, (i & 255) as usize);
+            i = i.wrapping_add(1);
+            let mut extras = 0;
+            if head.flags & NETTXF_EXTRA_INFO != 0 {
+                loop {
+                    let e = NetifExtraInfo::read_from_bytes(
+                        &req_at(ring, (i & 255) as usize).as_bytes()[..8],
+                    )
+                    .unwrap();
+                    i = i.wrapping_add(1);
+                    extras += 1;
+                    if e.flags & XEN_NETIF_EXTRA_FLAG_MORE == 0 {
+                        break;
+                    }
+                }
+            }
+            let mut slots = vec![head];
+            let mut more = head.flags & NETTXF_MORE_DATA != 0;
+            while more {
+                let r = req_at(ring, (i & 255) as usize);
+                i = i.wrapping_add(1);
+                more = r.flags & NETTXF_MORE_DATA != 0;
+                slots.push(r);
+            }
+            let rest: usize = slots[1..].iter().map(|r| usize::from(r.size)).sum();
+            let mut bytes = Vec::new();
+            for (k, r) in slots.iter().enumerate() {
+                let len = if k == 0 {
+                    usize::from(head.size) - rest
+                } else {
+                    usize::from(r.size)
+                };
+                let mut buf = vec![0u8; len];
+                bare.page(r.gref)
+                    .read_bytes(usize::from(r.offset), &mut buf);
+                bytes.extend(buf);
+            }
+            out.push(Parsed {
+                ids: slots.iter().map(|r| r.id).collect(),
+                extras,
+                bytes,
+            });
+        }
+        out
+    }
+
+    fn frame(tag: u32, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u32).wrapping_mul(tag | 1) as u8 ^ tag as u8)
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_answer_order_completes_each_packet_once(
+            sizes in proptest::collection::vec((1usize..=65535, any::<bool>()), 1..120),
+            order_seed in any::<u64>(),
+            failing in proptest::collection::hash_set(0u32..120, 0..10),
+        ) {
+            let bare = Bare::default();
+            let mut q: NetQueue<Pkt> = NetQueue::new(&bare, 0, setup()).unwrap();
+            let ring = bare.page(q.keys().tx_ring_ref);
+            let mut done: HashMap<u32, Vec<TxStatus>> = HashMap::new();
+            let mut rng = order_seed;
+            let mut next_rand = move || {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng
+            };
+            let (mut next, mut cons, mut rsp_prod) = (0usize, 0u32, 0u32);
+            while done.len() < sizes.len() {
+                // Send what fits.
+                while next < sizes.len() {
+                    let (len, gso) = sizes[next];
+                    let mut f = frame(next as u32, len.max(4));
+                    f[..4].copy_from_slice(&(next as u32).to_be_bytes());
+                    let offload = TxOffload {
+                        checksum: TxChecksum::Offload,
+                        gso: gso.then_some(Gso { kind: GsoKind::TcpV4, mss: 1000 }),
+                    };
+                    match q.send(OwnedPacket { frame: f, offload }) {
+                        Ok(()) => next += 1,
+                        Err(_) => break,
+                    }
+                }
+                q.flush(&bare);
+                // The backend takes everything published and answers it in a random order.
+                let prod = ring.load_u32_acquire(0);
+                let mut packets = parse(&bare, &ring, cons, prod);
+                cons = prod;
+                for p in &packets {
+                    let tag = u32::from_be_bytes([p.bytes[0], p.bytes[1], p.bytes[2], p.bytes[3]]);
+                    let (len, _) = sizes[tag as usize];
+                    let mut want = frame(tag, len.max(4));
+                    want[..4].copy_from_slice(&tag.to_be_bytes());
+                    prop_assert_eq!(&p.bytes, &want, "packet {} intact while in flight", tag);
+                }
+                while !packets.is_empty() {
+                    let p = packets.swap_remove(next_rand() as usize % packets.len());
+                    let tag = u32::from_be_bytes([p.bytes[0], p.bytes[1], p.bytes[2], p.bytes[3]]);
+                    let mut ids = p.ids.clone();
+                    // Slots of a packet in any order; the head's NULLs follow the head.
+                    for k in (1..ids.len()).rev() {
+                        ids.swap(k, next_rand() as usize % (k + 1));
+                    }
+                    for (k, &id) in ids.iter().enumerate() {
+                        let status = if failing.contains(&tag) && k == 0 { NETIF_RSP_ERROR } else { NETIF_RSP_OKAY };
+                        ring.write(SRING_HEADER_SIZE + (rsp_prod & 255) as usize * 12, &NetifTxResponse { id, status });
+                        rsp_prod = rsp_prod.wrapping_add(1);
+                        if id == p.ids[0] {
+                            for _ in 0..p.extras {
+                                ring.write(SRING_HEADER_SIZE + (rsp_prod & 255) as usize * 12, &NetifTxResponse { id: 0, status: NETIF_RSP_NULL });
+                                rsp_prod = rsp_prod.wrapping_add(1);
+                            }
+                        }
+                    }
+                }
+                ring.store_u32_release(8, rsp_prod);
+                q.poll(&bare, &mut |d| {
+                    if let TxDone::Packet { packet, status } = d {
+                        let tag = u32::from_be_bytes([packet.frame[0], packet.frame[1], packet.frame[2], packet.frame[3]]);
+                        done.entry(tag).or_default().push(status);
+                    }
+                }, &mut |_, _| {}).unwrap();
+            }
+            for (tag, statuses) in &done {
+                let want = if failing.contains(tag) { TxStatus::Error } else { TxStatus::Ok };
+                prop_assert_eq!(statuses, &vec![want], "packet {}", tag);
+            }
+            prop_assert_eq!(q.pending_packets(), 0);
+        }
+    }
+}
