@@ -62,6 +62,13 @@ const STEPS: &[Step] = &[
     )
     .target_subdir("miri")
     .needs(&[NIGHTLY, MIRI, RUST_SRC]),
+    // The Windows ddk's stack-location pointer arithmetic and the PnP / resource-list logic.
+    Step::new(
+        "miri-ddk",
+        "cargo +nightly miri test -p xenpv-ddk -p xenpv-wdm --lib",
+    )
+    .target_subdir("miri")
+    .needs(&[NIGHTLY, MIRI, RUST_SRC]),
 ];
 
 const USAGE: &str = "usage: cargo xtask test [--list] [STEP...]   (default: every step)";

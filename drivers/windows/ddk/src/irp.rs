@@ -217,23 +217,30 @@ pub unsafe fn mark_pending(irp: *mut Irp) {
 mod tests {
     use super::*;
     use std::boxed::Box;
+    use std::vec::Vec;
 
     /// An IRP with `N` zeroed stack locations whose current location is the last one, as the I/O
-    /// manager hands it to the top driver.
-    fn irp_with_locations<const N: usize>() -> (Box<Irp>, Box<[IoStackLocation; N]>) {
+    /// manager hands it to the top driver. The locations are reached only through the returned
+    /// base pointer (derived from the whole array, as the kernel's pointer arithmetic needs); the
+    /// vector only keeps them alive (a Vec, not a Box, so moving it does not invalidate `base`).
+    fn irp_with_locations<const N: usize>() -> (Box<Irp>, Vec<IoStackLocation>, *mut IoStackLocation)
+    {
         // SAFETY: all-zero bytes are a valid value of these plain-data structs (null pointers,
         // `None` function pointers, zero integers).
         let mut irp: Box<Irp> = Box::new(unsafe { core::mem::zeroed() });
-        let mut stack: Box<[IoStackLocation; N]> = Box::new(unsafe { core::mem::zeroed() });
+        let mut stack: Vec<IoStackLocation> =
+            (0..N).map(|_| unsafe { core::mem::zeroed() }).collect();
+        let base = stack.as_mut_ptr();
         irp.stack_count = N as i8;
         irp.current_location = N as i8;
-        irp.current_stack_location = &mut stack[N - 1];
-        (irp, stack)
+        // SAFETY: N - 1 is inside the array.
+        irp.current_stack_location = unsafe { base.add(N - 1) };
+        (irp, stack, base)
     }
 
     #[test]
     fn skip_then_the_lower_drivers_view_is_the_same_location() {
-        let (mut irp, _stack) = irp_with_locations::<2>();
+        let (mut irp, _stack, _) = irp_with_locations::<2>();
         let irp: *mut Irp = &mut *irp;
         // SAFETY: the IRP and its stack outlive the calls.
         unsafe {
@@ -256,9 +263,10 @@ mod tests {
         ) -> NtStatus {
             0
         }
-        let (mut irp, stack) = irp_with_locations::<2>();
+        let (mut irp, _stack, base) = irp_with_locations::<2>();
         let irp: *mut Irp = &mut *irp;
-        // SAFETY: the IRP and its stack outlive the calls.
+        // SAFETY: the IRP and its stack outlive the calls; the stack is only reached through
+        // `base` and the IRP's own pointer, both derived from the whole array.
         unsafe {
             let current = current_stack_location(irp);
             (*current).major_function = IRP_MJ_PNP;
@@ -267,18 +275,18 @@ mod tests {
             (*current).control = SL_PENDING_RETURNED;
             (*current).completion_routine = Some(done);
             copy_current_stack_location_to_next(irp);
-            let next = &stack[0];
-            assert_eq!(next.major_function, IRP_MJ_PNP);
-            assert_eq!(next.parameters, [1, 2, 3, 4]);
-            assert_eq!(next.control, 0);
-            assert!(next.completion_routine.is_none());
+            let next = base;
+            assert_eq!((*next).major_function, IRP_MJ_PNP);
+            assert_eq!((*next).parameters, [1, 2, 3, 4]);
+            assert_eq!((*next).control, 0);
+            assert!((*next).completion_routine.is_none());
 
             let mut context = 7u32;
-            set_completion_routine(irp, done, (&mut context as *mut u32).cast());
-            let next = &stack[0];
-            assert!(next.completion_routine.is_some());
-            assert_eq!(next.context, (&mut context as *mut u32).cast());
-            assert_eq!(next.control, 0xe0);
+            let context: *mut c_void = (&mut context as *mut u32).cast();
+            set_completion_routine(irp, done, context);
+            assert!((*next).completion_routine.is_some());
+            assert_eq!((*next).context, context);
+            assert_eq!((*next).control, 0xe0);
             mark_pending(irp);
             assert_eq!(
                 (*current).control & SL_PENDING_RETURNED,
@@ -289,7 +297,7 @@ mod tests {
 
     #[test]
     fn start_device_resources_are_the_first_two_parameters() {
-        let (mut irp, _stack) = irp_with_locations::<1>();
+        let (mut irp, _stack, _) = irp_with_locations::<1>();
         // SAFETY: the IRP's current location is inside its stack.
         let location = unsafe { &mut *current_stack_location(&mut *irp) };
         location.parameters = [0x1000, 0x2000, 0, 0];
