@@ -8,7 +8,7 @@ use xenpv_control::vbd::FrontendVbd;
 use xenpv_datapath::blkif::DiscardInfo;
 use xenpv_datapath::platform::{Access, EventChannels as _, GrantedRegion, Grants as _};
 use xenpv_datapath::ring::{FrontRing, SharedRing};
-use xenpv_sim::blkback::{shared, BackendConfig, BlkBack, ConnectError, MemDisk};
+use xenpv_sim::blkback::{shared, BackendConfig, BlkBack, ConnectError, MemDisk, PURGE_INTERVAL};
 use xenpv_sim::guest::SimPlatform;
 use xenpv_sim::host::{Host, HostConfig};
 use zerocopy::{FromZeros, IntoBytes};
@@ -346,6 +346,43 @@ fn persistent_mappings_are_bounded() {
     // 4 kept mappings, then 4 per-request maps per round for the pages past the budget.
     assert_eq!(after.maps - before.maps, 4 + 3 * 4);
     assert_eq!(after.unmaps - before.unmaps, 3 * 4);
+}
+
+#[test]
+fn kept_mappings_follow_the_pages_in_use() {
+    let mut r = raw(BackendConfig {
+        max_pgrants: 8,
+        ..BackendConfig::default()
+    });
+    let read = |r: &mut Raw, page: usize| {
+        assert_eq!(
+            r.rw(BLKIF_OP_READ, 0, &[(page, 0, 7)]).status,
+            BLKIF_RSP_OKAY
+        );
+    };
+    // Pages 0-7 fill the budget.
+    for i in 0..PURGE_INTERVAL as usize {
+        read(&mut r, i % 8);
+    }
+    assert_eq!(r.back.persistent_grants(), 8);
+    // The frontend moves to pages 8-15: each purge unmaps one stale mapping, and the next use of
+    // a page not kept yet keeps it.
+    let before = r.host.grant_stats();
+    for i in 0..(8 * PURGE_INTERVAL) as usize + 8 {
+        read(&mut r, 8 + i % 8);
+    }
+    assert_eq!(r.back.persistent_grants(), 8, "the budget holds");
+    let moved = r.host.grant_stats();
+    assert_eq!(
+        moved.maps - before.maps,
+        moved.unmaps - before.unmaps,
+        "8 kept mappings replaced 8 stale ones; the rest were per request"
+    );
+    // Now every page in use is kept: no more maps.
+    for i in 0..PURGE_INTERVAL as usize {
+        read(&mut r, 8 + i % 8);
+    }
+    assert_eq!(r.host.grant_stats().maps, moved.maps);
 }
 
 #[test]

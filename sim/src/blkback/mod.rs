@@ -8,7 +8,9 @@
 //!
 //! Grants: with persistent grants negotiated, each data or indirect page is mapped once (writable,
 //! blkif.h note 8) and kept, up to `max_pgrants` mappings per ring (blkback's
-//! `max_persistent_grants`, 1056 by default); past that, pages are mapped for the request only.
+//! `max_persistent_grants`, 1056 by default); past that, pages are mapped for the request only,
+//! and a periodic purge unmaps kept mappings no request used lately (blkback's LRU), so the kept
+//! set follows the pages the frontend uses.
 //! Without persistent grants every page is mapped for one request, with the access that request
 //! needs, and unmapped when it is answered. The host counts every map and unmap.
 
@@ -21,7 +23,7 @@ pub mod xenstore;
 pub mod xs_disk;
 
 pub use mapped_ring::MappedRing;
-pub use queue::{BackError, BackQueue, BackStats};
+pub use queue::{BackError, BackQueue, BackStats, PURGE_INTERVAL};
 pub use storage::{FileDisk, MemDisk, Storage};
 
 use std::fmt;

@@ -66,6 +66,16 @@ enum Page {
 /// The request was refused with this status.
 type Status = i16;
 
+/// Requests between two purges of unused persistent mappings: the sim's stand-in for blkback's
+/// 100 ms LRU interval, counted in requests so that runs are reproducible.
+pub const PURGE_INTERVAL: u64 = 100;
+
+/// A persistent mapping and whether a request used it since the last purge.
+struct Kept {
+    map: Mapping,
+    used: bool,
+}
+
 /// One ring of the backend.
 pub struct BackQueue {
     host: Arc<Host>,
@@ -75,7 +85,11 @@ pub struct BackQueue {
     port: EvtchnPort,
     signal: Arc<Signal>,
     /// Persistent mappings by reference, when negotiated.
-    persistent: Option<HashMap<GrantRef, Mapping>>,
+    persistent: Option<HashMap<GrantRef, Kept>>,
+    /// A page could not be kept for lack of budget since the last purge.
+    overflow: bool,
+    /// Requests until the next purge.
+    until_purge: u64,
     /// Mappings made for the request being served; dropped (unmapped) when it is answered.
     transient: Vec<Mapping>,
     batch: Vec<BlkifRequest>,
@@ -120,6 +134,8 @@ impl BackQueue {
             port,
             signal,
             persistent: persistent.then(|| HashMap::with_capacity(config.max_pgrants)),
+            overflow: false,
+            until_purge: PURGE_INTERVAL,
             transient: Vec::with_capacity(max_segments + 8),
             batch: Vec::with_capacity(slots),
             segs: Vec::with_capacity(max_segments),
@@ -152,6 +168,11 @@ impl BackQueue {
                 self.ring
                     .push(&rsp)
                     .expect("one response per consumed request");
+                self.until_purge -= 1;
+                if self.until_purge == 0 {
+                    self.until_purge = PURGE_INTERVAL;
+                    self.purge();
+                }
             }
             answered += batch.len();
             self.batch = batch;
@@ -163,6 +184,27 @@ impl BackQueue {
                 Ok(false) => return Ok(answered),
                 Err(e) => return Err(self.halt(e)),
             }
+        }
+    }
+
+    /// blkback's `purge_persistent_gnt`: when pages had to be mapped per request for lack of
+    /// budget, unmap up to 5% of the budget (at least one) among the mappings no request used
+    /// since the last purge, so that the pages the frontend uses now can be kept instead.
+    fn purge(&mut self) {
+        let Some(held) = &mut self.persistent else {
+            return;
+        };
+        if self.overflow {
+            let mut clean = (self.config.max_pgrants * 5 / 100).max(1);
+            held.retain(|_, kept| {
+                let drop = !kept.used && clean > 0;
+                clean -= usize::from(drop);
+                !drop
+            });
+            self.overflow = false;
+        }
+        for kept in held.values_mut() {
+            kept.used = false;
         }
     }
 
@@ -386,16 +428,18 @@ impl BackQueue {
     fn map(&mut self, gref: GrantRef, write: bool) -> Result<Page, ()> {
         let (be, fe) = (self.config.backend_dom, self.config.front_dom);
         if let Some(held) = &mut self.persistent {
-            if held.contains_key(&gref) {
+            if let Some(kept) = held.get_mut(&gref) {
+                kept.used = true;
                 self.stats.persistent_hits += 1;
                 return Ok(Page::Persistent(gref));
             }
             if held.len() < self.config.max_pgrants {
                 // Persistent mappings are always writable: the page may serve a read later.
-                let m = self.host.map(be, fe, gref, true).map_err(|_| ())?;
-                held.insert(gref, m);
+                let map = self.host.map(be, fe, gref, true).map_err(|_| ())?;
+                held.insert(gref, Kept { map, used: true });
                 return Ok(Page::Persistent(gref));
             }
+            self.overflow = true;
         }
         let m = self.host.map(be, fe, gref, write).map_err(|_| ())?;
         self.transient.push(m);
@@ -408,12 +452,12 @@ impl BackQueue {
 }
 
 fn page_mem<'a>(
-    persistent: &'a Option<HashMap<GrantRef, Mapping>>,
+    persistent: &'a Option<HashMap<GrantRef, Kept>>,
     transient: &'a [Mapping],
     page: Page,
 ) -> &'a SharedMem {
     match page {
-        Page::Persistent(g) => persistent.as_ref().expect("persistent mode")[&g].mem(),
+        Page::Persistent(g) => persistent.as_ref().expect("persistent mode")[&g].map.mem(),
         Page::Transient(i) => transient[i].mem(),
     }
 }
