@@ -474,3 +474,45 @@ mod out_of_order {
         }
     }
 }
+
+#[test]
+fn answers_after_an_abort_are_protocol_errors_not_panics() {
+    use xenpv_datapath::netif::tx::TxRing;
+    use xenpv_datapath::netif::{TxDone, TxStatus};
+    let ring_mem = SharedPages::new(1).unwrap().mem();
+    let pool = SharedPages::new(256).unwrap().mem();
+    let caps = setup().tx;
+    let mut tx: TxRing<Pkt> =
+        TxRing::new(ring_mem.clone(), pool, (0..256).collect(), caps).unwrap();
+    tx.submit(OwnedPacket {
+        frame: vec![1; 9000],
+        offload: TxOffload::default(),
+    })
+    .map_err(|(_, w)| w)
+    .unwrap();
+    tx.flush();
+    let follower = req_at(&ring_mem, 1).id;
+    let mut done = Vec::new();
+    tx.abort(&mut |d| done.push(d));
+    assert!(matches!(
+        done[..],
+        [TxDone::Packet {
+            status: TxStatus::Disconnected,
+            ..
+        }]
+    ));
+    assert_eq!(tx.in_flight(), 0, "every id is free again");
+    ring_mem.write(
+        SRING_HEADER_SIZE,
+        &NetifTxResponse {
+            id: follower,
+            status: NETIF_RSP_OKAY,
+        },
+    );
+    ring_mem.store_u32_release(8, 1);
+    assert_eq!(
+        tx.poll(&mut |d| done.push(d)),
+        Err(NetifError::TxNotInFlight(follower))
+    );
+    assert_eq!(done.len(), 1, "nothing completes twice");
+}

@@ -155,9 +155,11 @@ impl<P> Ids<P> {
                 head
             }
         };
+        // Every id in flight belongs to a packet whose record is still there (records leave only
+        // once all their ids are answered, or at abort, after which nothing is answered).
         let rec = self.pending[usize::from(head)]
             .as_mut()
-            .expect("a head slot in flight has a pending record");
+            .ok_or(NetifError::TxNotInFlight(id))?;
         rec.unanswered -= 1;
         if status != TxStatus::Ok && rec.status == TxStatus::Ok {
             rec.status = status;
@@ -359,6 +361,13 @@ impl<P: TxPacket> TxRing<P> {
     pub fn abort(&mut self, done: &mut impl FnMut(TxDone<P>)) {
         for head in 0..self.ids.pending.len() as u16 {
             self.ids.finish(head, Some(TxStatus::Disconnected), done);
+        }
+        // Whatever the backend still answers now names ids that are no longer in flight.
+        for (id, slot) in self.ids.slots.iter_mut().enumerate() {
+            if let Slot::Follower { .. } = slot {
+                *slot = Slot::Free;
+                self.ids.free.push(id as u16);
+            }
         }
     }
 
