@@ -379,3 +379,67 @@ fn each_kind_of_bad_response_is_named() {
     r.queue.disconnect();
     assert_eq!(r.queue.broken(), None);
 }
+
+#[test]
+fn pool_pages_the_backend_keeps_are_never_used_again() {
+    let mut r = rig(true);
+    r.handle
+        .submit(BlockRequest::read(1, 0, vec![0; 4096]))
+        .unwrap();
+    r.queue.service().unwrap();
+    let req = r.back.ring.poll_requests().unwrap().next().unwrap();
+    let kept = req.seg[0].gref;
+    // The backend keeps the page mapped and never answers; the guest reconnects elsewhere.
+    let held = r.host.map(0, 1, kept, true).unwrap();
+    r.queue.disconnect();
+    assert!(
+        r.queue.quarantined() >= 1,
+        "the pool the backend holds is quarantined"
+    );
+    let features = Features {
+        persistent: true,
+        max_indirect_segments: 64,
+        flush: true,
+        barrier: true,
+        discard: None,
+    };
+    let info = r.queue.connect(0, 0, features).unwrap();
+    let pages = info
+        .grefs
+        .iter()
+        .map(|&g| r.host.map(0, 1, g, true).unwrap())
+        .collect();
+    let mut ring: BackRing<BlkifRequest, BlkifResponse, MappedRing> =
+        BackRing::attach(MappedRing::new::<BlkifRequest, BlkifResponse>(pages));
+    r.host.evtchn.bind_interdomain(0, 1, info.port).unwrap();
+    for tag in 2..16 {
+        let submitted = r
+            .handle
+            .submit(BlockRequest::write(tag, tag * 8, vec![7; 8192]));
+        assert!(submitted.is_ok(), "room for request {tag}");
+    }
+    r.queue.service().unwrap();
+    let mut seen = 0;
+    for req in ring.poll_requests().unwrap() {
+        let grefs = if req.operation == BLKIF_OP_INDIRECT {
+            let (ind, _) = BlkifRequestIndirect::read_from_prefix(req.as_bytes()).unwrap();
+            ind.indirect_grefs[..1].to_vec()
+        } else {
+            req.seg[..req.nr_segments as usize]
+                .iter()
+                .map(|s| s.gref)
+                .collect()
+        };
+        assert!(
+            !grefs.contains(&kept),
+            "a page the old backend maps was reused"
+        );
+        seen += 1;
+    }
+    assert!(seen > 0);
+    // Once the old backend lets go of its page and its ring, the old grants end.
+    drop(held);
+    drop(r.back);
+    r.queue.service().unwrap();
+    assert_eq!(r.queue.quarantined(), 0);
+}
