@@ -63,9 +63,10 @@ fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
 
 /// The frontend streams `n` requests through a ring of `slots` slots, pushing as many as fit,
 /// publishing, and notifying when `publish` says so; it sleeps on the response channel only when
-/// its final check finds no responses. The backend answers each request, in the same way. Every
-/// request must come back answered, in order, exactly once.
-fn stream(slots: usize, n: u32) {
+/// its final check finds no responses. The backend answers each request, in the same way: after
+/// taking the whole batch, or (`in_place`) with `answer_requests` as it consumes. Every request
+/// must come back answered, in order, exactly once.
+fn stream(slots: usize, n: u32, in_place: bool) {
     let mem = LoomRing::new(slots);
     let mut front = FrontRing::<Req, Rsp, _>::init(mem.clone());
     let mut back = BackRing::<Req, Rsp, _>::attach(mem);
@@ -78,16 +79,26 @@ fn stream(slots: usize, n: u32) {
             let mut answered = 0;
             while answered < n {
                 let mut got = 0;
-                for r in back.poll_requests().unwrap() {
-                    assert_eq!(r, req(answered));
-                    got += 1;
-                    answered += 1;
-                }
-                for _ in 0..got {
-                    back.push(&Rsp {
-                        id: back.rsp_prod_pvt(),
-                    })
-                    .unwrap();
+                if in_place {
+                    got = back
+                        .answer_requests(u32::MAX, |r| {
+                            assert_eq!(r, req(answered));
+                            answered += 1;
+                            Rsp { id: r.id }
+                        })
+                        .unwrap();
+                } else {
+                    for r in back.poll_requests().unwrap() {
+                        assert_eq!(r, req(answered));
+                        got += 1;
+                        answered += 1;
+                    }
+                    for _ in 0..got {
+                        back.push(&Rsp {
+                            id: back.rsp_prod_pvt(),
+                        })
+                        .unwrap();
+                    }
                 }
                 if back.publish() {
                     to_front.notify();
@@ -124,18 +135,24 @@ fn stream(slots: usize, n: u32) {
 /// consumed the responses there before overwriting them.
 #[test]
 fn stream_wraps_a_two_slot_ring() {
-    model(3, || stream(2, 4));
+    model(3, || stream(2, 4, false));
 }
 
 /// Four slots, five requests, so batches of several entries wrap around the ring.
 #[test]
 fn stream_wraps_a_four_slot_ring() {
-    model(3, || stream(4, 5));
+    model(3, || stream(4, 5, false));
 }
 
 /// One slot: every request waits for the previous response, so both directions' notifications
 /// are exercised on each round trip.
 #[test]
 fn stream_through_a_one_slot_ring() {
-    model(3, || stream(1, 3));
+    model(3, || stream(1, 3, false));
+}
+
+/// As the two-slot model, with the backend answering in place while it consumes.
+#[test]
+fn stream_answering_in_place() {
+    model(3, || stream(2, 4, true));
 }
