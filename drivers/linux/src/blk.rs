@@ -17,10 +17,10 @@ use xenpv_abi::blkif::BLKIF_SECTOR_SIZE;
 use xenpv_abi::xenbus::XenbusState;
 use xenpv_control::vbd::{FrontWishes, VbdDeviceError, VbdFrontend};
 use xenpv_control::xenbus::{DriverError, FrontendDriver};
-use xenpv_control::xs::client::Error as XsClientError;
 use xenpv_datapath::blkif::{BlockRequest, Completion, IoError, QueueConfig, QueueHandle};
 
 use crate::fd::poll_readable;
+use crate::front::{pump_store, DeviceArgs};
 use crate::nbd::{self, Command, Decoder, Incoming};
 use crate::nbd_dev::{Geometry, NbdDevice};
 use crate::platform::LinuxPlatform;
@@ -30,48 +30,10 @@ use crate::xenbus::{open_store, Store};
 type Vbd = VbdFrontend<LinuxPlatform, Vec<u8>>;
 type Driver = FrontendDriver<Vbd>;
 
-/// Command line of `xenpv-blk`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Args {
-    pub vbd: u16,
-    pub nbd: String,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub struct Usage(pub String);
-
-impl Args {
-    /// `<vbd-id> [--nbd /dev/nbdN]` (also `--vbd <id>`).
-    pub fn parse(args: &[String]) -> Result<Args, Usage> {
-        let mut vbd = None;
-        let mut nbd = "/dev/nbd0".to_string();
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            match a.as_str() {
-                "--nbd" => {
-                    nbd = it
-                        .next()
-                        .ok_or(Usage("--nbd needs a device".into()))?
-                        .clone()
-                }
-                "--vbd" => vbd = Some(it.next().ok_or(Usage("--vbd needs an id".into()))?.clone()),
-                s if !s.starts_with('-') && vbd.is_none() => vbd = Some(s.to_string()),
-                s => return Err(Usage(format!("unexpected argument {s:?}"))),
-            }
-        }
-        let id = vbd.ok_or(Usage("missing <vbd-id>".into()))?;
-        let vbd = id
-            .parse::<u16>()
-            .map_err(|_| Usage(format!("vbd id {id:?} is not a number below 65536")))?;
-        Ok(Args { vbd, nbd })
-    }
-}
-
 /// Why `xenpv-blk` stopped.
 #[derive(Debug)]
 pub enum BlkError {
     Os(&'static str, io::Error),
-    Store(XsClientError),
     Driver(DriverError<VbdDeviceError>),
     Nbd(nbd::NbdError),
     /// The device did not connect in time.
@@ -82,7 +44,6 @@ impl fmt::Display for BlkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BlkError::Os(what, e) => write!(f, "{what}: {e}"),
-            BlkError::Store(e) => write!(f, "xenstore: {e:?}"),
             BlkError::Driver(e) => write!(f, "vbd: {e:?}"),
             BlkError::Nbd(e) => write!(f, "nbd: {e}"),
             BlkError::Timeout(what) => write!(f, "timed out waiting for {what}"),
@@ -179,24 +140,18 @@ impl Home {
     /// Handles store traffic: watch events go to the driver (state machine) and the device
     /// (online resize).
     fn pump_store(&mut self) -> Result<(), BlkError> {
-        self.xs.process_pending().map_err(BlkError::Store)?;
-        while let Some(ev) = self.xs.try_event() {
-            let before = self.driver.machine().state();
-            match self.driver.on_watch(&mut self.xs, &ev) {
-                Ok(()) => {}
-                // The machine closes the device on its own; the backend may come back.
-                Err(DriverError::Device(e)) => eprintln!("xenpv-blk: device error: {e:?}"),
-                Err(e) => return Err(BlkError::Driver(e)),
-            }
-            let paths = self.driver.paths().clone();
-            if let Err(e) = self.driver.device_mut().on_watch(&mut self.xs, &paths, &ev) {
-                eprintln!("xenpv-blk: resize: {e:?}");
-            }
-            let after = self.driver.machine().state();
-            if before != after {
-                eprintln!("xenpv-blk: frontend {before:?} -> {after:?}");
-            }
-        }
+        pump_store(
+            &mut self.xs,
+            &mut self.driver,
+            "xenpv-blk",
+            |xs, driver, ev| {
+                let paths = driver.paths().clone();
+                if let Err(e) = driver.device_mut().on_watch(xs, &paths, ev) {
+                    eprintln!("xenpv-blk: resize: {e:?}");
+                }
+            },
+        )
+        .map_err(BlkError::Driver)?;
         if self.reconnect && self.driver.machine().state() == XenbusState::Closed {
             self.reconnect = false;
             self.driver
@@ -280,12 +235,12 @@ impl Home {
 }
 
 /// Runs `xenpv-blk` until SIGTERM.
-pub fn run(args: &Args) -> Result<(), BlkError> {
+pub fn run(args: &DeviceArgs) -> Result<(), BlkError> {
     let signal = ShutdownSignal::install().map_err(os("signals"))?;
     let platform = Arc::new(LinuxPlatform::open().map_err(os("/dev/xen/{gntalloc,evtchn}"))?);
     let xs_dev = open_store().map_err(os("/dev/xen/xenbus"))?;
     let (mut xs, xs_fd) = xs_dev;
-    let frontend = format!("device/vbd/{}", args.vbd);
+    let frontend = format!("device/vbd/{}", args.id);
     let wishes = FrontWishes {
         // Linux blkback publishes feature-persistent only when it connects, after our setup has
         // negotiated without it, but it reads our feature-persistent=1 and then maps every grant
@@ -296,7 +251,7 @@ pub fn run(args: &Args) -> Result<(), BlkError> {
         ring_order: 2,
         queues: 1,
     };
-    let device = Vbd::new(platform.clone(), args.vbd, wishes, QueueConfig::default());
+    let device = Vbd::new(platform.clone(), args.id, wishes, QueueConfig::default());
     let mut driver =
         FrontendDriver::attach(&mut xs, &frontend, device).map_err(BlkError::Driver)?;
     driver.connect(&mut xs).map_err(BlkError::Driver)?;
@@ -344,8 +299,8 @@ pub fn run(args: &Args) -> Result<(), BlkError> {
         blocks: disk.bytes() / u64::from(disk.sector_size),
         flags,
     };
-    let (nbd_dev, sock) = NbdDevice::connect(&args.nbd, geometry).map_err(os("nbd connect"))?;
-    eprintln!("xenpv-blk: serving {} as {}", frontend, args.nbd);
+    let (nbd_dev, sock) = NbdDevice::connect(&args.dev, geometry).map_err(os("nbd connect"))?;
+    eprintln!("xenpv-blk: serving {} as {}", frontend, args.dev);
     let served = serve(&mut home, &signal, &sock);
     shutdown(&mut home, nbd_dev, sock)?;
     served
@@ -454,38 +409,6 @@ mod tests {
     use super::*;
     use crate::nbd::Request;
     use xenpv_datapath::blkif::BlockOp;
-
-    fn strings(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn args_take_an_id_and_an_optional_device() {
-        assert_eq!(
-            Args::parse(&strings(&["51728"])),
-            Ok(Args {
-                vbd: 51728,
-                nbd: "/dev/nbd0".into()
-            })
-        );
-        assert_eq!(
-            Args::parse(&strings(&["--vbd", "51712", "--nbd", "/dev/nbd3"])),
-            Ok(Args {
-                vbd: 51712,
-                nbd: "/dev/nbd3".into()
-            })
-        );
-        for bad in [
-            &[][..],
-            &["70000"],
-            &["xvdb"],
-            &["1", "2"],
-            &["--nbd"],
-            &["-x"],
-        ] {
-            assert!(Args::parse(&strings(bad)).is_err(), "{bad:?}");
-        }
-    }
 
     fn incoming(command: Command, flags: u16, offset: u64, len: u32, data: Vec<u8>) -> Incoming {
         Incoming {

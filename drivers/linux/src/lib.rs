@@ -5,18 +5,23 @@
 //!   channels from /dev/xen/evtchn ([`evtchn`]);
 //! - [`xenbus`]: the xenstore client over /dev/xen/xenbus;
 //! - the programs in `src/bin`: `xenpv-xs-check` (control-plane checks against the real
-//!   xenstored, [`xscheck`]), `xenpv-blk` (a vbd exposed as the kernel's nbd device, [`blk`]).
+//!   xenstored, [`xscheck`]), `xenpv-blk` (a vbd exposed as the kernel's nbd device, [`blk`]) and
+//!   `xenpv-net` (a vif exposed as a TAP interface with virtio-net offloads, [`net`], [`vnet`]).
 //!
 //! The cores never wait; the homes here poll() the device files and call "process what is pending".
 
 pub mod blk;
 pub mod evtchn;
 pub mod fd;
+pub mod front;
 pub mod gntalloc;
 pub mod nbd;
 pub mod nbd_dev;
+pub mod net;
 pub mod platform;
 pub mod signals;
 pub mod sys;
+pub mod tap;
+pub mod vnet;
 pub mod xenbus;
 pub mod xscheck;

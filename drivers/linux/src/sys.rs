@@ -78,6 +78,28 @@ pub const NBD_DISCONNECT: libc::c_ulong = nbd_ioctl(8);
 pub const NBD_SET_TIMEOUT: libc::c_ulong = nbd_ioctl(9);
 pub const NBD_SET_FLAGS: libc::c_ulong = nbd_ioctl(10);
 
+const IOC_WRITE: u32 = 1;
+
+/// if_tun.h's `_IOW('T', nr, int)` requests.
+pub const TUNSETIFF: libc::c_ulong = ioc(IOC_WRITE, b'T', 202, size_of::<libc::c_int>());
+pub const TUNSETOFFLOAD: libc::c_ulong = ioc(IOC_WRITE, b'T', 208, size_of::<libc::c_uint>());
+pub const IFF_TAP: libc::c_short = 0x0002;
+pub const IFF_NO_PI: libc::c_short = 0x1000;
+pub const IFF_VNET_HDR: libc::c_short = 0x4000;
+pub const TUN_F_CSUM: libc::c_uint = 0x01;
+pub const TUN_F_TSO4: libc::c_uint = 0x02;
+pub const TUN_F_TSO6: libc::c_uint = 0x04;
+
+/// `struct ifreq` as TUNSETIFF reads it: the name, then the flags at the start of the union.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct IfreqFlags {
+    pub name: [u8; 16],
+    pub flags: libc::c_short,
+    pub pad: [u8; 22],
+}
+const _: () = assert!(size_of::<IfreqFlags>() == 40);
+
 #[cfg(test)]
 mod tests {
     use super::*;

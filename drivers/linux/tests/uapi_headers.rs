@@ -24,6 +24,8 @@ typedef uint16_t domid_t;
 #include <xen/gntalloc.h>
 #include <xen/evtchn.h>
 #include <linux/nbd.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
 #define P(x) printf(#x " %llu\n", (unsigned long long)(x))
 int main(void) {
     P(IOCTL_GNTALLOC_ALLOC_GREF); P(IOCTL_GNTALLOC_DEALLOC_GREF); P(GNTALLOC_FLAG_WRITABLE);
@@ -32,6 +34,9 @@ int main(void) {
     P(IOCTL_EVTCHN_BIND_UNBOUND_PORT); P(IOCTL_EVTCHN_UNBIND); P(IOCTL_EVTCHN_NOTIFY);
     P(NBD_SET_SOCK); P(NBD_SET_BLKSIZE); P(NBD_DO_IT); P(NBD_CLEAR_SOCK); P(NBD_CLEAR_QUE);
     P(NBD_SET_SIZE_BLOCKS); P(NBD_DISCONNECT); P(NBD_SET_TIMEOUT); P(NBD_SET_FLAGS);
+    P(TUNSETIFF); P(TUNSETOFFLOAD); P(IFF_TAP); P(IFF_NO_PI); P(IFF_VNET_HDR);
+    P(TUN_F_CSUM); P(TUN_F_TSO4); P(TUN_F_TSO6); P(sizeof(struct ifreq));
+    P(offsetof(struct ifreq, ifr_flags));
     return 0;
 }
 "#,
@@ -100,6 +105,16 @@ fn numbers_and_sizes_match_the_c_headers() {
         ("NBD_DISCONNECT", NBD_DISCONNECT as u64),
         ("NBD_SET_TIMEOUT", NBD_SET_TIMEOUT as u64),
         ("NBD_SET_FLAGS", NBD_SET_FLAGS as u64),
+        ("TUNSETIFF", TUNSETIFF as u64),
+        ("TUNSETOFFLOAD", TUNSETOFFLOAD as u64),
+        ("IFF_TAP", IFF_TAP as u64),
+        ("IFF_NO_PI", IFF_NO_PI as u64),
+        ("IFF_VNET_HDR", IFF_VNET_HDR as u64),
+        ("TUN_F_CSUM", TUN_F_CSUM as u64),
+        ("TUN_F_TSO4", TUN_F_TSO4 as u64),
+        ("TUN_F_TSO6", TUN_F_TSO6 as u64),
+        ("sizeof(struct ifreq)", size_of::<IfreqFlags>() as u64),
+        ("offsetof(struct ifreq, ifr_flags)", 16),
     ];
     let c = c_values();
     assert_eq!(c.len(), ours.len());

@@ -73,6 +73,8 @@ const SMOKE_STEPS: &[(&str, &str)] = &[
     ("domU", "xs-transaction"),
     ("domU", "blk-ours"),
     ("domU", "blk-ours-closed"),
+    ("domU", "net-ours"),
+    ("domU", "net-ours-closed"),
 ];
 
 const BENCH_STEPS: &[(&str, &str)] = &[("domU", "bench-net-kernel"), ("domU", "bench-blk-kernel")];

@@ -3,11 +3,12 @@
 
 use std::process::ExitCode;
 
-use xenpv_linux::blk::{run, Args};
+use xenpv_linux::blk::run;
+use xenpv_linux::front::DeviceArgs;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let args = match Args::parse(&args) {
+    let args = match DeviceArgs::parse(&args, "--vbd", "--nbd", "/dev/nbd0") {
         Ok(a) => a,
         Err(u) => {
             eprintln!(
