@@ -82,6 +82,14 @@ pub struct DiskSummary {
     pub replayed: u64,
 }
 
+fn yes(on: bool) -> &'static str {
+    if on {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
 impl fmt::Display for DiskSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let verify = match &self.verify {
@@ -94,60 +102,56 @@ impl fmt::Display for DiskSummary {
             ),
             Verify::Failed(e) => format!("FAILED: {e}"),
         };
-        let features = match &self.features {
-            None => String::from("not connected"),
-            Some(fe) => {
-                let mut v = Vec::new();
-                if fe.persistent {
-                    v.push(String::from("persistent grants"));
-                }
-                if fe.max_indirect_segments > 0 {
-                    v.push(format!("indirect ({} segments)", fe.max_indirect_segments));
-                }
-                if fe.flush {
-                    v.push(String::from("flush"));
-                }
-                if fe.barrier {
-                    v.push(String::from("barrier"));
-                }
-                if let Some(d) = fe.discard {
-                    v.push(format!(
-                        "discard{}",
-                        if d.secure { " (secure)" } else { "" }
-                    ));
-                }
-                v.join(", ")
-            }
-        };
-        let rows = [
-            ("I/Os", self.ios.to_string()),
+        let mut rows: Vec<(&str, String)> = Vec::from([
             ("IOPS", format!("{:.0}", self.iops)),
-            ("MB/s", format!("{:.1}", self.mbps)),
+            ("throughput", format!("{:.1} MB/s", self.mbps)),
+            ("I/Os", self.ios.to_string()),
             ("verify", verify),
-            ("features", features),
-            (
-                "queues x ring pages",
-                format!("{} x {}", self.queues, 1u32 << self.ring_order),
-            ),
+            ("queues", self.queues.to_string()),
+            ("ring pages", (1u32 << self.ring_order).to_string()),
             (
                 "segments per request",
                 self.segments_per_request.to_string(),
             ),
+        ]);
+        if let Some(fe) = &self.features {
+            let indirect = match fe.max_indirect_segments {
+                0 => String::from("no"),
+                n => format!("yes ({n} segments)"),
+            };
+            let discard = match fe.discard {
+                None => String::from("no"),
+                Some(d) if d.secure => String::from("yes (secure)"),
+                Some(_) => String::from("yes"),
+            };
+            rows.extend([
+                ("persistent grants", yes(fe.persistent).to_string()),
+                ("indirect descriptors", indirect),
+                (
+                    "flush / barrier",
+                    format!("{} / {}", yes(fe.flush), yes(fe.barrier)),
+                ),
+                ("discard", discard),
+            ]);
+        }
+        rows.extend([
             (
                 "grant maps per I/O",
-                format!("{:.2}", self.grant_maps_per_io),
+                format!("{:.2} (incl. reconnects)", self.grant_maps_per_io),
             ),
             (
-                "reconnects (replayed)",
-                format!("{} ({})", self.reconnects, self.replayed),
+                "reconnects",
+                format!("{} ({} requests replayed)", self.reconnects, self.replayed),
             ),
-        ];
-        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-        writeln!(f, "disk xvda (blkfront over sim blkback)")?;
-        for (k, v) in rows {
-            writeln!(f, "  {k:<width$}  {v}")?;
+        ]);
+        let w = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        let v = rows.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
+        writeln!(f, "disk xvda (blkfront over sim blkback, verify workload)")?;
+        writeln!(f, "+-{}-+-{}-+", "-".repeat(w), "-".repeat(v))?;
+        for (k, val) in &rows {
+            writeln!(f, "| {k:<w$} | {val:>v$} |")?;
         }
-        Ok(())
+        write!(f, "+-{}-+-{}-+", "-".repeat(w), "-".repeat(v))
     }
 }
 
@@ -346,7 +350,7 @@ mod tests {
             "MB/s",
             "verify",
             "persistent grants",
-            "indirect (256 segments)",
+            "yes (256 segments)",
         ] {
             assert!(table.contains(row), "{row} missing from\n{table}");
         }
