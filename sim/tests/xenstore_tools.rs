@@ -269,9 +269,11 @@ fn a_guest_xenstore_watch_sees_only_what_it_may_read() {
     let xs = Xenstored::new(Config::default());
     let dom0 = xs.connect(0);
     dom0.mkdir("/pub").unwrap();
-    dom0.set_perms("/pub", &[Perm::new(0, Access::Read)]).unwrap();
+    dom0.set_perms("/pub", &[Perm::new(0, Access::Read)])
+        .unwrap();
     dom0.write("/pub/closed", "").unwrap();
-    dom0.set_perms("/pub/closed", &[Perm::new(0, Access::None)]).unwrap();
+    dom0.set_perms("/pub/closed", &[Perm::new(0, Access::None)])
+        .unwrap();
     let guest = xs.serve_unix(socket_path("guest-watch"), 6).unwrap();
     let w = Watcher::spawn(&guest, "/pub");
     assert_eq!(w.next(), "/pub");

@@ -1,4 +1,4 @@
 //! Demonstrations the sim binary runs.
 
-pub mod net;
 pub mod disk;
+pub mod net;
