@@ -260,7 +260,10 @@ impl Frontend {
                 }
             }
             S::Closed => {
-                if self.want && matches!(b, Some(S::Initialising | S::InitWait)) {
+                // A backend that is Closed but still online waits for us to say Initialising
+                // before it goes back to InitWait (Linux's blkback and netback, and Linux's own
+                // frontends on resume, work this way), so Closed is a reason to start over too.
+                if self.want && matches!(b, Some(S::Initialising | S::InitWait | S::Closed)) {
                     self.write(S::Initialising, out);
                 }
             }
@@ -356,10 +359,14 @@ mod tests {
             vec![TearDown, WriteState(S::Closed)]
         );
         assert!(!f.has_rings());
-        assert_eq!(f.handle(Event::Backend(Some(S::Closed))), vec![]);
+        // Linux's backends, once Closed, wait for the frontend to say Initialising.
+        assert_eq!(
+            f.handle(Event::Backend(Some(S::Closed))),
+            vec![WriteState(S::Initialising)]
+        );
         assert_eq!(
             f.handle(Event::Backend(Some(S::InitWait))),
-            vec![WriteState(S::Initialising), SetupRings]
+            vec![SetupRings]
         );
         assert_eq!(f.handle(Event::SetupDone), vec![WriteState(S::Initialised)]);
         assert_eq!(

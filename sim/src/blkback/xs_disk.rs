@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use xenpv_abi::xenbus::XenbusState;
 use xenpv_control::vbd::{FrontWishes, VbdDeviceError, VbdFrontend};
-use xenpv_control::xenbus::driver::{switch_state, DriverError, FrontendDriver};
+use xenpv_control::xenbus::driver::{DriverError, FrontendDriver};
 use xenpv_control::xs::client::{Client, Error as ClientError, RingTransport};
 use xenpv_datapath::blkif::{QueueConfig, QueueError};
 
@@ -142,7 +142,8 @@ impl XsDisk {
     }
 
     /// Suspend and resume: the guest closes its device, the backend lets go, then the guest comes
-    /// back as Linux's xenbus resume does (announcing Initialising) and reconnects. Requests in
+    /// back (its state machine announces Initialising to the closed backend, as Linux's xenbus
+    /// resume does) and reconnects. Requests in
     /// flight stay in the queues and are replayed.
     pub fn suspend_resume(&mut self) -> Result<(), XsDiskError> {
         self.driver
@@ -152,9 +153,6 @@ impl XsDisk {
             d.driver.machine().state() == XenbusState::Closed
                 && d.backend.state() == XenbusState::Closed
         })?;
-        let frontend = self.driver.paths().frontend.clone();
-        switch_state(&mut self.xs, &frontend, XenbusState::Initialising)
-            .map_err(XsDiskError::Store)?;
         self.driver
             .connect(&mut self.xs)
             .map_err(XsDiskError::Driver)?;
