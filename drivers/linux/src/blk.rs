@@ -5,6 +5,14 @@
 //! queues process what is pending. NBD requests become `BlockRequest`s tagged with the NBD handle;
 //! completions become replies. While the backend is away (closed, restarting) requests wait in the
 //! queues and are replayed on the next connection.
+//!
+//! Why the kernel's nbd device and not ublk: with nbd's ioctl interface (NBD_SET_SOCK + NBD_DO_IT
+//! on a socket pair) the kernel speaks the NBD transmission phase to us, a 28-byte request / 16-byte
+//! reply protocol over a byte stream that is small enough to frame and test completely here
+//! ([`crate::nbd`]), needs no handshake, no netlink and no io_uring, and plugs into the same poll()
+//! loop as the store and the event channels. ublk would save the copy through the socket, but
+//! needs io_uring with URING_CMD, a per-tag buffer protocol and a second ring of our own; in the
+//! time this front had, nbd was the one that could be made correct and shown in the VM.
 
 use std::collections::VecDeque;
 use std::fmt;

@@ -294,7 +294,13 @@ fn serve(home: &mut Home, signal: &ShutdownSignal) -> Result<(), NetError> {
             signal.fd(),
             home.xs_fd,
             home.platform.evtchn.as_fd().as_raw_fd(),
-            home.tap.fd(),
+            // A held packet waits for ring space (an event), not for more frames: a negative
+            // descriptor is one poll() skips.
+            if home.held.is_some() {
+                -1
+            } else {
+                home.tap.fd()
+            },
         ];
         let ready = poll_readable(&fds, 1000).map_err(os("poll"))?;
         if ready[0] {

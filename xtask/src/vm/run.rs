@@ -77,7 +77,12 @@ const SMOKE_STEPS: &[(&str, &str)] = &[
     ("domU", "net-ours-closed"),
 ];
 
-const BENCH_STEPS: &[(&str, &str)] = &[("domU", "bench-net-kernel"), ("domU", "bench-blk-kernel")];
+const BENCH_STEPS: &[(&str, &str)] = &[
+    ("domU", "bench-net-kernel"),
+    ("domU", "bench-blk-kernel"),
+    ("domU", "bench-net-ours"),
+    ("domU", "bench-blk-ours"),
+];
 
 pub struct Report {
     pub steps: Steps,

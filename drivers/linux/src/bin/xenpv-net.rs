@@ -1,4 +1,4 @@
-//! `xenpv-net <vif-id> [--tap NAME]`: attaches device/vif/<vif-id> with the netif core and exposes
+//! `xenpv-net <vif-id> [--tap NAME]`: attaches `device/vif/<vif-id>` with the netif core and exposes
 //! it as the TAP interface NAME (default xenpv0) until SIGTERM, then leaves the vif Closed.
 
 use std::process::ExitCode;
