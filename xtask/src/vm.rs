@@ -12,6 +12,7 @@ mod kernel;
 mod layout;
 mod ldd;
 mod markers;
+mod metal;
 mod modules;
 mod packages;
 mod payload;
@@ -24,11 +25,12 @@ mod sh;
 use layout::Layout;
 use run::Mode;
 
-const USAGE: &str = "usage: cargo xtask vm <setup | boot [smoke|bench] | smoke | bench>
+const USAGE: &str = "usage: cargo xtask vm <setup | boot [smoke|bench] | smoke | bench | metal>
   setup   install QEMU and host tools (Debian 12, as root), fetch the kernel and Xen packages, build images
   boot    build what changed, boot Xen + dom0 + domU once and print the guest's step markers
   smoke   boot and check every functional step, the kernel's fronts' and ours (exit 1 naming the failed)
-  bench   boot, run iperf3 and fio through the fronts, write perf/results/bench.{md,json}";
+  bench   boot, run iperf3 and fio through the fronts, write perf/results/bench.{md,json}
+  metal   boot the bare-metal PV kernel (drivers/metal) as the domU and print its metal: lines";
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let layout = Layout::from_repo();
@@ -45,6 +47,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
         Some("smoke") => run::smoke(&layout, &prepare(&layout)?),
         Some("bench") => run::bench(&layout, &prepare(&layout)?),
+        Some("metal") => metal::run(&layout, &prepare(&layout)?),
         _ => Err(USAGE.into()),
     }
 }

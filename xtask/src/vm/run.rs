@@ -19,6 +19,8 @@ use super::sh;
 pub enum Mode {
     Smoke,
     Bench,
+    /// The bare-metal proof kernel (drivers/metal) instead of the Linux domU.
+    Metal,
 }
 
 impl Mode {
@@ -26,6 +28,7 @@ impl Mode {
         match self {
             Mode::Smoke => "smoke",
             Mode::Bench => "bench",
+            Mode::Metal => "metal",
         }
     }
     /// Hard limit for the whole QEMU run. A smoke run takes under a minute on two cores, a bench
@@ -34,13 +37,15 @@ impl Mode {
         match self {
             Mode::Smoke => Duration::from_secs(600),
             Mode::Bench => Duration::from_secs(900),
+            Mode::Metal => Duration::from_secs(420),
         }
     }
-    /// The domU image for this mode (only the bench image carries fio).
-    fn domu_image(self, images: &Images) -> &Path {
+    /// The domU image for this mode (only the bench image carries fio; metal has none).
+    fn domu_image(self, images: &Images) -> Option<&Path> {
         match self {
-            Mode::Smoke => &images.domu_smoke,
-            Mode::Bench => &images.domu_bench,
+            Mode::Smoke => Some(&images.domu_smoke),
+            Mode::Bench => Some(&images.domu_bench),
+            Mode::Metal => None,
         }
     }
 }
@@ -129,26 +134,17 @@ fn write_domu_cfg(layout: &Layout, dir: &Path, mode: Mode, ramdisk: &Path) -> Re
     fs::write(dir.join("domU.cfg"), cfg).map_err(|e| e.to_string())
 }
 
-/// The data disk: a tar of the domU's kernel, image and config, which dom0 unpacks.
-fn data_disk(images: &Images, domu: &Path, dir: &Path) -> Result<PathBuf, String> {
+/// The data disk: a tar of `files` (the domU's kernel, image and config), which dom0 unpacks.
+fn data_disk(files: &[&Path], dir: &Path) -> Result<PathBuf, String> {
     let tar = dir.join("data.tar");
     let parent = |p: &Path| p.parent().unwrap_or(Path::new("/")).to_path_buf();
     let name = |p: &Path| p.file_name().unwrap_or_default().to_os_string();
-    sh::output(
-        Command::new("tar")
-            .arg("-cf")
-            .arg(&tar)
-            .arg("--dereference")
-            .arg("-C")
-            .arg(parent(&images.vmlinux))
-            .arg(name(&images.vmlinux))
-            .arg("-C")
-            .arg(parent(domu))
-            .arg(name(domu))
-            .arg("-C")
-            .arg(dir)
-            .arg("domU.cfg"),
-    )?;
+    let mut cmd = Command::new("tar");
+    cmd.arg("-cf").arg(&tar).arg("--dereference");
+    for f in files {
+        cmd.arg("-C").arg(parent(f)).arg(name(f));
+    }
+    sh::output(&mut cmd)?;
     Ok(tar)
 }
 
@@ -184,9 +180,17 @@ pub fn boot(layout: &Layout, images: &Images, mode: Mode) -> Result<Report, Stri
     let dir = layout.work().join(mode.name());
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(dir.join("results")).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let domu = mode.domu_image(images);
-    write_domu_cfg(layout, &dir, mode, domu)?;
-    let data = data_disk(images, domu, &dir)?;
+    let cfg = dir.join("domU.cfg");
+    let data = match mode.domu_image(images) {
+        Some(domu) => {
+            write_domu_cfg(layout, &dir, mode, domu)?;
+            data_disk(&[&images.vmlinux, domu, &cfg], &dir)?
+        }
+        None => {
+            let kernel = super::metal::stage(layout, &dir)?;
+            data_disk(&[&kernel, &cfg], &dir)?
+        }
+    };
     let results_disk = dir.join("results.img");
     fs::File::create(&results_disk)
         .and_then(|f| f.set_len(64 << 20))

@@ -1,0 +1,133 @@
+//! The proof's steps, each printing what it found on real Xen.
+
+use core::fmt;
+
+use xenpv_abi::shared_info::StartInfo;
+use xenpv_xen::cpuid::{self, PvCpuid};
+use xenpv_xen::hypercall::{Instruction, Page};
+use xenpv_xen::{pv, Xen, XenError};
+
+use crate::say;
+
+/// A step that did not work out, and why.
+pub struct Failure {
+    pub step: &'static str,
+    pub why: Why,
+}
+
+pub enum Why {
+    Xen(XenError),
+    Start(pv::StartError),
+    Text(&'static str),
+}
+
+impl fmt::Display for Why {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Why::Xen(e) => write!(f, "{e}"),
+            Why::Start(e) => write!(f, "{e:?}"),
+            Why::Text(t) => f.write_str(t),
+        }
+    }
+}
+
+fn at<E: Into<Why>>(step: &'static str) -> impl FnOnce(E) -> Failure {
+    move |e| Failure {
+        step,
+        why: e.into(),
+    }
+}
+
+impl From<XenError> for Why {
+    fn from(e: XenError) -> Self {
+        Why::Xen(e)
+    }
+}
+
+impl From<pv::StartError> for Why {
+    fn from(e: pv::StartError) -> Self {
+        Why::Start(e)
+    }
+}
+
+impl From<&'static str> for Why {
+    fn from(t: &'static str) -> Self {
+        Why::Text(t)
+    }
+}
+
+/// The physical-to-machine list the domain builder wrote.
+pub fn p2m(si: &StartInfo) -> &'static [u64] {
+    // SAFETY: `mfn_list` is the guest virtual address of `nr_pages` frame numbers in the boot area,
+    // mapped for good and written by the builder before we started.
+    unsafe { core::slice::from_raw_parts(si.mfn_list as *const u64, si.nr_pages as usize) }
+}
+
+pub fn run(xen: &Xen<Page>, si: &StartInfo) -> Result<(), Failure> {
+    let magic = pv::magic_text(si);
+    say!(
+        "start_info: {} pages {}, flags {:#x}, store mfn {:#x} port {}, console port {}",
+        Text(magic),
+        si.nr_pages,
+        si.flags,
+        si.store_mfn,
+        si.store_evtchn,
+        si.console.evtchn
+    );
+
+    let v = xen.version().map_err(at("xen_version"))?;
+    let extra = xen.extraversion().map_err(at("xen_version"))?;
+    let extra = extra.iter().take_while(|&&b| b != 0).map(|&b| b as char);
+    say!(
+        "Xen {}.{}{} (hypercall page)",
+        v.major,
+        v.minor,
+        Text(extra)
+    );
+    let features = xen.features(0).map_err(at("xen_version"))?;
+    say!("features {features:#010x}");
+
+    match xen.console_write(b"metal: hello on the hypervisor console\n") {
+        Ok(()) => say!("console_io: accepted (privileged or debug Xen)"),
+        Err(e) => say!("console_io: refused as for any unprivileged domU on release Xen: {e}"),
+    }
+
+    // SAFETY: this is a PV guest (we were started through the PV ELF notes).
+    let c = unsafe { PvCpuid::new() };
+    let found = cpuid::detect(&c).ok_or(at("cpuid")("no Xen leaves"))?;
+    let vendor = cpuid::vendor(&c);
+    say!(
+        "cpuid: Xen {}.{} leaves at {:#x}..={:#x}, CPU {} (an HVM guest would use {:?})",
+        found.major,
+        found.minor,
+        found.base,
+        found.max_leaf,
+        Text(vendor.iter().map(|&b| b as char)),
+        Instruction::for_vendor(&vendor)
+    );
+    if (found.major, found.minor) != (v.major, v.minor) {
+        return Err(at("cpuid")("version differs from xen_version's"));
+    }
+
+    let port = xen.alloc_unbound(0).map_err(at("evtchn alloc_unbound"))?;
+    xen.close(port).map_err(at("evtchn close"))?;
+    match xen.close(port) {
+        Err(e) => say!("evtchn: allocated and closed port {port}; closing it again: {e}"),
+        Ok(()) => return Err(at("evtchn close")("a closed port closed again")),
+    }
+
+    let (frames, max) = xen.gnttab_query_size().map_err(at("gnttab query_size"))?;
+    say!("grant table: {frames} of at most {max} frames");
+    Ok(())
+}
+
+/// Prints an iterator of characters.
+struct Text<I>(I);
+
+impl<I: Iterator<Item = char> + Clone> fmt::Display for Text<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0
+            .clone()
+            .try_for_each(|c| fmt::Write::write_char(f, c))
+    }
+}

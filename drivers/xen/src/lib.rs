@@ -1,0 +1,26 @@
+//! The x86 Xen guest platform that XENBUS is on Windows and that the bare-metal proof kernel
+//! (drivers/metal) boots on: finding Xen, making hypercalls, and the guest-side logic of event
+//! channels, grant table frames and the PV console.
+//!
+//! Nothing here calls an operating system. Everything that touches the hypervisor goes through the
+//! [`Hypercall`] trait, with three implementations: direct `VMCALL`/`VMMCALL` for HVM guests (what
+//! Windows uses), the hypercall page of a PV guest, and a model of Xen for tests. The typed wrappers
+//! in [`ops`] turn Xen's `-errno` results into [`XenError`] values.
+#![no_std]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod console;
+pub mod cpuid;
+pub mod error;
+pub mod gnttab;
+pub mod hypercall;
+#[cfg(test)]
+mod model;
+pub mod ops;
+pub mod pv;
+
+pub use error::XenError;
+pub use hypercall::Hypercall;
+pub use ops::Xen;
