@@ -1,7 +1,7 @@
 //! The xenstore side of the sim netback, as Linux xen-netback's xenbus.c does it: advertise the
 //! features and wait in InitWait; when the frontend is Initialised, read its keys, connect the
-//! vif and go Connected; when the frontend closes, disconnect and follow it to Closed, then wait
-//! in InitWait again for a reconnect. The backend can also close on its own (unplug, a fatal
+//! vif and go Connected; when the frontend closes, disconnect and follow it to Closed, and go back
+//! to InitWait only once the frontend says Initialising again. The backend can also close on its own (unplug, a fatal
 //! error), which the frontend sees as Closing.
 
 use std::sync::Arc;
@@ -128,8 +128,9 @@ impl NetbackDevice {
                 self.disconnect();
                 self.switch(S::Closed)?;
             }
-            // Closed, and the device is still plugged in: ready for the frontend to come back.
-            (Some(S::Closed | S::Initialising), S::Closed) => self.switch(S::InitWait)?,
+            // Closed, and the device is still plugged in: like xen-netback, wait for the
+            // frontend to come back as Initialising before offering the device again.
+            (Some(S::Initialising), S::Closed) => self.switch(S::InitWait)?,
             _ => {}
         }
         Ok(())
