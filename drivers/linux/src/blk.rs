@@ -25,6 +25,7 @@ use xenpv_abi::blkif::BLKIF_SECTOR_SIZE;
 use xenpv_abi::xenbus::XenbusState;
 use xenpv_control::vbd::{FrontWishes, VbdDeviceError, VbdFrontend};
 use xenpv_control::xenbus::{DriverError, FrontendDriver};
+use xenpv_control::xs::client::Store as _;
 use xenpv_datapath::blkif::{BlockRequest, Completion, IoError, QueueConfig, QueueHandle};
 
 use crate::fd::poll_readable;
@@ -246,37 +247,9 @@ impl Home {
 pub fn run(args: &DeviceArgs) -> Result<(), BlkError> {
     let signal = ShutdownSignal::install().map_err(os("signals"))?;
     let platform = Arc::new(LinuxPlatform::open().map_err(os("/dev/xen/{gntalloc,evtchn}"))?);
-    let xs_dev = open_store().map_err(os("/dev/xen/xenbus"))?;
-    let (mut xs, xs_fd) = xs_dev;
     let frontend = format!("device/vbd/{}", args.id);
-    let wishes = FrontWishes {
-        // Linux blkback publishes feature-persistent only when it connects, after our setup has
-        // negotiated without it, but it reads our feature-persistent=1 and then maps every grant
-        // writable, which fails for the read-only grants of per-request writes (EIO on every
-        // write). Until the vbd negotiation learns persistence at connect time, ask for none.
-        persistent: false,
-        indirect: true,
-        ring_order: 2,
-        queues: 1,
-    };
-    let device = Vbd::new(platform.clone(), args.id, wishes, QueueConfig::default());
-    let mut driver =
-        FrontendDriver::attach(&mut xs, &frontend, device).map_err(BlkError::Driver)?;
-    driver.connect(&mut xs).map_err(BlkError::Driver)?;
-    let mut home = Home {
-        platform,
-        xs,
-        xs_fd,
-        driver,
-        handle: None,
-        backlog: VecDeque::new(),
-        reads: Default::default(),
-        reconnect: false,
-    };
     let t0 = Instant::now();
-    home.until(Duration::from_secs(30), "the backend to connect", |h| {
-        h.driver.machine().is_connected()
-    })?;
+    let mut home = connect(platform, &frontend, args.id)?;
     let negotiated = home.driver.device().negotiated();
     let disk = home
         .driver
@@ -312,6 +285,74 @@ pub fn run(args: &DeviceArgs) -> Result<(), BlkError> {
     let served = serve(&mut home, &signal, &sock);
     shutdown(&mut home, nbd_dev, sock)?;
     served
+}
+
+/// Attaches `frontend` asking for persistent grants or not, and waits until it is connected.
+fn attach(
+    platform: Arc<LinuxPlatform>,
+    mut xs: Store,
+    xs_fd: RawFd,
+    frontend: &str,
+    vdev: u16,
+    persistent: bool,
+) -> Result<Home, BlkError> {
+    let wishes = FrontWishes {
+        persistent,
+        indirect: true,
+        ring_order: 2,
+        queues: 1,
+    };
+    let device = Vbd::new(platform.clone(), vdev, wishes, QueueConfig::default());
+    let mut driver = FrontendDriver::attach(&mut xs, frontend, device).map_err(BlkError::Driver)?;
+    driver.connect(&mut xs).map_err(BlkError::Driver)?;
+    let mut home = Home {
+        platform,
+        xs,
+        xs_fd,
+        driver,
+        handle: None,
+        backlog: VecDeque::new(),
+        reads: Default::default(),
+        reconnect: false,
+    };
+    home.until(Duration::from_secs(30), "the backend to connect", |h| {
+        h.driver.machine().is_connected()
+    })?;
+    Ok(home)
+}
+
+/// Connects with persistent grants where the backend offers them.
+///
+/// Linux blkback writes `feature-persistent` only when it connects, so the offer our setup reads
+/// in InitWait never has it; yet blkback takes our own `feature-persistent=1` as agreement and
+/// then maps every grant writable, which fails for the read-only grants of per-request writes.
+/// So the first connection asks for no persistence and, if the connected backend turns out to
+/// offer it, is closed and made again: the key is then in the offer (blkback keeps it across a
+/// reconnect) and both sides agree. Nothing has been submitted yet, so nothing is lost.
+fn connect(platform: Arc<LinuxPlatform>, frontend: &str, vdev: u16) -> Result<Home, BlkError> {
+    let (xs, xs_fd) = open_store().map_err(os("/dev/xen/xenbus"))?;
+    let mut home = attach(platform, xs, xs_fd, frontend, vdev, false)?;
+    let key = format!("{}/feature-persistent", home.driver.paths().backend);
+    let offered = home
+        .xs
+        .try_read(&key)
+        .map_err(|e| BlkError::Driver(DriverError::Store(e)))?;
+    if offered.as_deref() != Some(b"1") {
+        return Ok(home);
+    }
+    eprintln!("xenpv-blk: the backend offers persistent grants once connected: reconnecting");
+    home.driver.close(&mut home.xs).map_err(BlkError::Driver)?;
+    home.until(
+        Duration::from_secs(10),
+        "the probe connection to close",
+        |h| h.driver.machine().state() == XenbusState::Closed,
+    )?;
+    // A new store connection: closing the old one removes every watch the probe's device
+    // registered (the vbd's `sectors` watch has no way out otherwise, and its token would clash).
+    let Home { platform, xs, .. } = home;
+    drop(xs);
+    let (xs, xs_fd) = open_store().map_err(os("/dev/xen/xenbus"))?;
+    attach(platform, xs, xs_fd, frontend, vdev, true)
 }
 
 /// The main loop: until a shutdown signal or the client disconnects.
