@@ -28,14 +28,12 @@
 use alloc::alloc::{alloc_zeroed, dealloc, Layout};
 use alloc::sync::Arc;
 use core::fmt;
-use core::mem::{size_of, MaybeUninit};
+use core::marker::PhantomData;
+use core::mem::{size_of, ManuallyDrop, MaybeUninit};
 use core::ptr::NonNull;
 use core::sync::atomic::{fence, AtomicU32, AtomicU8, Ordering};
 use xenpv_abi::PAGE_SIZE;
 
-/// Entries up to this size (every Xen ring entry: a blkif request is 112 bytes) are staged in a
-/// local before being copied into shared memory; see `SharedMem::write_unchecked`.
-const STAGE_BYTES: usize = 128;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 /// A view of contiguous memory shared with a peer.
@@ -145,67 +143,43 @@ impl SharedMem {
     #[inline]
     pub fn read<T: FromBytes>(&self, off: usize) -> T {
         self.check_range(off, size_of::<T>());
-        // SAFETY: the range was just checked; no alignment is promised.
-        unsafe { self.read_unchecked::<T, false>(off) }
+        // SAFETY: the range was just checked, so the entry lies inside the view; no alignment
+        // is promised.
+        unsafe { read_entry::<T, false>(self.ptr.as_ptr().add(off)) }
     }
 
     /// Copies `v` into shared memory at `off`.
     #[inline]
     pub fn write<T: IntoBytes + Immutable>(&self, off: usize, v: &T) {
         self.check_range(off, size_of::<T>());
-        // SAFETY: the range was just checked; no alignment is promised.
-        unsafe { self.write_unchecked::<T, false>(off, v) }
+        // SAFETY: as in read.
+        unsafe { write_entry::<T, false>(self.ptr.as_ptr().add(off), v) }
     }
 
-    /// [`read`](Self::read) without the bounds check, for callers that checked a whole region
-    /// once (a ring's slots). `ALIGNED` promises a 4-byte aligned address, for a faster copy.
+    /// The `count` slots of `stride` bytes from `off` on, each holding a `T` (a ring's slot
+    /// area), checked here once so that copying an entry in or out needs no further check.
     ///
-    /// # Safety
-    ///
-    /// `off + size_of::<T>()` must not exceed [`len`](Self::len); if `ALIGNED`, the address
-    /// `as_ptr() + off` must be 4-byte aligned.
+    /// Panics if `count` is not a power of two, a `T` does not fit in `stride` bytes, or the
+    /// slots do not fit inside the view: a layout bug in xenpv, never input from the peer.
     #[inline]
-    pub(crate) unsafe fn read_unchecked<T: FromBytes, const ALIGNED: bool>(&self, off: usize) -> T {
-        let mut out = MaybeUninit::<T>::uninit();
-        // SAFETY: `out` is a local of size_of::<T>() bytes, valid for writes; viewing it as
-        // `MaybeUninit<u8>` makes no claim about its contents.
-        let dst = unsafe {
-            core::slice::from_raw_parts_mut(
-                out.as_mut_ptr().cast::<MaybeUninit<u8>>(),
-                size_of::<T>(),
-            )
-        };
-        // SAFETY: forwarded from the caller.
-        unsafe { self.copy_out::<ALIGNED>(off, dst) };
-        // SAFETY: copy_out initialised all size_of::<T>() bytes, and T: FromBytes accepts any
-        // initialised bytes.
-        unsafe { out.assume_init() }
-    }
-
-    /// [`write`](Self::write) without the bounds check.
-    ///
-    /// # Safety
-    ///
-    /// As for [`read_unchecked`](Self::read_unchecked).
-    #[inline]
-    pub(crate) unsafe fn write_unchecked<T: IntoBytes + Immutable, const ALIGNED: bool>(
-        &self,
-        off: usize,
-        v: &T,
-    ) {
-        let bytes = v.as_bytes();
-        if bytes.len() > STAGE_BYTES {
-            // SAFETY: forwarded from the caller.
-            return unsafe { self.copy_in::<ALIGNED>(off, bytes) };
+    pub fn slot_array<T>(&self, off: usize, stride: usize, count: u32) -> SlotArray<'_, T> {
+        assert!(
+            count.is_power_of_two() && size_of::<T>() <= stride,
+            "{count} slots of {stride} bytes cannot hold {}-byte entries",
+            size_of::<T>()
+        );
+        self.check_range(off, (count as usize).saturating_mul(stride));
+        // SAFETY: `off <= self.len` (just checked), so the pointer is inside (or one past) the
+        // view and non-null because the view's start is.
+        let base = unsafe { self.ptr.add(off) };
+        SlotArray {
+            base,
+            stride,
+            mask: count - 1,
+            aligned: base.cast::<u32>().is_aligned() && stride.is_multiple_of(4),
+            _mem: PhantomData,
+            _entry: PhantomData,
         }
-        // Stage the value in a word-aligned local with one fixed-size copy before the word-wise
-        // stores. Reading `v` word by word directly would load words that straddle its fields
-        // (e.g. two u16 just written to the stack), which the CPU cannot forward from the
-        // pending stores; a whole-value copy lets the compiler build the words in registers.
-        let mut stage = [0u32; STAGE_BYTES / 4];
-        stage.as_mut_bytes()[..bytes.len()].copy_from_slice(bytes);
-        // SAFETY: forwarded from the caller.
-        unsafe { self.copy_in::<ALIGNED>(off, &stage.as_bytes()[..bytes.len()]) }
     }
 
     /// Copies `dst.len()` bytes out of shared memory starting at `off`.
@@ -253,67 +227,216 @@ impl SharedMem {
         unsafe { AtomicU32::from_ptr(p.cast()) }
     }
 
-    /// Splits `off..off + len` into 4-byte words and trailing bytes: all bytes if the start is
-    /// not 4-byte aligned. Both directions of copy use the same split, so the two sides of a ring
-    /// access each slot with atomics of the same size. `ALIGNED` says the caller knows the start
-    /// is aligned, which lets the compiler drop the byte-wise path.
+    /// Copies `dst.len()` bytes from `off` as [`words_out`] does.
     ///
     /// # Safety
     ///
-    /// `off + len` must not exceed `self.len`; if `ALIGNED`, `self.ptr + off` is 4-byte aligned.
-    #[inline]
-    unsafe fn chunks<const ALIGNED: bool>(&self, off: usize, len: usize) -> (*mut u8, usize) {
-        // SAFETY: `off + len <= self.len` (caller), so the pointer is inside (or one past) the
-        // view.
-        let base = unsafe { self.ptr.as_ptr().add(off) };
-        let words = if ALIGNED || base.cast::<u32>().is_aligned() {
-            len / 4
-        } else {
-            0
-        };
-        (base, words)
-    }
-
-    /// # Safety
-    ///
-    /// As for [`chunks`](Self::chunks) with `len = dst.len()`.
+    /// `off + dst.len()` must not exceed `self.len`; if `ALIGNED`, `self.ptr + off` is 4-byte
+    /// aligned.
     #[inline]
     unsafe fn copy_out<const ALIGNED: bool>(&self, off: usize, dst: &mut [MaybeUninit<u8>]) {
-        // SAFETY: forwarded from the caller.
-        let (base, words) = unsafe { self.chunks::<ALIGNED>(off, dst.len()) };
-        let out = dst.as_mut_ptr().cast::<u8>();
-        for i in 0..words {
-            // SAFETY: word i lies in bounds (caller's guarantee), is 4-byte aligned, and is
-            // only accessed atomically inside this program (contract of the view).
-            let v = unsafe { AtomicU32::from_ptr(base.add(i * 4).cast()) }.load(Ordering::Relaxed);
-            // SAFETY: bytes i*4..i*4+4 are inside `dst` (words * 4 <= dst.len()), which we may
-            // write; write_unaligned has no alignment requirement.
-            unsafe { out.add(i * 4).cast::<u32>().write_unaligned(v) };
-        }
-        for (i, d) in dst.iter_mut().enumerate().skip(words * 4) {
-            // SAFETY: the byte lies in bounds and is only accessed atomically in this program.
-            let v = unsafe { AtomicU8::from_ptr(base.add(i)) }.load(Ordering::Relaxed);
-            d.write(v);
+        // SAFETY: forwarded from the caller; the range lies inside the view.
+        unsafe { words_out::<ALIGNED>(self.ptr.as_ptr().add(off), dst) }
+    }
+
+    /// Copies `src` to `off` as [`words_in`] does.
+    ///
+    /// # Safety
+    ///
+    /// As for [`copy_out`](Self::copy_out) with `src.len()`.
+    #[inline]
+    unsafe fn copy_in<const ALIGNED: bool>(&self, off: usize, src: &[u8]) {
+        // SAFETY: forwarded from the caller; the range lies inside the view.
+        unsafe { words_in::<ALIGNED>(self.ptr.as_ptr().add(off), src) }
+    }
+}
+
+/// A ring's slot area inside a [`SharedMem`]: `count` (a power of two) slots of `stride` bytes,
+/// each holding a `T`, made by [`SharedMem::slot_array`] once the whole area was checked to lie
+/// inside the view. A ring index is masked to a slot, so no entry access needs a check.
+///
+/// It is `Copy` and holds the slots' address rather than the view: a ring copies a batch of
+/// entries through a local `SlotArray`, which the compiler keeps in registers. (Fields reached
+/// through a reference would be reloaded after every entry, because the compiler must assume
+/// that an atomic store into shared memory may have changed them.)
+pub struct SlotArray<'a, T> {
+    /// The first slot; `count * stride` bytes from here lie inside the view.
+    base: NonNull<u8>,
+    stride: usize,
+    /// `count - 1`.
+    mask: u32,
+    /// Every slot starts 4-byte aligned (always, for page-aligned rings of Xen's entry types),
+    /// so entries are copied as whole words without checking each address.
+    aligned: bool,
+    _mem: PhantomData<&'a SharedMem>,
+    _entry: PhantomData<fn(T) -> T>,
+}
+
+impl<T> Clone for SlotArray<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for SlotArray<'_, T> {}
+
+impl<T> fmt::Debug for SlotArray<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlotArray")
+            .field("base", &self.base)
+            .field("stride", &self.stride)
+            .field("slots", &(self.mask as u64 + 1))
+            .finish()
+    }
+}
+
+impl<T> SlotArray<'_, T> {
+    /// Address of the slot of ring index `index`.
+    #[inline]
+    fn slot(self, index: u32) -> *mut u8 {
+        let slot = (index & self.mask) as usize;
+        // SAFETY: slot < count, and the `count * stride` bytes from `base` lie inside the view
+        // (checked by `SharedMem::slot_array`), so the slot's start does too.
+        unsafe { self.base.as_ptr().add(slot * self.stride) }
+    }
+
+    /// Copies the entry at ring index `index` (free-running: the slot is `index` modulo the
+    /// number of slots) out of shared memory, once; see [`SharedMem::read`].
+    #[inline]
+    pub fn read(self, index: u32) -> T
+    where
+        T: FromBytes,
+    {
+        let p = self.slot(index);
+        // SAFETY: the slot lies inside the view and holds a whole `T` (`slot_array` checked
+        // `size_of::<T>() <= stride`); `aligned` holds for every slot (computed from the first
+        // slot's address and the stride).
+        unsafe {
+            if self.aligned {
+                read_entry::<T, true>(p)
+            } else {
+                read_entry::<T, false>(p)
+            }
         }
     }
 
-    /// # Safety
-    ///
-    /// As for [`chunks`](Self::chunks) with `len = src.len()`.
+    /// Copies `v` into the slot of ring index `index`.
     #[inline]
-    unsafe fn copy_in<const ALIGNED: bool>(&self, off: usize, src: &[u8]) {
-        // SAFETY: forwarded from the caller.
-        let (base, words) = unsafe { self.chunks::<ALIGNED>(off, src.len()) };
-        for i in 0..words {
-            // SAFETY: bytes i*4..i*4+4 are inside `src` (words * 4 <= src.len()).
-            let v = unsafe { src.as_ptr().add(i * 4).cast::<u32>().read_unaligned() };
-            // SAFETY: as in copy_out.
-            unsafe { AtomicU32::from_ptr(base.add(i * 4).cast()) }.store(v, Ordering::Relaxed);
+    pub fn write(self, index: u32, v: &T)
+    where
+        T: IntoBytes + Immutable,
+    {
+        let p = self.slot(index);
+        // SAFETY: as in read.
+        unsafe {
+            if self.aligned {
+                write_entry::<T, true>(p, v)
+            } else {
+                write_entry::<T, false>(p, v)
+            }
         }
-        for (i, &b) in src.iter().enumerate().skip(words * 4) {
-            // SAFETY: as in copy_out.
-            unsafe { AtomicU8::from_ptr(base.add(i)) }.store(b, Ordering::Relaxed);
-        }
+    }
+}
+
+/// Copies a `T` out of shared memory at `src`, as [`words_out`] does.
+///
+/// # Safety
+///
+/// As for [`words_out`] with `size_of::<T>()` bytes.
+#[inline]
+unsafe fn read_entry<T: FromBytes, const ALIGNED: bool>(src: *mut u8) -> T {
+    let mut out = MaybeUninit::<T>::uninit();
+    // SAFETY: `out` is a local of size_of::<T>() bytes, valid for writes; viewing it as
+    // `MaybeUninit<u8>` makes no claim about its contents.
+    let dst = unsafe {
+        core::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<MaybeUninit<u8>>(), size_of::<T>())
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe { words_out::<ALIGNED>(src, dst) };
+    // SAFETY: words_out initialised all size_of::<T>() bytes, and T: FromBytes accepts any
+    // initialised bytes.
+    unsafe { out.assume_init() }
+}
+
+/// A value copied into a word-aligned local.
+#[repr(C, align(4))]
+struct WordAligned<T>(ManuallyDrop<T>);
+
+/// Copies `v` into shared memory at `dst`, as [`words_in`] does.
+///
+/// # Safety
+///
+/// As for [`words_in`] with `size_of::<T>()` bytes.
+#[inline]
+unsafe fn write_entry<T: IntoBytes + Immutable, const ALIGNED: bool>(dst: *mut u8, v: &T) {
+    // Stage the value in a word-aligned local with one whole-value copy before the word-wise
+    // stores. Reading `v` word by word directly would load words that straddle its fields (e.g.
+    // two u16 just written to the stack), which the CPU cannot forward from the pending stores;
+    // a whole-value copy lets the compiler build the words in registers.
+    // SAFETY: `v` is a valid, aligned `T`. The bitwise copy is never dropped (ManuallyDrop) and
+    // only its bytes are read, so it takes over no ownership; `T: Immutable` has no interior
+    // mutability through which the two could differ.
+    let staged = WordAligned(ManuallyDrop::new(unsafe { core::ptr::read(v) }));
+    // SAFETY: forwarded from the caller.
+    unsafe { words_in::<ALIGNED>(dst, staged.0.as_bytes()) }
+}
+
+/// How many whole 4-byte words a copy of `len` bytes at `base` moves before its trailing bytes:
+/// none if `base` is not 4-byte aligned. Both directions of copy use the same split, so the two
+/// sides of a ring access each slot with atomics of the same size. `ALIGNED` says the caller
+/// knows `base` is aligned, which lets the compiler drop the byte-wise path.
+#[inline]
+fn word_count<const ALIGNED: bool>(base: *mut u8, len: usize) -> usize {
+    if ALIGNED || base.cast::<u32>().is_aligned() {
+        len / 4
+    } else {
+        0
+    }
+}
+
+/// Copies `dst.len()` bytes out of shared memory at `src`: Relaxed 32-bit atomic loads where
+/// `src` is 4-byte aligned, then (or otherwise only) byte loads.
+///
+/// # Safety
+///
+/// `src..src + dst.len()` must lie inside a [`SharedMem`] view (whose memory is valid and only
+/// accessed atomically inside this program); if `ALIGNED`, `src` must be 4-byte aligned.
+#[inline]
+unsafe fn words_out<const ALIGNED: bool>(src: *mut u8, dst: &mut [MaybeUninit<u8>]) {
+    let words = word_count::<ALIGNED>(src, dst.len());
+    let out = dst.as_mut_ptr().cast::<u8>();
+    for i in 0..words {
+        // SAFETY: word i lies in bounds (caller's guarantee), is 4-byte aligned, and is only
+        // accessed atomically inside this program (contract of the view).
+        let v = unsafe { AtomicU32::from_ptr(src.add(i * 4).cast()) }.load(Ordering::Relaxed);
+        // SAFETY: bytes i*4..i*4+4 are inside `dst` (words * 4 <= dst.len()), which we may
+        // write; write_unaligned has no alignment requirement.
+        unsafe { out.add(i * 4).cast::<u32>().write_unaligned(v) };
+    }
+    for (i, d) in dst.iter_mut().enumerate().skip(words * 4) {
+        // SAFETY: the byte lies in bounds and is only accessed atomically in this program.
+        let v = unsafe { AtomicU8::from_ptr(src.add(i)) }.load(Ordering::Relaxed);
+        d.write(v);
+    }
+}
+
+/// Copies `src` into shared memory at `dst`, split as [`words_out`] splits it.
+///
+/// # Safety
+///
+/// As for [`words_out`], for `dst..dst + src.len()`.
+#[inline]
+unsafe fn words_in<const ALIGNED: bool>(dst: *mut u8, src: &[u8]) {
+    let words = word_count::<ALIGNED>(dst, src.len());
+    for i in 0..words {
+        // SAFETY: bytes i*4..i*4+4 are inside `src` (words * 4 <= src.len()).
+        let v = unsafe { src.as_ptr().add(i * 4).cast::<u32>().read_unaligned() };
+        // SAFETY: as in words_out.
+        unsafe { AtomicU32::from_ptr(dst.add(i * 4).cast()) }.store(v, Ordering::Relaxed);
+    }
+    for (i, &b) in src.iter().enumerate().skip(words * 4) {
+        // SAFETY: as in words_out.
+        unsafe { AtomicU8::from_ptr(dst.add(i)) }.store(b, Ordering::Relaxed);
     }
 }
 
@@ -552,5 +675,57 @@ mod tests {
             }
             stop.store(true, Ordering::Relaxed);
         });
+    }
+
+    /// A slot array reduces free-running ring indices to slots (wrapping at u32::MAX) and puts
+    /// each entry where a plain typed copy at the slot's offset finds it, on word-aligned slots
+    /// and, copied byte-wise, on misaligned ones.
+    #[test]
+    fn slot_arrays_mask_indices_to_slots() {
+        let pages = SharedPages::new(1).unwrap();
+        let mem = pages.mem();
+        let pair = |i: u32| Pair {
+            a: i,
+            b: i as u16 ^ 0x5a5a,
+            c: !(i as u16),
+        };
+        // (offset, stride): word-aligned slots, then slots at odd addresses.
+        for (off, stride) in [(64, 12), (1025, 10)] {
+            let slots = mem.slot_array::<Pair>(off, stride, 4);
+            for index in [5, 6, u32::MAX, 0] {
+                slots.write(index, &pair(index));
+            }
+            for (slot, index) in [(1, 5), (2, 6), (3, u32::MAX), (0, 0)] {
+                assert_eq!(
+                    mem.read::<Pair>(off + slot * stride),
+                    pair(index),
+                    "{off}/{slot}"
+                );
+                // The same slot through a different index of the same residue.
+                let again = slots.read(index.wrapping_add(8));
+                assert_eq!(again, pair(index), "{off}/{slot}");
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "outside")]
+    fn slot_array_past_the_view_is_caught() {
+        let pages = SharedPages::new(1).unwrap();
+        pages.mem().slot_array::<Pair>(64, 12, 512);
+    }
+
+    #[test]
+    #[should_panic(expected = "cannot hold 8-byte entries")]
+    fn slot_array_too_narrow_for_its_entries_is_caught() {
+        let pages = SharedPages::new(1).unwrap();
+        pages.mem().slot_array::<Pair>(64, 4, 8);
+    }
+
+    #[test]
+    #[should_panic(expected = "cannot hold")]
+    fn slot_array_of_non_power_of_two_slots_is_caught() {
+        let pages = SharedPages::new(1).unwrap();
+        pages.mem().slot_array::<Pair>(64, 8, 6);
     }
 }

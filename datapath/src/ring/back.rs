@@ -1,7 +1,8 @@
 //! The backend half of a ring: consumes requests, produces responses.
 
 use super::{
-    check_power_of_two, Consumer, Entries, Entry, Index, Producer, RingError, RingFull, RingMemory,
+    check_power_of_two, Consumer, Entries, Entry, EntrySlots, Index, Producer, RingError, RingFull,
+    RingMemory,
 };
 use core::fmt;
 use core::marker::PhantomData;
@@ -50,10 +51,12 @@ impl<Req: Entry, Rsp: Entry, M: RingMemory> BackRing<Req, Rsp, M> {
     /// Takes the batch of requests the frontend has published: `req_prod` is read once and
     /// validated, then each request is copied out once as the iterator yields it.
     #[inline]
-    pub fn poll_requests(&mut self) -> Result<Entries<'_, Req, M>, RingError> {
+    pub fn poll_requests(
+        &mut self,
+    ) -> Result<Entries<'_, Req, impl EntrySlots<Req> + '_>, RingError> {
         let limit = self.request_limit();
         self.req.refresh(&self.mem, Index::ReqProd, limit)?;
-        Ok(self.req.entries(&self.mem, self.mask))
+        Ok(self.req.entries(&self.mem))
     }
 
     /// Takes up to `max` requests from the batch the frontend has published (as
@@ -67,18 +70,12 @@ impl<Req: Entry, Rsp: Entry, M: RingMemory> BackRing<Req, Rsp, M> {
         answer: impl FnMut(Req) -> Rsp,
     ) -> Result<u32, RingError> {
         let limit = self.request_limit();
-        let Self {
-            mem,
-            mask,
-            req,
-            rsp,
-            ..
-        } = self;
+        let Self { mem, req, rsp, .. } = self;
         req.refresh(mem, Index::ReqProd, limit)?;
         // Each response goes to a slot whose request was already consumed (the response index
         // trails the request index), so answering while consuming overwrites nothing unread.
-        let requests = req.entries::<Req, M>(mem, *mask).take(max as usize);
-        Ok(rsp.write::<_, Rsp>(mem, *mask, requests.map(answer), max))
+        let requests = req.entries::<Req, M>(mem).take(max as usize);
+        Ok(rsp.write::<_, Rsp>(mem, requests.map(answer), max))
     }
 
     /// Writes the response to the oldest unanswered request into its slot. The frontend does not
@@ -89,7 +86,7 @@ impl<Req: Entry, Rsp: Entry, M: RingMemory> BackRing<Req, Rsp, M> {
             return Err(RingFull);
         }
         self.rsp
-            .write::<_, Rsp>(&self.mem, self.mask, core::iter::once(rsp), 1);
+            .write::<_, Rsp>(&self.mem, core::iter::once(rsp), 1);
         Ok(())
     }
 
@@ -99,8 +96,7 @@ impl<Req: Entry, Rsp: Entry, M: RingMemory> BackRing<Req, Rsp, M> {
     #[inline]
     pub fn push_many(&mut self, rsps: impl IntoIterator<Item = Rsp>) -> u32 {
         let unanswered = self.unanswered();
-        self.rsp
-            .write::<_, Rsp>(&self.mem, self.mask, rsps, unanswered)
+        self.rsp.write::<_, Rsp>(&self.mem, rsps, unanswered)
     }
 
     /// Makes the pushed responses visible to the frontend and returns whether it must be

@@ -1,7 +1,8 @@
 //! The frontend half of a ring: produces requests, consumes responses.
 
 use super::{
-    check_power_of_two, Consumer, Entries, Entry, Index, Producer, RingError, RingFull, RingMemory,
+    check_power_of_two, Consumer, Entries, Entry, EntrySlots, Index, Producer, RingError, RingFull,
+    RingMemory,
 };
 use core::fmt;
 use core::marker::PhantomData;
@@ -69,7 +70,7 @@ impl<Req: Entry, Rsp: Entry, M: RingMemory> FrontRing<Req, Rsp, M> {
             return Err(RingFull);
         }
         self.req
-            .write::<_, Req>(&self.mem, self.mask, core::iter::once(req), 1);
+            .write::<_, Req>(&self.mem, core::iter::once(req), 1);
         Ok(())
     }
 
@@ -79,7 +80,7 @@ impl<Req: Entry, Rsp: Entry, M: RingMemory> FrontRing<Req, Rsp, M> {
     #[inline]
     pub fn push_many(&mut self, reqs: impl IntoIterator<Item = Req>) -> u32 {
         let free = self.free_requests();
-        self.req.write::<_, Req>(&self.mem, self.mask, reqs, free)
+        self.req.write::<_, Req>(&self.mem, reqs, free)
     }
 
     /// Makes the pushed requests visible to the backend and returns whether it must be notified
@@ -92,10 +93,12 @@ impl<Req: Entry, Rsp: Entry, M: RingMemory> FrontRing<Req, Rsp, M> {
     /// Takes the batch of responses the backend has published: `rsp_prod` is read once and
     /// validated, then each response is copied out once as the iterator yields it.
     #[inline]
-    pub fn poll_responses(&mut self) -> Result<Entries<'_, Rsp, M>, RingError> {
+    pub fn poll_responses(
+        &mut self,
+    ) -> Result<Entries<'_, Rsp, impl EntrySlots<Rsp> + '_>, RingError> {
         let limit = self.response_limit();
         self.rsp.refresh(&self.mem, Index::RspProd, limit)?;
-        Ok(self.rsp.entries(&self.mem, self.mask))
+        Ok(self.rsp.entries(&self.mem))
     }
 
     /// Before going to sleep: asks for a notification on the next response and reports whether

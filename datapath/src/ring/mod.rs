@@ -82,6 +82,48 @@ pub trait RingMemory {
     fn slots(&self) -> u32;
     /// Zeroes whatever the header holds besides the indices (`SHARED_RING_INIT`'s memsets).
     fn clear_header_padding(&self);
+
+    /// The slots as entries of type `T`, for the length of one batch. The ring copies a batch's
+    /// entries through this `Copy` value, which the compiler can keep in registers; what it
+    /// reaches through `&self` it must reload after every entry, since an atomic store into
+    /// the ring might have changed it. The default goes through
+    /// [`read_slot`](Self::read_slot) and [`write_slot`](Self::write_slot).
+    #[inline]
+    fn entry_slots<T: Entry>(&self) -> impl EntrySlots<T> {
+        SlotsOf(self, PhantomData)
+    }
+}
+
+/// Copies entries of one type in and out of a ring's slots; see [`RingMemory::entry_slots`].
+pub trait EntrySlots<T>: Copy {
+    /// Copies out the entry at ring index `index` (free-running: the slot is `index` modulo the
+    /// number of slots).
+    fn read(self, index: u32) -> T;
+    /// Copies `v` into the slot of ring index `index`.
+    fn write(self, index: u32, v: &T);
+}
+
+/// [`RingMemory::entry_slots`] through `read_slot` and `write_slot`.
+struct SlotsOf<'a, M: ?Sized, T>(&'a M, PhantomData<fn(T) -> T>);
+
+impl<M: ?Sized, T> Clone for SlotsOf<'_, M, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<M: ?Sized, T> Copy for SlotsOf<'_, M, T> {}
+
+impl<M: RingMemory + ?Sized, T: Entry> EntrySlots<T> for SlotsOf<'_, M, T> {
+    #[inline]
+    fn read(self, index: u32) -> T {
+        self.0.read_slot(index & (self.0.slots() - 1))
+    }
+
+    #[inline]
+    fn write(self, index: u32, v: &T) {
+        self.0.write_slot(index & (self.0.slots() - 1), v)
+    }
 }
 
 /// The ring has no room: no free request slot (front), or no consumed request left to answer
@@ -160,20 +202,20 @@ impl Producer {
     }
 
     /// Writes at most `max` entries from `items`, taking no more than it writes, and returns how
-    /// many. The index is kept in a local: the slot writes are atomics, across which the compiler
-    /// would otherwise reload and store `self.pvt` for every entry.
+    /// many. The index and the slots are kept in locals: the slot writes are atomics, across
+    /// which the compiler would otherwise reload and store `self.pvt` for every entry.
     #[inline]
     fn write<M: RingMemory, T: Entry>(
         &mut self,
         mem: &M,
-        mask: u32,
         items: impl IntoIterator<Item = impl Borrow<T>>,
         max: u32,
     ) -> u32 {
+        let slots = mem.entry_slots::<T>();
         let start = self.pvt;
         let mut pvt = start;
         for v in items.into_iter().take(max as usize) {
-            mem.write_slot(pvt & mask, v.borrow());
+            slots.write(pvt, v.borrow());
             pvt = pvt.wrapping_add(1);
         }
         self.pvt = pvt;
@@ -261,13 +303,15 @@ impl Consumer {
     }
 
     #[inline]
-    fn entries<'a, T, M: RingMemory>(&'a mut self, mem: &'a M, mask: u32) -> Entries<'a, T, M> {
+    fn entries<'a, T: Entry, M: RingMemory>(
+        &'a mut self,
+        mem: &'a M,
+    ) -> Entries<'a, T, impl EntrySlots<T> + use<'a, T, M>> {
         Entries {
             next: self.cons,
             end: self.seen,
             consumer: self,
-            mem,
-            mask,
+            slots: mem.entry_slots::<T>(),
             _entry: PhantomData,
         }
     }
@@ -278,10 +322,9 @@ impl Consumer {
 /// The batch ends at the producer index read when the batch was taken; entries not taken before
 /// the iterator is dropped stay on the ring for the next batch. The consumer index advances when
 /// the iterator is dropped (a leaked iterator consumes nothing).
-pub struct Entries<'a, T, M> {
+pub struct Entries<'a, T, S> {
     consumer: &'a mut Consumer,
-    mem: &'a M,
-    mask: u32,
+    slots: S,
     /// The consumer index, kept here while iterating so it can live in a register (see
     /// `Producer::write`) and stored back on drop.
     next: u32,
@@ -289,14 +332,14 @@ pub struct Entries<'a, T, M> {
     _entry: PhantomData<fn() -> T>,
 }
 
-impl<T, M> Drop for Entries<'_, T, M> {
+impl<T, S> Drop for Entries<'_, T, S> {
     #[inline]
     fn drop(&mut self) {
         self.consumer.cons = self.next;
     }
 }
 
-impl<T: Entry, M: RingMemory> Iterator for Entries<'_, T, M> {
+impl<T, S: EntrySlots<T>> Iterator for Entries<'_, T, S> {
     type Item = T;
 
     #[inline]
@@ -305,7 +348,7 @@ impl<T: Entry, M: RingMemory> Iterator for Entries<'_, T, M> {
         if cons == self.end {
             return None;
         }
-        let entry = self.mem.read_slot(cons & self.mask);
+        let entry = self.slots.read(cons);
         self.next = cons.wrapping_add(1);
         Some(entry)
     }
@@ -317,9 +360,9 @@ impl<T: Entry, M: RingMemory> Iterator for Entries<'_, T, M> {
     }
 }
 
-impl<T: Entry, M: RingMemory> ExactSizeIterator for Entries<'_, T, M> {}
+impl<T, S: EntrySlots<T>> ExactSizeIterator for Entries<'_, T, S> {}
 
-impl<T, M> fmt::Debug for Entries<'_, T, M> {
+impl<T, S> fmt::Debug for Entries<'_, T, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Entries")
             .field("next", &self.next)

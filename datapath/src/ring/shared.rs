@@ -1,7 +1,7 @@
 //! [`RingMemory`] over real shared pages: the C `struct xxx_sring` layout.
 
-use super::{Entry, Index, RingMemory};
-use crate::shmem::SharedMem;
+use super::{Entry, EntrySlots, Index, RingMemory};
+use crate::shmem::{SharedMem, SlotArray};
 use core::fmt;
 use core::mem::size_of;
 use xenpv_abi::ring::{sring_entries, sring_entry_size, SRING_HEADER_SIZE};
@@ -33,9 +33,6 @@ pub struct SharedRing {
     mem: SharedMem,
     entry_size: usize,
     slots: u32,
-    /// Every slot starts 4-byte aligned (always, for page-aligned rings of Xen's entry types),
-    /// so entries are copied as whole words without checking each address.
-    aligned: bool,
 }
 
 impl SharedRing {
@@ -49,35 +46,16 @@ impl SharedRing {
                 entry_size,
             });
         }
-        // What read_slot and write_slot rely on.
-        assert!(SRING_HEADER_SIZE + slots as usize * entry_size <= mem.len());
-        let first_slot = mem.as_ptr().as_ptr() as usize + SRING_HEADER_SIZE;
-        let aligned = first_slot.is_multiple_of(4) && entry_size.is_multiple_of(4);
         Ok(Self {
             mem,
             entry_size,
             slots,
-            aligned,
         })
     }
 
     /// The underlying memory (for granting its pages to the peer).
     pub fn mem(&self) -> &SharedMem {
         &self.mem
-    }
-
-    /// Offset of `slot`, checked to lie with a `T` inside the slot area, which `new` sized to fit
-    /// inside the memory.
-    #[inline]
-    fn slot_offset<T>(&self, slot: u32) -> usize {
-        assert!(
-            slot < self.slots && size_of::<T>() <= self.entry_size,
-            "slot {slot} of a {}-byte entry outside a ring of {} {}-byte slots",
-            size_of::<T>(),
-            self.slots,
-            self.entry_size
-        );
-        SRING_HEADER_SIZE + slot as usize * self.entry_size
     }
 }
 
@@ -99,30 +77,12 @@ impl RingMemory for SharedRing {
 
     #[inline]
     fn read_slot<T: Entry>(&self, slot: u32) -> T {
-        let off = self.slot_offset::<T>(slot);
-        // SAFETY: slot_offset checked that the entry lies inside the slot area, which lies inside
-        // the memory (`__RING_SIZE` only counts slots that fit); `aligned` was computed from the
-        // slot area's address and stride.
-        unsafe {
-            if self.aligned {
-                self.mem.read_unchecked::<T, true>(off)
-            } else {
-                self.mem.read_unchecked::<T, false>(off)
-            }
-        }
+        self.entry_slots::<T>().read(slot)
     }
 
     #[inline]
     fn write_slot<T: Entry>(&self, slot: u32, v: &T) {
-        let off = self.slot_offset::<T>(slot);
-        // SAFETY: as in read_slot.
-        unsafe {
-            if self.aligned {
-                self.mem.write_unchecked::<T, true>(off, v)
-            } else {
-                self.mem.write_unchecked::<T, false>(off, v)
-            }
-        }
+        self.entry_slots::<T>().write(slot, v)
     }
 
     #[inline]
@@ -134,5 +94,25 @@ impl RingMemory for SharedRing {
         let end_of_indices = Index::RspEvent.offset() + 4;
         self.mem
             .write_bytes(end_of_indices, &[0; SRING_HEADER_SIZE - 16]);
+    }
+
+    /// The slot area after the header, checked to fit the memory once per batch, so that no
+    /// entry access needs a check (`__RING_SIZE` only counts slots that fit).
+    #[inline]
+    fn entry_slots<T: Entry>(&self) -> impl EntrySlots<T> {
+        self.mem
+            .slot_array::<T>(SRING_HEADER_SIZE, self.entry_size, self.slots)
+    }
+}
+
+impl<T: Entry> EntrySlots<T> for SlotArray<'_, T> {
+    #[inline]
+    fn read(self, index: u32) -> T {
+        SlotArray::read(self, index)
+    }
+
+    #[inline]
+    fn write(self, index: u32, v: &T) {
+        SlotArray::write(self, index, v)
     }
 }
