@@ -104,14 +104,12 @@ pub fn to_block_request(inc: Incoming) -> Result<BlockRequest<Vec<u8>>, (u64, u3
     })
 }
 
-/// The reply bytes of a completion: header, then the data of a successful read.
-pub fn reply_bytes(c: &Completion<Vec<u8>>, is_read: bool) -> Vec<u8> {
+/// The reply to a completion: its header, then the data of a successful read (written as they
+/// are, so that a read's data is not copied once more).
+pub fn reply_parts(c: &Completion<Vec<u8>>, is_read: bool) -> ([u8; nbd::REPLY_LEN], &[u8]) {
     let error = c.result.map_or_else(nbd_errno, |()| 0);
-    let mut out = nbd::reply(c.tag, error).to_vec();
-    if error == 0 && is_read {
-        out.extend_from_slice(&c.buf);
-    }
-    out
+    let data: &[u8] = if error == 0 && is_read { &c.buf } else { &[] };
+    (nbd::reply(c.tag, error), data)
 }
 
 fn write_all(fd: RawFd, mut bytes: &[u8]) -> io::Result<()> {
@@ -206,7 +204,9 @@ impl Home {
         };
         while let Some(c) = h.completion() {
             let is_read = self.reads.remove(&c.tag);
-            write_all(sock, &reply_bytes(&c, is_read))?;
+            let (header, data) = reply_parts(&c, is_read);
+            write_all(sock, &header)?;
+            write_all(sock, data)?;
             n += 1;
         }
         Ok(n)
@@ -520,18 +520,16 @@ mod tests {
             buf: vec![9u8; 512],
             result: Ok(()),
         };
-        let bytes = reply_bytes(&ok, true);
-        assert_eq!(&bytes[..16], &nbd::reply(5, 0));
-        assert_eq!(&bytes[16..], &[9u8; 512][..]);
-        assert_eq!(reply_bytes(&ok, false).len(), 16);
+        assert_eq!(reply_parts(&ok, true), (nbd::reply(5, 0), &[9u8; 512][..]));
+        assert_eq!(reply_parts(&ok, false), (nbd::reply(5, 0), &[][..]));
         let failed = Completion {
             tag: 5,
             buf: vec![0u8; 512],
             result: Err(IoError::OutOfRange),
         };
         assert_eq!(
-            reply_bytes(&failed, true),
-            nbd::reply(5, libc::ENOSPC as u32)
+            reply_parts(&failed, true),
+            (nbd::reply(5, libc::ENOSPC as u32), &[][..])
         );
     }
 
