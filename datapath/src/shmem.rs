@@ -130,6 +130,30 @@ impl SharedMem {
         self.atomic_u32(off).store(v, Ordering::Release)
     }
 
+    /// [`load_u32_acquire`](Self::load_u32_acquire) without its range and alignment checks,
+    /// for a caller that made them once (a ring, for its header).
+    ///
+    /// # Safety
+    ///
+    /// `off + 4` must not exceed [`len`](Self::len), and `as_ptr() + off` must be 4-byte
+    /// aligned.
+    #[inline]
+    pub(crate) unsafe fn load_u32_acquire_unchecked(&self, off: usize) -> u32 {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.atomic_u32_unchecked(off) }.load(Ordering::Acquire)
+    }
+
+    /// [`store_u32_release`](Self::store_u32_release) without its checks.
+    ///
+    /// # Safety
+    ///
+    /// As for [`load_u32_acquire_unchecked`](Self::load_u32_acquire_unchecked).
+    #[inline]
+    pub(crate) unsafe fn store_u32_release_unchecked(&self, off: usize, v: u32) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.atomic_u32_unchecked(off) }.store(v, Ordering::Release)
+    }
+
     /// Full memory barrier (io/ring.h's `xen_mb`): orders our earlier stores before our later
     /// loads, as the notification hold-off protocol needs.
     #[inline]
@@ -215,15 +239,24 @@ impl SharedMem {
     #[inline]
     fn atomic_u32(&self, off: usize) -> &AtomicU32 {
         self.check_range(off, 4);
-        // SAFETY: `off + 4 <= len`, so the pointer is inside the view.
-        let p = unsafe { self.ptr.as_ptr().add(off) };
         assert!(
-            p.cast::<u32>().is_aligned(),
+            (self.ptr.as_ptr() as usize + off).is_multiple_of(4),
             "misaligned shared index at {off}"
         );
-        // SAFETY: `p` is in bounds, 4-byte aligned and valid for reads and writes for the life
-        // of `self` (contract of `new` / ownership by `SharedPages`); all accesses to it inside
-        // this program are atomic, as `AtomicU32::from_ptr` requires.
+        // SAFETY: just checked.
+        unsafe { self.atomic_u32_unchecked(off) }
+    }
+
+    /// # Safety
+    ///
+    /// `off + 4 <= self.len` and `self.ptr + off` is 4-byte aligned.
+    #[inline]
+    unsafe fn atomic_u32_unchecked(&self, off: usize) -> &AtomicU32 {
+        // SAFETY: `off + 4 <= len` (caller), so the pointer is inside the view.
+        let p = unsafe { self.ptr.as_ptr().add(off) };
+        // SAFETY: `p` is in bounds, 4-byte aligned (caller) and valid for reads and writes for
+        // the life of `self` (contract of `new` / ownership by `SharedPages`); all accesses to
+        // it inside this program are atomic, as `AtomicU32::from_ptr` requires.
         unsafe { AtomicU32::from_ptr(p.cast()) }
     }
 

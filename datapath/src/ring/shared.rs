@@ -46,6 +46,12 @@ impl SharedRing {
                 entry_size,
             });
         }
+        // What load_index and store_index rely on (with slots > 0, which means the header fits).
+        assert!(
+            mem.as_ptr().cast::<u32>().is_aligned(),
+            "ring memory at {:p} is not 4-byte aligned",
+            mem.as_ptr()
+        );
         Ok(Self {
             mem,
             entry_size,
@@ -62,12 +68,15 @@ impl SharedRing {
 impl RingMemory for SharedRing {
     #[inline]
     fn load_index(&self, i: Index) -> u32 {
-        self.mem.load_u32_acquire(i.offset())
+        // SAFETY: the index lies in the 64-byte header, which `new` saw fit in the memory, at a
+        // multiple of 4 from the memory's start, which `new` checked is 4-byte aligned.
+        unsafe { self.mem.load_u32_acquire_unchecked(i.offset()) }
     }
 
     #[inline]
     fn store_index(&self, i: Index, v: u32) {
-        self.mem.store_u32_release(i.offset(), v)
+        // SAFETY: as in load_index.
+        unsafe { self.mem.store_u32_release_unchecked(i.offset(), v) }
     }
 
     #[inline]

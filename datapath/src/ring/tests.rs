@@ -76,6 +76,15 @@ fn shared_ring_size_follows_ring_h() {
     );
 }
 
+/// The ring's indices are accessed without per-access checks, so a ring over memory whose
+/// indices could not be 4-byte atomics is refused up front.
+#[test]
+#[should_panic(expected = "not 4-byte aligned")]
+fn shared_ring_over_misaligned_memory_is_refused() {
+    let pages = SharedPages::new(1).unwrap();
+    let _ = SharedRing::new::<Req, Rsp>(pages.mem().sub(2, 1024));
+}
+
 #[test]
 fn init_writes_the_shared_ring_init_header() {
     let pages = SharedPages::new(1).unwrap();
