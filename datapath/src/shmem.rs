@@ -183,16 +183,21 @@ impl SharedMem {
     /// The `count` slots of `stride` bytes from `off` on, each holding a `T` (a ring's slot
     /// area), checked here once so that copying an entry in or out needs no further check.
     ///
-    /// Panics if `count` is not a power of two, a `T` does not fit in `stride` bytes, or the
-    /// slots do not fit inside the view: a layout bug in xenpv, never input from the peer.
+    /// Panics if `count` is not a power of two, a `T` does not fit in `stride` bytes, the slots
+    /// do not fit inside the view or do not all start 4-byte aligned: a layout bug in xenpv,
+    /// never input from the peer.
     #[inline]
     pub fn slot_array<T>(&self, off: usize, stride: usize, count: u32) -> SlotArray<'_, T> {
-        assert!(
-            count.is_power_of_two() && size_of::<T>() <= stride,
-            "{count} slots of {stride} bytes cannot hold {}-byte entries",
-            size_of::<T>()
-        );
-        self.check_range(off, (count as usize).saturating_mul(stride));
+        let bytes = (count as usize).saturating_mul(stride);
+        // One test and a cold call, so that rings can inline this once per batch.
+        if !(count.is_power_of_two()
+            && size_of::<T>() <= stride
+            && off.checked_add(bytes).is_some_and(|end| end <= self.len)
+            && self.ptr.as_ptr().addr().wrapping_add(off).is_multiple_of(4)
+            && stride.is_multiple_of(4))
+        {
+            self.bad_slot_array(off, stride, count, size_of::<T>());
+        }
         // SAFETY: `off <= self.len` (just checked), so the pointer is inside (or one past) the
         // view and non-null because the view's start is.
         let base = unsafe { self.ptr.add(off) };
@@ -200,10 +205,22 @@ impl SharedMem {
             base,
             stride,
             mask: count - 1,
-            aligned: base.cast::<u32>().is_aligned() && stride.is_multiple_of(4),
             _mem: PhantomData,
             _entry: PhantomData,
         }
+    }
+
+    /// Says which of `slot_array`'s checks failed.
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn bad_slot_array(&self, off: usize, stride: usize, count: u32, entry: usize) -> ! {
+        assert!(
+            count.is_power_of_two() && entry <= stride,
+            "{count} slots of {stride} bytes cannot hold {entry}-byte entries"
+        );
+        self.check_range(off, (count as usize).saturating_mul(stride));
+        panic!("slots of {stride} bytes at offset {off} are not all 4-byte aligned")
     }
 
     /// Copies `dst.len()` bytes out of shared memory starting at `off`.
@@ -284,9 +301,10 @@ impl SharedMem {
     }
 }
 
-/// A ring's slot area inside a [`SharedMem`]: `count` (a power of two) slots of `stride` bytes,
-/// each holding a `T`, made by [`SharedMem::slot_array`] once the whole area was checked to lie
-/// inside the view. A ring index is masked to a slot, so no entry access needs a check.
+/// A ring's slot area inside a [`SharedMem`]: `count` (a power of two) 4-byte aligned slots of
+/// `stride` bytes, each holding a `T`, made by [`SharedMem::slot_array`] once the whole area was
+/// checked to lie inside the view. A ring index is masked to a slot, so no entry access needs a
+/// check, and entries are copied as whole words with no per-address alignment test.
 ///
 /// It is `Copy` and holds the slots' address rather than the view: a ring copies a batch of
 /// entries through a local `SlotArray`, which the compiler keeps in registers. (Fields reached
@@ -298,9 +316,6 @@ pub struct SlotArray<'a, T> {
     stride: usize,
     /// `count - 1`.
     mask: u32,
-    /// Every slot starts 4-byte aligned (always, for page-aligned rings of Xen's entry types),
-    /// so entries are copied as whole words without checking each address.
-    aligned: bool,
     _mem: PhantomData<&'a SharedMem>,
     _entry: PhantomData<fn(T) -> T>,
 }
@@ -340,17 +355,10 @@ impl<T> SlotArray<'_, T> {
     where
         T: FromBytes,
     {
-        let p = self.slot(index);
         // SAFETY: the slot lies inside the view and holds a whole `T` (`slot_array` checked
-        // `size_of::<T>() <= stride`); `aligned` holds for every slot (computed from the first
-        // slot's address and the stride).
-        unsafe {
-            if self.aligned {
-                read_entry::<T, true>(p)
-            } else {
-                read_entry::<T, false>(p)
-            }
-        }
+        // `size_of::<T>() <= stride`); it is 4-byte aligned, as `slot_array` checked the first
+        // slot is and the stride is a multiple of 4.
+        unsafe { read_entry::<T, true>(self.slot(index)) }
     }
 
     /// Copies `v` into the slot of ring index `index`.
@@ -359,15 +367,8 @@ impl<T> SlotArray<'_, T> {
     where
         T: IntoBytes + Immutable,
     {
-        let p = self.slot(index);
         // SAFETY: as in read.
-        unsafe {
-            if self.aligned {
-                write_entry::<T, true>(p, v)
-            } else {
-                write_entry::<T, false>(p, v)
-            }
-        }
+        unsafe { write_entry::<T, true>(self.slot(index), v) }
     }
 }
 
@@ -711,8 +712,7 @@ mod tests {
     }
 
     /// A slot array reduces free-running ring indices to slots (wrapping at u32::MAX) and puts
-    /// each entry where a plain typed copy at the slot's offset finds it, on word-aligned slots
-    /// and, copied byte-wise, on misaligned ones.
+    /// each entry where a plain typed copy at the slot's offset finds it.
     #[test]
     fn slot_arrays_mask_indices_to_slots() {
         let pages = SharedPages::new(1).unwrap();
@@ -722,8 +722,8 @@ mod tests {
             b: i as u16 ^ 0x5a5a,
             c: !(i as u16),
         };
-        // (offset, stride): word-aligned slots, then slots at odd addresses.
-        for (off, stride) in [(64, 12), (1025, 10)] {
+        // (offset, stride): slots wider than the entry, then exactly as wide.
+        for (off, stride) in [(64, 12), (1024, 8)] {
             let slots = mem.slot_array::<Pair>(off, stride, 4);
             for index in [5, 6, u32::MAX, 0] {
                 slots.write(index, &pair(index));
@@ -746,6 +746,13 @@ mod tests {
     fn slot_array_past_the_view_is_caught() {
         let pages = SharedPages::new(1).unwrap();
         pages.mem().slot_array::<Pair>(64, 12, 512);
+    }
+
+    #[test]
+    #[should_panic(expected = "not all 4-byte aligned")]
+    fn misaligned_slot_array_is_caught() {
+        let pages = SharedPages::new(1).unwrap();
+        pages.mem().slot_array::<Pair>(64, 10, 4);
     }
 
     #[test]

@@ -37,8 +37,19 @@ pub struct SharedRing {
 
 impl SharedRing {
     /// Lays out a ring for `Req`/`Rsp` entries over `mem`.
+    ///
+    /// `mem` must start 4-byte aligned (ring pages do; panics otherwise), and the entry types'
+    /// sizes must be multiples of 4 bytes (checked at compile time).
     pub fn new<Req: Entry, Rsp: Entry>(mem: SharedMem) -> Result<Self, RingTooSmall> {
-        let entry_size = sring_entry_size(size_of::<Req>(), size_of::<Rsp>());
+        let entry_size = const {
+            let size = sring_entry_size(size_of::<Req>(), size_of::<Rsp>());
+            // So that every slot is 4-byte aligned and entries are copied as whole words.
+            assert!(
+                size.is_multiple_of(4),
+                "ring entries must be a multiple of 4 bytes, as every Xen ring's are"
+            );
+            size
+        };
         let slots = sring_entries(mem.len(), entry_size);
         if slots == 0 {
             return Err(RingTooSmall {
