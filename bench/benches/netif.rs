@@ -176,7 +176,12 @@ fn shared_copy() -> (f64, f64) {
 }
 
 fn main() {
-    // `cargo bench` passes --bench; a filter argument is not supported, everything runs.
+    // `cargo bench` passes --bench; any other argument is a filter: only cases whose
+    // "SIZE qN" label contains it run (e.g. `-- 64KiB-GSO q1` for profiling one case).
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let cases = [
         Case {
             name: "64B",
@@ -215,25 +220,29 @@ fn main() {
             queues: 2,
         },
     ];
-    let (pooled, granted) = grant_cost(1514);
-    println!(
-        "netif tx buffer 1500B: pre-granted pool copy {pooled:.0} ns/pkt, per-packet grant+map+unmap+end {granted:.0} ns/pkt"
-    );
-    let (write, read) = shared_copy();
-    println!(
-        "netif shared-memory copy 64KiB: in {:.1} Gbit/s, out {:.1} Gbit/s (memcpy of 64KiB: {:.1} Gbit/s)",
-        write / 1e9,
-        read / 1e9,
-        memcpy(65536) / 1e9
-    );
+    if filters.is_empty() {
+        let (pooled, granted) = grant_cost(1514);
+        println!(
+            "netif tx buffer 1500B: pre-granted pool copy {pooled:.0} ns/pkt, per-packet grant+map+unmap+end {granted:.0} ns/pkt"
+        );
+        let (write, read) = shared_copy();
+        println!(
+            "netif shared-memory copy 64KiB: in {:.1} Gbit/s, out {:.1} Gbit/s (memcpy of 64KiB: {:.1} Gbit/s)",
+            write / 1e9,
+            read / 1e9,
+            memcpy(65536) / 1e9
+        );
+    }
     let mut lines = Vec::new();
     for case in &cases {
+        let label = format!("{} q{}", case.name, case.queues);
+        if !filters.is_empty() && !filters.iter().any(|f| label.contains(f.as_str())) {
+            continue;
+        }
         let r = netif(case);
         let m = memcpy(case.size);
         lines.push(format!(
-            "netif {} q{}: {:.3} Mpps, {:.2} Gbit/s = {:.0}% of memcpy ({:.1} Gbit/s)",
-            case.name,
-            case.queues,
+            "netif {label}: {:.3} Mpps, {:.2} Gbit/s = {:.0}% of memcpy ({:.1} Gbit/s)",
             r.pps / 1e6,
             r.bps / 1e9,
             100.0 * r.bps / m,
