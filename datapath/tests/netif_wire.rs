@@ -160,7 +160,7 @@ fn a_gso_packet_becomes_a_first_slot_a_gso_extra_and_page_sized_fragments() {
     let mut got = Vec::new();
     for (r, len) in [(head, 4096usize), (f1, 4096), (f2, 808)] {
         let mut buf = vec![0u8; len];
-        bare.page(r.gref).read_bytes(0, &mut buf);
+        bare.page(r.gref).read_data(0, &mut buf);
         got.extend(buf);
     }
     assert_eq!(got, frame);
@@ -203,8 +203,8 @@ fn received_fragments_and_extras_become_one_packet_with_metadata() {
 
     // A 5000-byte large receive: fragment, GSO extra (more), hash extra, fragment.
     let payload: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
-    bare.page(posted[0].gref).write_bytes(100, &payload[..3996]);
-    bare.page(posted[3].gref).write_bytes(0, &payload[3996..]);
+    bare.page(posted[0].gref).write_data(100, &payload[..3996]);
+    bare.page(posted[3].gref).write_data(0, &payload[3996..]);
     let first = NetifRxResponse {
         id: 0,
         offset: 100,
@@ -298,7 +298,7 @@ fn ctrl_requests_carry_grants_of_the_key_and_table_and_check_answers() {
     assert_eq!(req.kind, XEN_NETIF_CTRL_TYPE_SET_HASH_KEY);
     assert_eq!(req.data[1], 40);
     let mut in_page = [0u8; 40];
-    bare.page(req.data[0]).read_bytes(0, &mut in_page);
+    bare.page(req.data[0]).read_data(0, &mut in_page);
     assert_eq!(in_page, key, "the key travels in a granted page");
     assert!(
         ctrl.send(&bare, CtrlOp::GetHashFlags).is_err(),
@@ -371,8 +371,7 @@ mod out_of_order {
                     usize::from(r.size)
                 };
                 let mut buf = vec![0u8; len];
-                bare.page(r.gref)
-                    .read_bytes(usize::from(r.offset), &mut buf);
+                bare.page(r.gref).read_data(usize::from(r.offset), &mut buf);
                 bytes.extend(buf);
             }
             out.push(Parsed {

@@ -19,6 +19,7 @@ use super::toeplitz::{MAX_KEY_LEN, MAX_MAPPING_LEN};
 use super::NetifError;
 use crate::ring::{FrontRing, SharedRing};
 use crate::shmem::SharedMem;
+use zerocopy::IntoBytes;
 
 /// One control operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,7 +115,7 @@ impl CtrlRing {
                 if key.len() > MAX_KEY_LEN {
                     return Err(CtrlRefused::KeyTooLong);
                 }
-                self.buf.write_bytes(0, key);
+                self.buf.write_data(0, key);
                 (
                     XEN_NETIF_CTRL_TYPE_SET_HASH_KEY,
                     [self.buf_grefs[0], key.len() as u32, 0],
@@ -126,9 +127,7 @@ impl CtrlRing {
                 if table.len() > MAX_MAPPING_LEN {
                     return Err(CtrlRefused::MappingTooLong);
                 }
-                for (i, q) in table.iter().enumerate() {
-                    self.buf.write(PAGE_SIZE + 4 * i, q);
-                }
+                self.buf.write_data(PAGE_SIZE, table.as_bytes());
                 (
                     XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING,
                     [self.buf_grefs[1], table.len() as u32, 0],

@@ -328,7 +328,7 @@ fn fragment(
         });
     }
     // At most MAX_RX_SLOTS fragments of at most a page each: the buffer always has room.
-    pool.read_bytes(
+    pool.read_data(
         slot as usize * PAGE_SIZE + offset,
         &mut buf[p.len..p.len + len],
     );

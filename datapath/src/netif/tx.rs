@@ -379,7 +379,7 @@ impl<P: TxPacket> TxRing<P> {
                 let (k, off) = (pos / PAGE_SIZE, pos % PAGE_SIZE);
                 let n = rest.len().min(PAGE_SIZE - off);
                 let page = usize::from(ids[k]) * PAGE_SIZE;
-                self.pool.write_bytes(page + off, &rest[..n]);
+                self.pool.write_data(page + off, &rest[..n]);
                 pos += n;
                 rest = &rest[n..];
             }

@@ -141,7 +141,7 @@ impl Host {
     ) -> Result<(), GrantError> {
         check_range(offset, dst.len())?;
         let (table, pinned, mem) = self.pin(backend, front, gref, false)?;
-        mem.read_bytes(offset, dst);
+        mem.read_data(offset, dst);
         table.unpin(pinned);
         self.counters.copies.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -158,7 +158,7 @@ impl Host {
     ) -> Result<(), GrantError> {
         check_range(offset, src.len())?;
         let (table, pinned, mem) = self.pin(backend, front, gref, true)?;
-        mem.write_bytes(offset, src);
+        mem.write_data(offset, src);
         table.unpin(pinned);
         self.counters.copies.fetch_add(1, Ordering::Relaxed);
         Ok(())
