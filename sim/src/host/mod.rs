@@ -5,9 +5,8 @@ mod evtchn;
 mod grant_table;
 mod memory;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock};
 
 use xenpv_abi::{DomId, GrantRef, PAGE_SIZE};
 use xenpv_datapath::shmem::SharedMem;
@@ -58,7 +57,9 @@ struct Counters {
 pub struct Host {
     pub frames: FrameTable,
     pub evtchn: EventChannels,
-    grant_tables: RwLock<HashMap<DomId, Arc<GrantTable>>>,
+    /// Indexed by domain id: a grant operation finds its table with one load, no lock and no
+    /// hashing (it happens for every page a backend maps or copies).
+    grant_tables: Box<[OnceLock<Arc<GrantTable>>]>,
     config: HostConfig,
     counters: Counters,
 }
@@ -68,7 +69,7 @@ impl Host {
         let host = Arc::new(Self {
             frames: FrameTable::new(config.frames),
             evtchn: EventChannels::new(config.ports),
-            grant_tables: RwLock::new(HashMap::new()),
+            grant_tables: (0..=DomId::MAX).map(|_| OnceLock::new()).collect(),
             config,
             counters: Counters::default(),
         });
@@ -78,13 +79,16 @@ impl Host {
 
     /// The grant table of `dom`, created on first use (a domain's table exists from its creation).
     pub fn grant_table(&self, dom: DomId) -> Arc<GrantTable> {
-        if let Some(t) = self.grant_tables.read().unwrap().get(&dom) {
-            return t.clone();
-        }
-        let mut all = self.grant_tables.write().unwrap();
-        all.entry(dom)
-            .or_insert_with(|| Arc::new(GrantTable::new(self.config.grant_entries)))
+        self.grant_tables[usize::from(dom)]
+            .get_or_init(|| Arc::new(GrantTable::new(self.config.grant_entries)))
             .clone()
+    }
+
+    /// The grant table of `front` if it has one (a grant operation on any other is GNTST_bad_gntref).
+    fn existing_table(&self, front: DomId) -> Result<&Arc<GrantTable>, GrantError> {
+        self.grant_tables[usize::from(front)]
+            .get()
+            .ok_or(GrantError::BadRef)
     }
 
     fn pin(
@@ -93,14 +97,8 @@ impl Host {
         front: DomId,
         gref: GrantRef,
         write: bool,
-    ) -> Result<(Arc<GrantTable>, Pinned, SharedMem), GrantError> {
-        let table = self
-            .grant_tables
-            .read()
-            .unwrap()
-            .get(&front)
-            .cloned()
-            .ok_or(GrantError::BadRef)?;
+    ) -> Result<(&Arc<GrantTable>, Pinned, SharedMem), GrantError> {
+        let table = self.existing_table(front)?;
         let pinned = table.pin(gref, backend, write)?;
         match self.frames.page(front, pinned.frame) {
             Some(page) => Ok((table, pinned, page)),
@@ -124,7 +122,7 @@ impl Host {
         self.counters.maps.fetch_add(1, Ordering::Relaxed);
         Ok(Mapping {
             host: self.clone(),
-            table,
+            table: table.clone(),
             pinned,
             mem,
         })
