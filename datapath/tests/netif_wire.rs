@@ -181,6 +181,67 @@ fn a_multicast_change_is_an_empty_request_with_an_mcast_extra() {
     assert_eq!(extra.payload, addr);
 }
 
+/// A packet whose fragments arrive in two publishes is lent to the upper layer from the pages the
+/// backend wrote: the refill between the two batches must not offer the page of its first fragment
+/// again (the backend could overwrite it before the packet is delivered).
+#[test]
+fn a_packet_split_across_publishes_keeps_its_pages_until_delivered() {
+    let bare = Bare::default();
+    let mut q: NetQueue<Pkt> = NetQueue::new(&bare, 0, setup()).unwrap();
+    q.start(&bare);
+    let ring = bare.page(q.keys().rx_ring_ref);
+    let gref_of = |slot: usize| -> GrantRef {
+        let r: NetifRxRequest = ring.read(SRING_HEADER_SIZE + (slot % 256) * 8);
+        r.gref
+    };
+    let answer = |i: usize, flags: u16, status: i16| {
+        let rsp = NetifRxResponse {
+            id: (i % 256) as u16,
+            offset: 0,
+            flags,
+            status,
+        };
+        rx_rsp(&ring, i % 256, rsp.as_bytes());
+    };
+    // 64 one-slot packets, then the first fragment of a two-slot packet in slot 64.
+    let payload: Vec<u8> = (0..6000u32).map(|i| (i % 253) as u8).collect();
+    for i in 0..64 {
+        bare.page(gref_of(i)).write_data(0, &payload[..60]);
+        answer(i, 0, 60);
+    }
+    let first_page = gref_of(64);
+    bare.page(first_page).write_data(0, &payload[..PAGE_SIZE]);
+    answer(64, NETRXF_MORE_DATA, PAGE_SIZE as i16);
+    ring.store_u32_release(8, 65);
+    let mut delivered = Vec::new();
+    q.poll_packets(&bare, &mut |_| {}, &mut |_, p| delivered.push(p.len()))
+        .unwrap();
+    assert_eq!(delivered, vec![60; 64]);
+    assert_eq!(
+        ring.load_u32_acquire(0),
+        256 + 64,
+        "the 64 delivered slots are offered again, the partial packet's slot is not"
+    );
+    assert_ne!(
+        gref_of(256 + 64),
+        first_page,
+        "slot 64 was not posted again"
+    );
+
+    bare.page(gref_of(65)).write_data(0, &payload[PAGE_SIZE..]);
+    answer(65, 0, (6000 - PAGE_SIZE) as i16);
+    ring.store_u32_release(8, 66);
+    let mut got = Vec::new();
+    q.poll_packets(&bare, &mut |_| {}, &mut |_, p| {
+        assert_eq!(p.fragments(), 2);
+        let mut buf = vec![0u8; p.len()];
+        assert_eq!(p.copy_to(&mut buf), 6000);
+        got.push(buf);
+    })
+    .unwrap();
+    assert_eq!(got, vec![payload]);
+}
+
 /// Writes rx response `i` (in the slot of request `i`) and publishes `prod`.
 fn rx_rsp(ring: &SharedMem, i: usize, bytes: &[u8]) {
     ring.write_bytes(SRING_HEADER_SIZE + i * 8, bytes);

@@ -3,7 +3,8 @@
 //! - [`tx`]: packets (fragment lists plus offload requests) become slots with GSO extras, copied
 //!   through a pool of pages granted once at setup; completions report per-packet status.
 //! - [`rx`]: rx-copy into pre-posted, pre-granted pages refilled in batches; multi-slot packets
-//!   reassembled; GSO, checksum and hash extras become receive metadata.
+//!   reassembled and lent to the upper layer as views of those pages; GSO, checksum and hash
+//!   extras become receive metadata.
 //! - [`ctrl`]: the control ring (Toeplitz key, hash types, mapping table).
 //! - [`toeplitz`]: the hash and the queue steering the ctrl ring configures.
 //! - [`queue`]: one queue's rings, pools, event channels and statistics, driven by its owner
@@ -29,7 +30,7 @@ pub use packet::{
     TxOffload, TxPacket, TxStatus,
 };
 pub use queue::{EventPorts, NetQueue, QueueKeys, QueueSetup, QueueStats};
-pub use rx::{RxAccept, RxDrop};
+pub use rx::{RxAccept, RxDrop, RxPacket};
 pub use tx::{TxCaps, TxRefused};
 
 use crate::platform::PlatformError;

@@ -4,11 +4,12 @@
 //! upper layer can either call [`NetQueue::send`] / [`NetQueue::poll`] directly or connect the
 //! queue to the spine's SPSC queues with [`NetQueue::pump`].
 
+use alloc::vec;
 use alloc::vec::Vec;
 use xenpv_abi::{DomId, EvtchnPort, GrantRef};
 
 use super::packet::{RxMeta, TxDone, TxPacket, TxStatus};
-use super::rx::{RxAccept, RxDrop, RxRing};
+use super::rx::{RxAccept, RxDrop, RxPacket, RxRing, MAX_RX_BYTES};
 use super::tx::{TxCaps, TxRefused, TxRing};
 use super::NetifError;
 use crate::platform::{Access, EventChannels, GrantedRegion, Platform, StillInUse};
@@ -117,6 +118,9 @@ pub struct NetQueue<P> {
     /// A packet taken from the input queue that the ring had no room for yet.
     held: Option<P>,
     broken: Option<NetifError>,
+    /// Where [`poll`](NetQueue::poll) copies each received packet for an upper layer that wants
+    /// bytes rather than a view; allocated at setup.
+    rx_buf: Vec<u8>,
 }
 
 /// Frees what setup got so far when a later step fails.
@@ -183,6 +187,7 @@ impl<P: TxPacket> NetQueue<P> {
             link_up: true,
             held: None,
             broken: None,
+            rx_buf: vec![0; MAX_RX_BYTES],
         })
     }
 
@@ -284,13 +289,30 @@ impl<P: TxPacket> NetQueue<P> {
     }
 
     /// Processes what the backend did: transmit completions through `done`, received packets
-    /// through `deliver`, receive refills. A protocol error stops the queue (see
-    /// [`broken`](Self::broken)); tear it down and reconnect.
+    /// copied out once and handed to `deliver`, receive refills. A protocol error stops the queue
+    /// (see [`broken`](Self::broken)); tear it down and reconnect.
     pub fn poll(
         &mut self,
         ev: &impl EventChannels,
         done: &mut impl FnMut(TxDone<P>),
         deliver: &mut impl FnMut(&RxMeta, &[u8]),
+    ) -> Result<(), NetifError> {
+        let mut buf = core::mem::take(&mut self.rx_buf);
+        let result = self.poll_packets(ev, done, &mut |meta, packet| {
+            let len = packet.copy_to(&mut buf);
+            deliver(meta, &buf[..len])
+        });
+        self.rx_buf = buf;
+        result
+    }
+
+    /// As [`poll`](Self::poll), but each received packet is lent to `deliver` as a view of the
+    /// pages it arrived in, without a copy; its pages go back to the backend after the call.
+    pub fn poll_packets(
+        &mut self,
+        ev: &impl EventChannels,
+        done: &mut impl FnMut(TxDone<P>),
+        deliver: &mut impl FnMut(&RxMeta, &RxPacket<'_>),
     ) -> Result<(), NetifError> {
         if let Some(e) = self.broken {
             return Err(e);
@@ -308,10 +330,10 @@ impl<P: TxPacket> NetQueue<P> {
         };
         let result = self.tx.poll(&mut count).and_then(|_| {
             let stats = &mut self.stats;
-            let rx = self.rx.poll(&mut |meta: &RxMeta, data: &[u8]| {
+            let rx = self.rx.poll(&mut |meta: &RxMeta, packet: &RxPacket<'_>| {
                 stats.rx_gso += u64::from(meta.gso.is_some());
                 stats.rx_hashed += u64::from(meta.hash.is_some());
-                deliver(meta, data)
+                deliver(meta, packet)
             })?;
             stats.rx_packets += rx.packets as u64;
             stats.rx_bytes += rx.bytes as u64;

@@ -4,14 +4,16 @@
 //! request posted in slot `i` always offers page `i` with id `i`: netif.h requires a backend to put
 //! each response (and each extra-info slot) in the slot of the request it consumed, so the slot
 //! index, not the id the backend writes back, tells us which page holds the data — as Linux netfront
-//! does. Each fragment is copied out of its page once, into a reassembly buffer allocated at setup,
-//! and the slot is offered again; refills are batched so that one publish covers many slots.
+//! does. A complete packet is handed to the upper layer as an [`RxPacket`]: a view of its fragments
+//! in the pool pages, lent for the duration of the call (as XenNet indicates receive buffers to
+//! NDIS), so the engine itself copies nothing. A slot is offered again only after the packet that
+//! used it was handed over; refills are batched so that one publish covers many slots.
 //!
 //! A malformed packet (bad status or offset, too many slots, an extra we did not ask for) is
 //! dropped and counted; a ring index out of range is a [`NetifError`] that ends the queue.
 
-use alloc::vec;
 use alloc::vec::Vec;
+use arrayvec::ArrayVec;
 use core::mem::size_of;
 use xenpv_abi::netif::{
     NetifExtraGso, NetifExtraHash, NetifExtraInfo, NetifRxRequest, NetifRxResponse,
@@ -82,11 +84,64 @@ enum Expect {
     Data,
 }
 
+/// Where one fragment of a received packet lies in the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Fragment {
+    /// Byte offset in the pool (slot page plus the backend's offset, validated).
+    at: usize,
+    len: usize,
+}
+
+/// A received packet, lent to the upper layer for the duration of a delivery: its fragments stay
+/// in the pool pages the backend wrote, which are offered to the backend again only afterwards.
+///
+/// The pages remain granted to the backend, so a hostile backend can still change the bytes
+/// while they are read (never undefined behaviour: reads are atomic copies). Whoever checks the
+/// contents and then acts on them copies them out once first, with [`copy_to`](Self::copy_to).
+#[derive(Clone, Copy, Debug)]
+pub struct RxPacket<'a> {
+    pool: &'a SharedMem,
+    fragments: &'a [Fragment],
+    len: usize,
+}
+
+impl RxPacket<'_> {
+    /// Length of the packet in bytes (never zero: empty packets are dropped).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always `false`; for symmetry with [`len`](Self::len).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of fragments (pages) the packet spans.
+    pub fn fragments(&self) -> usize {
+        self.fragments.len()
+    }
+
+    /// Copies the whole packet to the start of `dst`, returning its length.
+    ///
+    /// Panics if `dst` is shorter than [`len`](Self::len) (at most [`MAX_RX_BYTES`]).
+    pub fn copy_to(&self, dst: &mut [u8]) -> usize {
+        let mut pos = 0;
+        for f in self.fragments {
+            self.pool.read_data(f.at, &mut dst[pos..pos + f.len]);
+            pos += f.len;
+        }
+        pos
+    }
+}
+
 /// Reassembly state of the packet being received.
 struct Partial {
     expect: Expect,
     len: usize,
-    slots: usize,
+    /// Responses consumed for this packet so far (fragments and extras): their slots hold its
+    /// data and must not be offered again before it is delivered.
+    consumed: u32,
+    fragments: ArrayVec<Fragment, MAX_RX_SLOTS>,
     meta: RxMeta,
     drop: Option<RxDrop>,
 }
@@ -96,7 +151,8 @@ impl Partial {
         Self {
             expect: Expect::First,
             len: 0,
-            slots: 0,
+            consumed: 0,
+            fragments: ArrayVec::new(),
             meta: RxMeta::default(),
             drop: None,
         }
@@ -127,7 +183,6 @@ pub struct RxRing {
     ring: RxFront,
     pool: SharedMem,
     pool_grefs: Vec<GrantRef>,
-    buf: Vec<u8>,
     partial: Partial,
     accept: RxAccept,
     refill_batch: u32,
@@ -154,7 +209,6 @@ impl RxRing {
             ring,
             pool,
             pool_grefs,
-            buf: vec![0; MAX_RX_BYTES],
             partial: Partial::new(),
             accept,
             // A quarter of the ring per publish; the rest stays posted, which always covers a
@@ -181,8 +235,13 @@ impl RxRing {
     }
 
     /// Offers free slots again once a batch has accumulated; `true` when new requests were pushed.
+    /// Slots of a packet still being reassembled stay back until it is delivered.
     pub fn refill(&mut self) -> bool {
-        self.ring.free_requests() >= self.refill_batch && self.post(u32::MAX) > 0
+        let free = self
+            .ring
+            .free_requests()
+            .saturating_sub(self.partial.consumed);
+        free >= self.refill_batch && self.post(free) > 0
     }
 
     /// Makes posted slots visible; `true` means the backend asked to be notified.
@@ -206,9 +265,12 @@ impl RxRing {
     }
 
     /// Takes every response the backend has published, delivering each complete packet to
-    /// `deliver` (its metadata and bytes), and re-arms the response event. Slots are offered again
-    /// in batches as they are consumed.
-    pub fn poll(&mut self, deliver: &mut impl FnMut(&RxMeta, &[u8])) -> Result<RxPoll, NetifError> {
+    /// `deliver` (its metadata and a view of its bytes), and re-arms the response event. Slots are
+    /// offered again in batches once their packets were delivered.
+    pub fn poll(
+        &mut self,
+        deliver: &mut impl FnMut(&RxMeta, &RxPacket<'_>),
+    ) -> Result<RxPoll, NetifError> {
         let mut out = RxPoll::default();
         let mask = self.ring.size() - 1;
         loop {
@@ -216,16 +278,20 @@ impl RxRing {
             let Self {
                 ring,
                 pool,
-                buf,
                 partial,
                 accept,
                 ..
             } = self;
             for rsp in ring.poll_responses()? {
-                if let Some(result) = step(partial, *accept, pool, buf, slot, rsp) {
+                if let Some(result) = step(partial, *accept, slot, rsp) {
                     match result {
                         Ok(len) => {
-                            deliver(&partial.meta, &buf[..len]);
+                            let packet = RxPacket {
+                                pool,
+                                fragments: &partial.fragments,
+                                len,
+                            };
+                            deliver(&partial.meta, &packet);
                             out.packets += 1;
                             out.bytes += len;
                         }
@@ -251,11 +317,10 @@ impl RxRing {
 fn step(
     p: &mut Partial,
     accept: RxAccept,
-    pool: &SharedMem,
-    buf: &mut [u8],
     slot: u32,
     rsp: NetifRxResponse,
 ) -> Option<Result<usize, RxDrop>> {
+    p.consumed += 1;
     match p.expect {
         Expect::Extra { then_data } => {
             // The slot holds an extra-info structure instead of a response.
@@ -271,7 +336,7 @@ fn step(
         }
         Expect::First | Expect::Data => {
             let first = p.expect == Expect::First;
-            fragment(p, pool, buf, slot, &rsp, first);
+            fragment(p, slot, &rsp, first);
             let more = rsp.flags & NETRXF_MORE_DATA != 0;
             if rsp.flags & NETRXF_EXTRA_INFO != 0 {
                 if !first {
@@ -293,15 +358,7 @@ fn step(
     })
 }
 
-fn fragment(
-    p: &mut Partial,
-    pool: &SharedMem,
-    buf: &mut [u8],
-    slot: u32,
-    rsp: &NetifRxResponse,
-    first: bool,
-) {
-    p.slots += 1;
+fn fragment(p: &mut Partial, slot: u32, rsp: &NetifRxResponse, first: bool) {
     if first {
         p.meta.checksum = if rsp.flags & NETRXF_CSUM_BLANK != 0 {
             RxChecksum::Blank
@@ -314,7 +371,7 @@ fn fragment(
     if p.drop.is_some() {
         return;
     }
-    if p.slots > MAX_RX_SLOTS {
+    if p.fragments.is_full() {
         return p.fail(RxDrop::TooManySlots);
     }
     if rsp.status < 0 {
@@ -327,11 +384,10 @@ fn fragment(
             len: rsp.status as u16,
         });
     }
-    // At most MAX_RX_SLOTS fragments of at most a page each: the buffer always has room.
-    pool.read_data(
-        slot as usize * PAGE_SIZE + offset,
-        &mut buf[p.len..p.len + len],
-    );
+    p.fragments.push(Fragment {
+        at: slot as usize * PAGE_SIZE + offset,
+        len,
+    });
     p.len += len;
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use xenpv_abi::DomId;
 use xenpv_control::vif::{BackendFeatures, FrontendVif};
 use xenpv_datapath::netif::{
-    Netfront, NetfrontConfig, NetifError, Quarantine, RxAccept, RxMeta, TxDone, TxPacket,
+    Netfront, NetfrontConfig, NetifError, Quarantine, RxAccept, RxMeta, RxPacket, TxDone, TxPacket,
     TxRefused, TxStatus,
 };
 
@@ -143,7 +143,7 @@ impl<P: TxPacket> NetPair<P> {
         &mut self,
         next: &mut impl FnMut(usize) -> Option<P>,
         done: &mut impl FnMut(TxDone<P>),
-        deliver: &mut impl FnMut(usize, &RxMeta, &[u8]),
+        deliver: &mut impl FnMut(usize, &RxMeta, &RxPacket<'_>),
     ) -> Result<u64, PairError> {
         let back = &mut self.back;
         step(
@@ -182,7 +182,8 @@ impl<P: TxPacket> NetPair<P> {
 
 /// One round of a polled driver on one CPU: every queue sends what `next` hands it until its
 /// ring is full (a packet that does not fit waits in `held`), the backend works, then every queue
-/// takes its completions (`done`) and received packets (`deliver`, with the queue index).
+/// takes its completions (`done`) and received packets (`deliver`, with the queue index, lent as
+/// views of the pages they arrived in).
 /// Returns the packets sent.
 pub fn step<P: TxPacket>(
     front: &mut Netfront<P>,
@@ -191,7 +192,7 @@ pub fn step<P: TxPacket>(
     backend: &mut impl FnMut() -> Result<(), NetbackError>,
     next: &mut impl FnMut(usize) -> Option<P>,
     done: &mut impl FnMut(TxDone<P>),
-    deliver: &mut impl FnMut(usize, &RxMeta, &[u8]),
+    deliver: &mut impl FnMut(usize, &RxMeta, &RxPacket<'_>),
 ) -> Result<u64, PairError> {
     let mut sent = 0;
     for (i, q) in front.queues_mut().iter_mut().enumerate() {
@@ -212,7 +213,7 @@ pub fn step<P: TxPacket>(
     }
     backend().map_err(PairError::Back)?;
     for (i, q) in front.queues_mut().iter_mut().enumerate() {
-        q.poll(guest, done, &mut |m, b| deliver(i, m, b))
+        q.poll_packets(guest, done, &mut |m, p| deliver(i, m, p))
             .map_err(PairError::Front)?;
     }
     Ok(sent)
