@@ -14,6 +14,7 @@ extern crate std;
 pub mod console;
 pub mod cpuid;
 pub mod error;
+pub mod evtchn;
 pub mod gnttab;
 pub mod hypercall;
 #[cfg(test)]
