@@ -12,7 +12,7 @@ use xenpv_datapath::netif::{EventPorts, QueueKeys, RxAccept, TxCaps};
 use crate::xenbus::features::{
     parse_flag, parse_number, read_features, write_keys, FeatureError, Features, Parser,
 };
-use crate::xenbus::{DevicePaths, FrontendDevice};
+use crate::xenbus::{Announce, DevicePaths, FrontendDevice};
 use crate::xs::client::{Client, Error as XsClientError, Store, Transport};
 use alloc::sync::Arc;
 use xenpv_datapath::netif::{Netfront, NetfrontConfig, NetifError, Quarantine, TxDone, TxPacket};
@@ -493,6 +493,8 @@ impl<P: TxPacket, Pl: Platform> VifFrontend<P, Pl> {
 
 impl<T: Transport, P: TxPacket, Pl: Platform> FrontendDevice<T> for VifFrontend<P, Pl> {
     type Error = VifDeviceError;
+    /// xen-netback connects when the frontend says Connected and ignores Initialised.
+    const ANNOUNCE: Announce = Announce::Connected;
 
     fn setup(&mut self, client: &mut Client<T>, paths: &DevicePaths) -> Result<(), VifDeviceError> {
         let backend: BackendFeatures =

@@ -2,7 +2,7 @@
 //! `<frontend>/backend` and `<frontend>/backend-id`, watches `<backend>/state`, writes
 //! `<frontend>/state`, and calls the device for the rest.
 
-use super::machine::{Action, Event, Frontend};
+use super::machine::{Action, Announce, Event, Frontend};
 use crate::xs::client::{Client, Error, Store, Transport, WatchEvent};
 use crate::xs::path::{self, PathKind};
 use crate::xs::perm::parse_decimal;
@@ -25,6 +25,8 @@ pub struct DevicePaths {
 pub trait FrontendDevice<T: Transport> {
     /// A device failure.
     type Error;
+    /// What the device writes once its rings are set up (blkfront style unless it says otherwise).
+    const ANNOUNCE: Announce = Announce::Initialised;
     /// Read the backend's features, set up rings, grants and event channels, write our keys (one
     /// transaction). On failure, release what was set up.
     fn setup(&mut self, client: &mut Client<T>, paths: &DevicePaths) -> Result<(), Self::Error>;
@@ -38,6 +40,10 @@ pub trait FrontendDevice<T: Transport> {
     ) -> Result<(), Self::Error>;
     /// Stop I/O, end grants, free rings and event channels.
     fn tear_down(&mut self);
+    /// The device is detached: remove what it registered on the store connection (watches).
+    fn release(&mut self, _client: &mut Client<T>, _paths: &DevicePaths) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 /// Why the driver stopped.
@@ -116,7 +122,7 @@ impl<D> FrontendDriver<D> {
                 backend,
                 backend_domid,
             },
-            machine: Frontend::new(),
+            machine: Frontend::new(D::ANNOUNCE),
             device,
             token,
         })
@@ -189,8 +195,12 @@ impl<D> FrontendDriver<D> {
     }
 
     /// Removes the watch and hands back the device (the owner closes it first).
-    pub fn detach<T: Transport>(self, client: &mut Client<T>) -> Result<D, Error> {
+    pub fn detach<T: Transport>(mut self, client: &mut Client<T>) -> Result<D, Error>
+    where
+        D: FrontendDevice<T>,
+    {
         client.unwatch(&format!("{}/state", self.paths.backend), &self.token)?;
+        self.device.release(client, &self.paths)?;
         Ok(self.device)
     }
 

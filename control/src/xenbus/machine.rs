@@ -10,6 +10,7 @@
 //!
 //! ```text
 //! we: Initialising ──backend InitWait──▶ SetupRings ──done──▶ Initialised ──backend Connected──▶ Connected
+//!     (a device that announces Connected — netfront — writes Connected instead of Initialised)
 //! backend Closing / Closed / gone / restarted, while we hold rings ──▶ TearDown, Closed
 //! owner closes: Closing, wait until the backend has let go of the rings ──▶ TearDown, Closed
 //! Closed and the backend is back (Initialising / InitWait) ──▶ Initialising again
@@ -21,6 +22,17 @@
 
 use alloc::vec::Vec;
 use xenpv_abi::xenbus::XenbusState;
+
+/// How a frontend tells its backend that its rings are ready; the two Linux backends differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Announce {
+    /// Write Initialised and wait for the backend to connect (blkfront: blkback connects when it
+    /// sees Initialised).
+    Initialised,
+    /// Write Connected at once (netfront: netback ignores Initialised and connects only when the
+    /// frontend says Connected).
+    Connected,
+}
 
 /// What happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +70,8 @@ pub enum Action {
 /// A frontend device's connection state.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Frontend {
+    /// What we write once the rings are set up.
+    announce: Announce,
     /// Our state as last written; `Unknown` before the first write.
     state: XenbusState,
     /// The backend's state as last read.
@@ -78,7 +92,7 @@ pub struct Frontend {
 
 impl Default for Frontend {
     fn default() -> Self {
-        Frontend::new()
+        Frontend::new(Announce::Initialised)
     }
 }
 
@@ -96,8 +110,9 @@ fn backend_released(b: Option<XenbusState>) -> bool {
 }
 
 impl Frontend {
-    pub fn new() -> Frontend {
+    pub fn new(announce: Announce) -> Frontend {
         Frontend {
+            announce,
             state: XenbusState::Unknown,
             backend: None,
             want: false,
@@ -211,7 +226,11 @@ impl Frontend {
                         self.tear_down(out);
                         self.write(S::Closed, out);
                     } else {
-                        self.write(S::Initialised, out);
+                        let ready = match self.announce {
+                            Announce::Initialised => S::Initialised,
+                            Announce::Connected => S::Connected,
+                        };
+                        self.write(ready, out);
                     }
                 } else if !self.want {
                     self.write(S::Closed, out);
@@ -231,18 +250,21 @@ impl Frontend {
                 } else {
                     match (self.state, b) {
                         // A backend that was connected is back in InitWait: it restarted and we
-                        // missed its Closed. (InitWait while we are Initialised is the normal wait.)
-                        (S::Connected | S::Reconfigured, Some(S::InitWait)) => {
+                        // missed its Closed. (InitWait before the data path runs is the normal
+                        // wait, whether we announced Initialised or Connected.)
+                        (S::Connected | S::Reconfigured, Some(S::InitWait)) if self.io => {
                             self.tear_down(out);
                             self.write(S::Closed, out);
                         }
-                        (S::Initialised, Some(S::Connected))
+                        (S::Initialised | S::Connected, Some(S::Connected))
                         | (S::Reconfigured, Some(S::Connected | S::Reconfigured)) => {
                             if !self.io {
                                 self.io = true;
                                 out.push(Action::StartIo);
                             }
-                            self.write(S::Connected, out);
+                            if self.state != S::Connected {
+                                self.write(S::Connected, out);
+                            }
                         }
                         (S::Connected, Some(S::Reconfiguring)) => {
                             self.reconfiguring = true;
@@ -282,7 +304,7 @@ mod tests {
     use XenbusState as S;
 
     fn connected() -> Frontend {
-        let mut f = Frontend::new();
+        let mut f = Frontend::new(Announce::Initialised);
         f.handle(Event::Connect);
         f.handle(Event::Backend(Some(S::InitWait)));
         f.handle(Event::SetupDone);
@@ -292,8 +314,44 @@ mod tests {
     }
 
     #[test]
+    fn netfront_style_announces_connected_and_waits_for_the_backend() {
+        let mut f = Frontend::new(Announce::Connected);
+        assert_eq!(f.handle(Event::Connect), vec![WriteState(S::Initialising)]);
+        assert_eq!(
+            f.handle(Event::Backend(Some(S::InitWait))),
+            vec![SetupRings]
+        );
+        assert_eq!(f.handle(Event::SetupDone), vec![WriteState(S::Connected)]);
+        assert!(
+            !f.is_connected(),
+            "announced, but the backend has not connected yet"
+        );
+        assert_eq!(
+            f.handle(Event::Backend(Some(S::InitWait))),
+            vec![],
+            "InitWait before the data path runs is the normal wait, not a restart"
+        );
+        assert_eq!(
+            f.handle(Event::Backend(Some(S::Connected))),
+            vec![StartIo],
+            "Connected was already written"
+        );
+        assert!(f.is_connected());
+        assert_eq!(
+            f.handle(Event::Backend(Some(S::InitWait))),
+            vec![
+                TearDown,
+                WriteState(S::Closed),
+                WriteState(S::Initialising),
+                SetupRings
+            ],
+            "once running, InitWait means the backend restarted: start over"
+        );
+    }
+
+    #[test]
     fn normal_handshake() {
-        let mut f = Frontend::new();
+        let mut f = Frontend::new(Announce::Initialised);
         assert_eq!(
             f.handle(Event::Backend(Some(S::InitWait))),
             vec![],
@@ -324,7 +382,7 @@ mod tests {
 
     #[test]
     fn waits_for_the_backend_before_setting_up() {
-        let mut f = Frontend::new();
+        let mut f = Frontend::new(Announce::Initialised);
         assert_eq!(f.handle(Event::Connect), vec![WriteState(S::Initialising)]);
         assert_eq!(f.handle(Event::Backend(Some(S::Initialising))), vec![]);
         assert_eq!(
@@ -335,7 +393,7 @@ mod tests {
 
     #[test]
     fn backend_already_connected_is_set_up_too() {
-        let mut f = Frontend::new();
+        let mut f = Frontend::new(Announce::Initialised);
         f.handle(Event::Connect);
         assert_eq!(
             f.handle(Event::Backend(Some(S::Connected))),
@@ -424,7 +482,7 @@ mod tests {
 
     #[test]
     fn close_during_setup_releases_when_setup_reports() {
-        let mut f = Frontend::new();
+        let mut f = Frontend::new(Announce::Initialised);
         f.handle(Event::Connect);
         f.handle(Event::Backend(Some(S::InitWait)));
         assert_eq!(f.handle(Event::Close), vec![]);
@@ -436,7 +494,7 @@ mod tests {
 
     #[test]
     fn setup_failure_closes_and_does_not_retry() {
-        let mut f = Frontend::new();
+        let mut f = Frontend::new(Announce::Initialised);
         f.handle(Event::Connect);
         f.handle(Event::Backend(Some(S::InitWait)));
         assert_eq!(f.handle(Event::SetupFailed), vec![WriteState(S::Closed)]);
@@ -570,8 +628,12 @@ mod tests {
     fn exhaustive_exploration() {
         let events = all_events();
         let mut seen = HashSet::new();
-        let mut queue = VecDeque::from([Frontend::new()]);
-        seen.insert(Frontend::new());
+        let fresh = [
+            Frontend::new(Announce::Initialised),
+            Frontend::new(Announce::Connected),
+        ];
+        let mut queue = VecDeque::from(fresh.clone());
+        seen.extend(fresh);
         while let Some(f) = queue.pop_front() {
             for &ev in &events {
                 let mut next = f.clone();

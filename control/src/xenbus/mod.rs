@@ -8,4 +8,4 @@ pub mod machine;
 
 pub use driver::{switch_state, DevicePaths, DriverError, FrontendDevice, FrontendDriver};
 pub use enumerate::{DeviceChange, DeviceEnumerator};
-pub use machine::{Action, Event, Frontend};
+pub use machine::{Action, Announce, Event, Frontend};

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use xenpv_abi::xenbus::XenbusState;
 use xenpv_control::vif::{VifDeviceError, VifFrontend, VifWishes};
-use xenpv_control::xenbus::{switch_state, DriverError, FrontendDriver};
+use xenpv_control::xenbus::{DriverError, FrontendDriver};
 use xenpv_datapath::netif::{OwnedPacket, TxDone, TxRefused};
 use xenpv_datapath::platform::EventChannels;
 
@@ -94,23 +94,7 @@ impl Home {
             .map_err(NetError::Driver)?;
         // Packets in flight when the backend went away: nothing to tell anyone.
         self.driver.device_mut().take_aborted();
-        self.announce_connected()?;
         self.apply_offloads()
-    }
-
-    /// Linux netback connects only once the frontend says Connected (netfront writes it right
-    /// after its keys, never Initialised), while the shared Frontend machine writes Initialised
-    /// and waits for the backend. Until the machine knows the vif convention, write Connected here
-    /// when our keys are in and the backend waits; the backend's Connected then reaches the
-    /// machine as usual, which starts I/O.
-    fn announce_connected(&mut self) -> Result<(), NetError> {
-        let m = self.driver.machine();
-        if m.state() == XenbusState::Initialised && m.backend() == Some(XenbusState::InitWait) {
-            let dir = self.driver.paths().frontend.clone();
-            switch_state(&mut self.xs, &dir, XenbusState::Connected)
-                .map_err(|e| NetError::Driver(DriverError::Store(e)))?;
-        }
-        Ok(())
     }
 
     /// Sets the TAP's offloads to what the current backend negotiated.

@@ -1,5 +1,5 @@
 //! The xenstore side of the sim netback, as Linux xen-netback's xenbus.c does it: advertise the
-//! features and wait in InitWait; when the frontend is Initialised, read its keys, connect the
+//! features and wait in InitWait; when the frontend says Connected, read its keys, connect the
 //! vif and go Connected; when the frontend closes, disconnect and follow it to Closed, and go back
 //! to InitWait only once the frontend says Initialising again. The backend can also close on its own (unplug, a fatal
 //! error), which the frontend sees as Closing.
@@ -109,7 +109,8 @@ impl NetbackDevice {
             .and_then(|v| parse_state(&v));
         use XenbusState as S;
         match (front, self.state) {
-            (Some(S::Initialised | S::Connected), S::InitWait) => match self.connect() {
+            // Like xen-netback: Initialised means nothing; the frontend's Connected does.
+            (Some(S::Connected), S::InitWait) => match self.connect() {
                 Ok(vif) => {
                     self.vif = Some(vif);
                     self.last_error = None;
