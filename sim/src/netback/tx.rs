@@ -235,28 +235,32 @@ impl TxQueue {
                 Some(Gso { kind, mss: g.size })
             }
         };
-        // Grant-copy the slots out of the frontend.
-        self.frame.clear();
+        // Grant-copy the slots out of the frontend. The validated slot sizes add up to the first
+        // slot's size, the packet's; the buffer is sized once, so a recycled buffer of the same
+        // length is overwritten rather than zeroed first.
+        self.frame.resize(usize::from(first.size), 0);
         let parts = std::iter::once((first, remaining)).chain(
             self.reqs[first_at + 1 + extras..*i]
                 .iter()
                 .map(|r| (*r, r.size)),
         );
+        let mut at = 0;
         for (req, size) in parts {
-            let at = self.frame.len();
-            self.frame.resize(at + usize::from(size), 0);
+            let end = at + usize::from(size);
             let copied = peer.host.copy_from_grant(
                 peer.dom,
                 peer.front,
                 req.gref,
                 usize::from(req.offset),
-                &mut self.frame[at..],
+                &mut self.frame[at..end],
             );
             if copied.is_err() {
                 stats.tx_errors += 1;
                 return Ok(answer);
             }
+            at = end;
         }
+        debug_assert_eq!(at, self.frame.len(), "slot sizes add up to the packet's");
         let checksum = if first.flags & NETTXF_CSUM_BLANK != 0 {
             TxChecksum::Offload
         } else if first.flags & NETTXF_DATA_VALIDATED != 0 {
