@@ -4,9 +4,13 @@
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
 mod boot;
 mod console;
+mod heap;
 mod steps;
+mod store;
 
 use core::panic::PanicInfo;
 

@@ -8,6 +8,8 @@ use xenpv_xen::hypercall::{Instruction, Page};
 use xenpv_xen::{pv, Xen, XenError};
 
 use crate::say;
+use crate::store::{self, StoreError};
+use xenpv_control::xs::client::Store;
 
 /// A step that did not work out, and why.
 pub struct Failure {
@@ -18,6 +20,8 @@ pub struct Failure {
 pub enum Why {
     Xen(XenError),
     Start(pv::StartError),
+    Store(StoreError),
+    Xs(xenpv_control::xs::client::Error),
     Text(&'static str),
 }
 
@@ -26,6 +30,8 @@ impl fmt::Display for Why {
         match self {
             Why::Xen(e) => write!(f, "{e}"),
             Why::Start(e) => write!(f, "{e:?}"),
+            Why::Store(e) => write!(f, "{e}"),
+            Why::Xs(e) => write!(f, "{e:?}"),
             Why::Text(t) => f.write_str(t),
         }
     }
@@ -47,6 +53,18 @@ impl From<XenError> for Why {
 impl From<pv::StartError> for Why {
     fn from(e: pv::StartError) -> Self {
         Why::Start(e)
+    }
+}
+
+impl From<StoreError> for Why {
+    fn from(e: StoreError) -> Self {
+        Why::Store(e)
+    }
+}
+
+impl From<xenpv_control::xs::client::Error> for Why {
+    fn from(e: xenpv_control::xs::client::Error) -> Self {
+        Why::Xs(e)
     }
 }
 
@@ -118,7 +136,57 @@ pub fn run(xen: &Xen<Page>, si: &StartInfo) -> Result<(), Failure> {
 
     let (frames, max) = xen.gnttab_query_size().map_err(at("gnttab query_size"))?;
     say!("grant table: {frames} of at most {max} frames");
+
+    xenstore(si)?;
+    say!("heap: {} KiB used", crate::heap::used() / 1024);
     Ok(())
+}
+
+/// Reads from xenstore through our own ring client: who we are, and the devices the toolstack gave
+/// us, waiting (bounded) until each backend is ready for a front (InitWait or later).
+fn xenstore(si: &StartInfo) -> Result<(), Failure> {
+    let mut c = store::connect(si).map_err(at("xenstore ring"))?;
+    let name = c.read_string("name").map_err(at("xenstore read name"))?;
+    let domid = c.read_string("domid").map_err(at("xenstore read domid"))?;
+    say!("xenstore: name {name}, domid {domid}");
+    for kind in ["vif", "vbd"] {
+        let devs = store::devices(&mut c, kind).map_err(at("xenstore devices"))?;
+        if devs.is_empty() {
+            return Err(at("xenstore devices")("none of a kind the config gives"));
+        }
+        for d in devs {
+            let backend_state = wait_ready(&mut c, &d.backend).map_err(at("xenstore backend"))?;
+            say!(
+                "xenstore: {} -> {} (domain {}), front state {}, back state {}",
+                d.path,
+                d.backend,
+                d.backend_id,
+                d.state,
+                backend_state
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Backend state once it is at least InitWait (2), or the last value seen after a bounded wait.
+fn wait_ready(
+    c: &mut store::StoreClient,
+    backend: &str,
+) -> Result<alloc::string::String, xenpv_control::xs::client::Error> {
+    let path = alloc::format!("{backend}/state");
+    let mut state = alloc::string::String::new();
+    for _ in 0..2000 {
+        state = c
+            .try_read(&path)?
+            .map(|v| v.into_iter().map(char::from).collect())
+            .unwrap_or_default();
+        if state.parse::<u32>().is_ok_and(|s| s >= 2) {
+            break;
+        }
+        let _ = Xen::new(crate::boot::hypercalls()).sched_yield();
+    }
+    Ok(state)
 }
 
 /// Prints an iterator of characters.
