@@ -20,6 +20,7 @@ pub mod hypercall;
 #[cfg(test)]
 mod model;
 pub mod ops;
+pub mod platform;
 pub mod pv;
 
 pub use error::XenError;

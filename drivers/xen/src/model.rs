@@ -1,7 +1,7 @@
 //! A model of Xen for tests: it reads and writes the argument structures through the pointers it is
 //! given, as Xen does, and answers with Xen's rules and errors for the operations xenpv uses.
 
-use std::cell::RefCell;
+use std::sync::Mutex;
 use std::vec::Vec;
 
 use xenpv_abi::event_channel::*;
@@ -45,7 +45,7 @@ pub struct State {
 }
 
 pub struct XenModel {
-    pub state: RefCell<State>,
+    pub state: Mutex<State>,
 }
 
 const EINVAL: i64 = -22;
@@ -53,7 +53,7 @@ const EINVAL: i64 = -22;
 impl XenModel {
     pub fn new() -> Self {
         Self {
-            state: RefCell::new(State {
+            state: Mutex::new(State {
                 ports: Vec::from([Port::Free; 64]),
                 gnttab_frames: 1,
                 gnttab_max: 32,
@@ -86,7 +86,7 @@ impl XenModel {
     }
 
     unsafe fn evtchn(&self, cmd: u32, a: u64) -> i64 {
-        let mut s = self.state.borrow_mut();
+        let mut s = self.state.lock().unwrap();
         // SAFETY (whole match): the wrappers pass a valid structure of the type the command takes.
         unsafe {
             match cmd {
@@ -192,7 +192,7 @@ impl Hypercall for XenModel {
                     _ => Self::err(XenError::NotImplemented),
                 },
                 HYPERVISOR_CONSOLE_IO => {
-                    let mut s = self.state.borrow_mut();
+                    let mut s = self.state.lock().unwrap();
                     if cmd != CONSOLEIO_WRITE || !s.console_allowed {
                         return Self::err(XenError::NotPermitted);
                     }
@@ -202,7 +202,7 @@ impl Hypercall for XenModel {
                 }
                 HYPERVISOR_EVENT_CHANNEL_OP => self.evtchn(cmd, a[1]),
                 HYPERVISOR_GRANT_TABLE_OP => {
-                    let mut s = self.state.borrow_mut();
+                    let mut s = self.state.lock().unwrap();
                     if a[2] != 1 {
                         return EINVAL;
                     }
@@ -242,7 +242,7 @@ impl Hypercall for XenModel {
                     if cmd != XENMEM_ADD_TO_PHYSMAP {
                         return Self::err(XenError::NotImplemented);
                     }
-                    let mut s = self.state.borrow_mut();
+                    let mut s = self.state.lock().unwrap();
                     let m = Self::arg::<XenAddToPhysmap>(a[1]);
                     let ok = match m.space {
                         XENMAPSPACE_SHARED_INFO => m.idx == 0,
@@ -259,7 +259,7 @@ impl Hypercall for XenModel {
                     0
                 }
                 HYPERVISOR_HVM_OP => {
-                    let mut s = self.state.borrow_mut();
+                    let mut s = self.state.lock().unwrap();
                     match cmd {
                         HVMOP_GET_PARAM | HVMOP_SET_PARAM => {
                             let p = Self::arg::<XenHvmParam>(a[1]);
@@ -286,7 +286,7 @@ impl Hypercall for XenModel {
                     }
                 }
                 HYPERVISOR_VCPU_OP => {
-                    let mut s = self.state.borrow_mut();
+                    let mut s = self.state.lock().unwrap();
                     if cmd != VCPUOP_REGISTER_VCPU_INFO {
                         return Self::err(XenError::NotImplemented);
                     }
@@ -302,7 +302,7 @@ impl Hypercall for XenModel {
                     0
                 }
                 HYPERVISOR_SCHED_OP => {
-                    let mut s = self.state.borrow_mut();
+                    let mut s = self.state.lock().unwrap();
                     match cmd {
                         SCHEDOP_YIELD => 0,
                         SCHEDOP_POLL => {

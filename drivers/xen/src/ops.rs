@@ -416,9 +416,9 @@ mod tests {
     fn console_io_is_refused_to_an_unprivileged_domain() {
         let x = xen();
         assert_eq!(x.console_write(b"hi"), Err(XenError::NotPermitted));
-        x.hypercall().state.borrow_mut().console_allowed = true;
+        x.hypercall().state.lock().unwrap().console_allowed = true;
         x.console_write(b"metal: hi\n").unwrap();
-        assert_eq!(x.hypercall().state.borrow().console, b"metal: hi\n");
+        assert_eq!(x.hypercall().state.lock().unwrap().console, b"metal: hi\n");
     }
 
     #[test]
@@ -433,7 +433,7 @@ mod tests {
         x.close(a).unwrap();
         assert_eq!(x.send(a), Err(XenError::Invalid));
         assert_eq!(x.close(a), Err(XenError::Invalid));
-        let s = x.hypercall().state.borrow();
+        let s = x.hypercall().state.lock().unwrap();
         assert_eq!(s.sent, [b]);
         assert_eq!(s.unmasked, [b]);
         assert_eq!(s.ports[b as usize], Port::Interdomain(0, 7));
@@ -491,7 +491,7 @@ mod tests {
         );
         assert_eq!(x.gnttab_query_size(), Ok((3, 32)));
         assert_eq!(
-            x.hypercall().state.borrow().physmap,
+            x.hypercall().state.lock().unwrap().physmap,
             [
                 (XENMAPSPACE_SHARED_INFO, 0, 0xF0000),
                 (XENMAPSPACE_GRANT_TABLE, 2, 0xF0001)
@@ -518,7 +518,10 @@ mod tests {
             x.register_vcpu_info(0, 0x10, 64).unwrap();
             assert_eq!(x.register_vcpu_info(0, 0x10, 64), Err(XenError::Invalid));
         }
-        assert_eq!(x.hypercall().state.borrow().vcpu_info, Some((0x10, 64)));
+        assert_eq!(
+            x.hypercall().state.lock().unwrap().vcpu_info,
+            Some((0x10, 64))
+        );
     }
 
     #[test]
@@ -526,10 +529,10 @@ mod tests {
         let x = xen();
         assert_eq!(x.shutdown(ShutdownReason::Poweroff), Ok(Resumed::New));
         assert_eq!(x.shutdown(ShutdownReason::Suspend), Ok(Resumed::New));
-        x.hypercall().state.borrow_mut().suspend_result = 1;
+        x.hypercall().state.lock().unwrap().suspend_result = 1;
         assert_eq!(x.shutdown(ShutdownReason::Suspend), Ok(Resumed::Cancelled));
         assert_eq!(x.shutdown(ShutdownReason::Reboot), Ok(Resumed::New));
-        assert_eq!(x.hypercall().state.borrow().shutdowns, [0, 2, 2, 1]);
+        assert_eq!(x.hypercall().state.lock().unwrap().shutdowns, [0, 2, 2, 1]);
         x.sched_yield().unwrap();
         x.poll(&[3], 0).unwrap();
         assert_eq!(x.poll(&[], 0), Err(XenError::Invalid));
