@@ -16,6 +16,7 @@ pub mod cpuid;
 pub mod error;
 pub mod evtchn;
 pub mod gnttab;
+pub mod hvm;
 pub mod hypercall;
 #[cfg(test)]
 mod model;
