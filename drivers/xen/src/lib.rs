@@ -23,6 +23,7 @@ mod model;
 pub mod ops;
 pub mod platform;
 pub mod pv;
+pub mod wallclock;
 
 pub use error::XenError;
 pub use hypercall::Hypercall;
