@@ -4,8 +4,13 @@
 //! that fails while the backend has the grant in use; the hypervisor side pins an entry for a map or a
 //! copy, setting GTF_reading / GTF_writing in the shared flags exactly as Xen does, so that a frontend
 //! that ends a grant the backend still uses gets told and must not reuse the page (XSA-396 class).
+//!
+//! Xen keeps the pin counts in a private active entry under a lock. Here they share one 64-bit
+//! atomic with the guest-visible flags and domid, so a pin or an unpin changes the count and the
+//! busy flags in a single compare-and-swap: no lock, and no moment where they disagree (a backend
+//! pins every page it copies, so this is on the path of every packet).
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use xenpv_abi::grant_table::{
@@ -30,6 +35,9 @@ pub enum GrantError {
     BadFrame,
     /// Offset and length do not fit in a page (GNTST_bad_copy_arg).
     BadRange,
+    /// The entry is pinned as often as its counter allows (GNTST_general_error, as Xen's pin
+    /// count overflow check).
+    TooManyPins,
     /// No free reference is left (the guest's own allocator, not a Xen status).
     Exhausted,
 }
@@ -48,19 +56,32 @@ fn domid_of(word: u32) -> DomId {
     (word >> 16) as DomId
 }
 
-struct Entry {
-    /// flags | domid << 16: written by the guest, pinned bits set by the hypervisor side.
-    word: AtomicU32,
-    /// The granted frame; written by the guest before `word` makes the entry valid.
-    frame: AtomicU32,
-    /// Hypervisor-private pin counts (Xen's active grant entry), under a lock like Xen's.
-    pins: Mutex<Pins>,
+/// One reader pin, in an entry's state (bits 32..48).
+const READER: u64 = 1 << 32;
+/// One writer pin (bits 48..64); a writer also counts as a reader.
+const WRITER: u64 = 1 << 48;
+/// Most pins of either kind an entry holds at once.
+const MAX_PINS: u64 = 0xffff;
+
+fn readers(state: u64) -> u64 {
+    (state >> 32) & MAX_PINS
 }
 
-#[derive(Default)]
-struct Pins {
-    readers: u32,
-    writers: u32,
+fn writers(state: u64) -> u64 {
+    state >> 48
+}
+
+/// The guest-visible part of an entry's state: flags | domid << 16.
+fn shared(state: u64) -> u32 {
+    state as u32
+}
+
+struct Entry {
+    /// Low 32 bits: flags | domid << 16, written by the guest, busy bits set by the hypervisor
+    /// side. High 32 bits: the hypervisor-private reader and writer pin counts.
+    state: AtomicU64,
+    /// The granted frame; written by the guest before `state` makes the entry valid.
+    frame: AtomicU32,
 }
 
 /// One domain's grant table.
@@ -82,9 +103,8 @@ impl GrantTable {
     pub fn new(size: u32) -> Self {
         let entries = (0..size)
             .map(|_| Entry {
-                word: AtomicU32::new(0),
+                state: AtomicU64::new(0),
                 frame: AtomicU32::new(0),
-                pins: Mutex::new(Pins::default()),
             })
             .collect();
         let free = (RESERVED_REFS..size).rev().collect();
@@ -107,7 +127,10 @@ impl GrantTable {
         entry.frame.store(frame, Ordering::Relaxed);
         let flags = GTF_PERMIT_ACCESS | if readonly { GTF_READONLY } else { 0 };
         // Release: the frame is visible before the entry becomes valid (Xen requires a wmb here).
-        entry.word.store(pack(flags, domid), Ordering::Release);
+        // A free entry has no pins, so the whole state is the new shared word.
+        entry
+            .state
+            .store(u64::from(pack(flags, domid)), Ordering::Release);
         Ok(gref)
     }
 
@@ -115,17 +138,17 @@ impl GrantTable {
     /// is, while the grantee has the page mapped or is copying through it.
     pub fn end_access(&self, gref: GrantRef) -> Result<(), GrantError> {
         let entry = self.entries.get(gref as usize).ok_or(GrantError::BadRef)?;
-        let mut word = entry.word.load(Ordering::Acquire);
+        let mut state = entry.state.load(Ordering::Acquire);
         loop {
-            if flags_of(word) & (GTF_READING | GTF_WRITING) != 0 {
+            if flags_of(shared(state)) & (GTF_READING | GTF_WRITING) != 0 {
                 return Err(GrantError::NotPermitted);
             }
             match entry
-                .word
-                .compare_exchange(word, 0, Ordering::AcqRel, Ordering::Acquire)
+                .state
+                .compare_exchange(state, 0, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => break,
-                Err(now) => word = now,
+                Err(now) => state = now,
             }
         }
         self.free.lock().unwrap().push(gref);
@@ -135,7 +158,7 @@ impl GrantTable {
     /// Whether the grantee is using `gref` right now (what the guest can see in the shared flags).
     pub fn in_use(&self, gref: GrantRef) -> bool {
         self.entries.get(gref as usize).is_some_and(|e| {
-            flags_of(e.word.load(Ordering::Acquire)) & (GTF_READING | GTF_WRITING) != 0
+            flags_of(shared(e.state.load(Ordering::Acquire))) & (GTF_READING | GTF_WRITING) != 0
         })
     }
 
@@ -148,10 +171,11 @@ impl GrantTable {
     /// a copy. The shared flags get GTF_reading (and GTF_writing) while any pin holds.
     pub fn pin(&self, gref: GrantRef, grantee: DomId, write: bool) -> Result<Pinned, GrantError> {
         let entry = self.entries.get(gref as usize).ok_or(GrantError::BadRef)?;
-        let mut pins = entry.pins.lock().unwrap();
         let busy = GTF_READING | if write { GTF_WRITING } else { 0 };
-        let mut word = entry.word.load(Ordering::Acquire);
+        let pin = READER + if write { WRITER } else { 0 };
+        let mut state = entry.state.load(Ordering::Acquire);
         loop {
+            let word = shared(state);
             let flags = flags_of(word);
             if flags & GTF_TYPE_MASK != GTF_PERMIT_ACCESS || domid_of(word) != grantee {
                 return Err(GrantError::NotPermitted);
@@ -159,21 +183,20 @@ impl GrantTable {
             if write && flags & GTF_READONLY != 0 {
                 return Err(GrantError::ReadOnly);
             }
+            if readers(state) == MAX_PINS || writers(state) == MAX_PINS {
+                return Err(GrantError::TooManyPins);
+            }
             // The compare-and-swap is what makes a racing end_access either win before us (and we
             // refuse) or fail after us (and the guest keeps its hands off the page).
-            match entry.word.compare_exchange(
-                word,
-                word | u32::from(busy),
+            match entry.state.compare_exchange(
+                state,
+                (state | u64::from(busy)) + pin,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
                 Ok(_) => break,
-                Err(now) => word = now,
+                Err(now) => state = now,
             }
-        }
-        pins.readers += 1;
-        if write {
-            pins.writers += 1;
         }
         let frame = u64::from(entry.frame.load(Ordering::Relaxed));
         Ok(Pinned { gref, frame, write })
@@ -182,19 +205,27 @@ impl GrantTable {
     /// Hypervisor side: drop a pin taken by [`GrantTable::pin`]; the busy flags clear with the last pin.
     pub fn unpin(&self, pinned: Pinned) {
         let entry = &self.entries[pinned.gref as usize];
-        let mut pins = entry.pins.lock().unwrap();
-        pins.readers -= 1;
-        let mut clear = 0u16;
-        if pinned.write {
-            pins.writers -= 1;
-            if pins.writers == 0 {
+        let pin = READER + if pinned.write { WRITER } else { 0 };
+        let mut state = entry.state.load(Ordering::Acquire);
+        loop {
+            let left = state - pin;
+            let mut clear = 0u16;
+            if writers(left) == 0 {
                 clear |= GTF_WRITING;
             }
+            if readers(left) == 0 {
+                clear |= GTF_READING;
+            }
+            match entry.state.compare_exchange(
+                state,
+                left & !u64::from(clear),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(now) => state = now,
+            }
         }
-        if pins.readers == 0 {
-            clear |= GTF_READING;
-        }
-        entry.word.fetch_and(!u32::from(clear), Ordering::Release);
     }
 }
 
@@ -248,6 +279,26 @@ mod tests {
             "an ended grant cannot be pinned"
         );
         assert_eq!(t.active(), 0);
+    }
+
+    /// Pin counts share a word with the flags; a full count is refused rather than carried into
+    /// the next field, and the flags clear only with the last pin.
+    #[test]
+    fn pin_counts_saturate_with_an_error_and_flags_follow_the_last_pin() {
+        let t = GrantTable::new(16);
+        let g = t.grant(0, 9, false).unwrap();
+        let w = t.pin(g, 0, true).unwrap();
+        let pins: Vec<Pinned> = (1..MAX_PINS).map(|_| t.pin(g, 0, false).unwrap()).collect();
+        assert_eq!(t.pin(g, 0, false), Err(GrantError::TooManyPins));
+        assert_eq!(t.pin(g, 0, true), Err(GrantError::TooManyPins));
+        t.unpin(w);
+        let word = shared(t.entries[g as usize].state.load(Ordering::Relaxed));
+        assert_eq!(flags_of(word) & (GTF_READING | GTF_WRITING), GTF_READING);
+        for p in pins {
+            t.unpin(p);
+        }
+        assert!(!t.in_use(g));
+        assert_eq!(t.end_access(g), Ok(()));
     }
 
     #[test]
