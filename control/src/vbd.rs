@@ -93,7 +93,8 @@ fn bit(v: bool) -> String {
     String::from(if v { "1" } else { "0" })
 }
 
-/// What a backend publishes before the frontend connects (transport and features).
+/// What a backend publishes: the transport limits before the frontend sets up, the features only
+/// once it connects ([`BackendOffer::setup_keys`], [`BackendOffer::connect_keys`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BackendOffer {
     /// `max-ring-page-order` (0 when absent).
@@ -113,14 +114,29 @@ pub struct BackendOffer {
 }
 
 impl BackendOffer {
-    /// The keys a backend writes (relative to its directory).
+    /// The keys a backend writes (relative to its directory): those of setup, then those of connect.
     pub fn keys(&self) -> Vec<(String, String)> {
-        let mut out = Vec::from([
+        let mut out = self.setup_keys();
+        out.extend(self.connect_keys());
+        out
+    }
+
+    /// What a backend writes before the frontend sets up (Linux blkback: in InitWait), which the
+    /// frontend needs to build its rings.
+    pub fn setup_keys(&self) -> Vec<(String, String)> {
+        Vec::from([
             (
                 "max-ring-page-order".into(),
                 self.max_ring_page_order.to_string(),
             ),
             ("multi-queue-max-queues".into(), self.max_queues.to_string()),
+        ])
+    }
+
+    /// What a backend writes only when it connects (Linux blkback's `connect()`), after the
+    /// frontend went Initialised: the frontend reads these once the backend is Connected.
+    pub fn connect_keys(&self) -> Vec<(String, String)> {
+        let mut out = Vec::from([
             ("feature-persistent".into(), bit(self.persistent)),
             ("feature-flush-cache".into(), bit(self.flush)),
             ("feature-barrier".into(), bit(self.barrier)),
@@ -416,6 +432,8 @@ pub struct VbdFrontend<P, B> {
     queues: Vec<BlkQueue<P, B>>,
     handles: Vec<QueueHandle<B>>,
     disk: Option<Arc<Disk>>,
+    /// Ring order chosen at the last setup (the features are chosen once connected).
+    ring_order: u32,
     negotiated: Option<Negotiated>,
     resize_token: Option<String>,
 }
@@ -431,6 +449,7 @@ impl<P: Platform, B: AsRef<[u8]> + AsMut<[u8]>> VbdFrontend<P, B> {
             queues: Vec::new(),
             handles: Vec::new(),
             disk: None,
+            ring_order: 0,
             negotiated: None,
             resize_token: None,
         }
@@ -456,7 +475,7 @@ impl<P: Platform, B: AsRef<[u8]> + AsMut<[u8]>> VbdFrontend<P, B> {
         self.queues.iter().map(|q| q.in_flight()).sum()
     }
 
-    /// What the current (or last) connection negotiated.
+    /// What the current (or last) connection negotiated, once the backend is connected.
     pub fn negotiated(&self) -> Option<Negotiated> {
         self.negotiated
     }
@@ -492,11 +511,11 @@ impl<T: Transport, P: Platform, B: AsRef<[u8]> + AsMut<[u8]>> FrontendDevice<T>
 {
     type Error = VbdDeviceError;
 
+    /// Only the transport limits are read here: Linux blkback publishes its features (persistent
+    /// grants above all) only when it connects, after reading ours, so they are decided in
+    /// `start_io`, as Linux blkfront does in `blkfront_connect`.
     fn setup(&mut self, client: &mut Client<T>, paths: &DevicePaths) -> Result<(), VbdDeviceError> {
-        let offer = read_dir(client, &paths.backend, |get| {
-            let sector_size = num(get, "sector-size")?.unwrap_or(512);
-            BackendOffer::parse(get, sector_size)
-        })??;
+        let offer = read_dir(client, &paths.backend, |get| BackendOffer::parse(get, 512))??;
         let n = negotiate(&offer, &self.wishes);
         if self.queues.is_empty() {
             // Until the backend describes the disk, nothing is in range.
@@ -520,7 +539,7 @@ impl<T: Transport, P: Platform, B: AsRef<[u8]> + AsMut<[u8]>> FrontendDevice<T>
         }
         let mut rings = Vec::with_capacity(self.queues.len());
         for q in &mut self.queues {
-            match q.connect(paths.backend_domid, n.ring_order, n.features) {
+            match q.connect_ring(paths.backend_domid, n.ring_order) {
                 Ok(info) => rings.push((info.grefs, info.port)),
                 Err(e) => {
                     self.queues.iter_mut().for_each(|q| q.disconnect());
@@ -528,6 +547,8 @@ impl<T: Transport, P: Platform, B: AsRef<[u8]> + AsMut<[u8]>> FrontendDevice<T>
                 }
             }
         }
+        // blkback takes our `feature-persistent = 1` as agreement if it allows persistent grants
+        // at all, and says so by writing its own key when it connects.
         let keys = FrontendVbd {
             ring_order: n.ring_order,
             queues: rings,
@@ -539,10 +560,13 @@ impl<T: Transport, P: Platform, B: AsRef<[u8]> + AsMut<[u8]>> FrontendDevice<T>
             self.queues.iter_mut().for_each(|q| q.disconnect());
             return Err(e.into());
         }
-        self.negotiated = Some(n);
+        self.ring_order = n.ring_order;
+        self.negotiated = None;
         Ok(())
     }
 
+    /// Reads what the backend wrote on connecting — the disk and its features — and starts the
+    /// queues with the features both sides agreed on.
     fn start_io(
         &mut self,
         client: &mut Client<T>,
@@ -550,6 +574,9 @@ impl<T: Transport, P: Platform, B: AsRef<[u8]> + AsMut<[u8]>> FrontendDevice<T>
     ) -> Result<(), VbdDeviceError> {
         let props = read_dir(client, &paths.backend, |get| DiskProps::parse(get))??;
         let fresh = props.disk()?;
+        let offer = read_dir(client, &paths.backend, |get| {
+            BackendOffer::parse(get, props.sector_size)
+        })??;
         let same = self.disk.as_ref().is_some_and(|d| {
             d.sector_size == fresh.sector_size
                 && d.physical_sector_size == fresh.physical_sector_size
@@ -566,6 +593,15 @@ impl<T: Transport, P: Platform, B: AsRef<[u8]> + AsMut<[u8]>> FrontendDevice<T>
                 self.disk = Some(disk);
             }
         }
+        let n = Negotiated {
+            ring_order: self.ring_order,
+            queues: self.queues.len() as u32,
+            features: negotiate(&offer, &self.wishes).features,
+        };
+        for q in &mut self.queues {
+            q.start(n.features).map_err(VbdDeviceError::Setup)?;
+        }
+        self.negotiated = Some(n);
         if self.resize_token.is_none() {
             let token = format!("xenpv-vbd-sectors:{}", paths.frontend);
             client.watch(&format!("{}/sectors", paths.backend), &token)?;
@@ -586,6 +622,15 @@ impl<T: Transport, P: Platform, B: AsRef<[u8]> + AsMut<[u8]>> FrontendDevice<T>
         for q in &mut self.queues {
             q.disconnect();
         }
+    }
+
+    /// The `sectors` watch goes with the device, so that another device (or this one attached
+    /// again) can watch the same path on the same store connection.
+    fn release(&mut self, client: &mut Client<T>, paths: &DevicePaths) -> Result<(), Error> {
+        if let Some(token) = self.resize_token.take() {
+            client.unwatch(&format!("{}/sectors", paths.backend), &token)?;
+        }
+        Ok(())
     }
 }
 
@@ -653,6 +698,30 @@ mod tests {
                 secure: false
             })
         );
+    }
+
+    #[test]
+    fn only_transport_limits_are_published_before_connecting() {
+        let o = offer();
+        let names =
+            |keys: Vec<(String, String)>| keys.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+        assert_eq!(
+            names(o.setup_keys()),
+            ["max-ring-page-order", "multi-queue-max-queues"]
+        );
+        let at_connect = names(o.connect_keys());
+        for key in [
+            "feature-persistent",
+            "feature-flush-cache",
+            "feature-discard",
+            "feature-max-indirect-segments",
+        ] {
+            assert!(at_connect.iter().any(|k| k == key), "{key}");
+        }
+        // What a frontend reads at setup, with only those keys, offers no feature.
+        let early = BackendOffer::parse(store(&o.setup_keys()), 512).unwrap();
+        assert_eq!((early.max_ring_page_order, early.max_queues), (4, 4));
+        assert!(!early.persistent && early.discard.is_none() && early.max_indirect_segments == 0);
     }
 
     #[test]

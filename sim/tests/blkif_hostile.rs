@@ -13,6 +13,7 @@ use xenpv_abi::blkif::{
 use xenpv_abi::GrantRef;
 use xenpv_datapath::blkif::{
     BlkQueue, BlockRequest, Disk, Features, IoError, QueueConfig, QueueError, QueueHandle,
+    RingInfo, SetupError,
 };
 use xenpv_datapath::ring::{BackRing, Index, RingMemory};
 use xenpv_sim::blkback::MappedRing;
@@ -107,7 +108,10 @@ struct Rig {
     back: Hostile,
 }
 
-fn rig(persistent: bool) -> Rig {
+type Queue = BlkQueue<SimPlatform, Vec<u8>>;
+
+/// A host and a disconnected queue of guest 1 on it.
+fn queue() -> (Arc<Host>, Queue, QueueHandle<Vec<u8>>) {
     let host = Host::new(HostConfig {
         frames: 1 << 14,
         grant_entries: 1 << 14,
@@ -120,22 +124,38 @@ fn rig(persistent: bool) -> Rig {
         max_indirect_segments: 64,
         pool_pages: 256,
     };
-    let (mut queue, handle) = BlkQueue::new(guest, disk, 0, config).unwrap();
-    let features = Features {
+    let (queue, handle) = BlkQueue::new(guest, disk, 0, config).unwrap();
+    (host, queue, handle)
+}
+
+fn features(persistent: bool) -> Features {
+    Features {
         persistent,
         max_indirect_segments: 64,
         flush: true,
         barrier: true,
         discard: None,
-    };
-    let info = queue.connect(0, 0, features).unwrap();
+    }
+}
+
+/// Dom0 maps the ring the queue published and binds its event channel.
+fn back_ring(
+    host: &Arc<Host>,
+    info: &RingInfo,
+) -> BackRing<BlkifRequest, BlkifResponse, MappedRing> {
     let pages = info
         .grefs
         .iter()
         .map(|&g| host.map(0, 1, g, true).unwrap())
         .collect();
-    let ring = BackRing::attach(MappedRing::new::<BlkifRequest, BlkifResponse>(pages));
     host.evtchn.bind_interdomain(0, 1, info.port).unwrap();
+    BackRing::attach(MappedRing::new::<BlkifRequest, BlkifResponse>(pages))
+}
+
+fn rig(persistent: bool) -> Rig {
+    let (host, mut queue, handle) = queue();
+    let info = queue.connect(0, 0, features(persistent)).unwrap();
+    let ring = back_ring(&host, &info);
     Rig {
         back: Hostile {
             ring,
@@ -396,22 +416,8 @@ fn pool_pages_the_backend_keeps_are_never_used_again() {
         r.queue.quarantined() >= 1,
         "the pool the backend holds is quarantined"
     );
-    let features = Features {
-        persistent: true,
-        max_indirect_segments: 64,
-        flush: true,
-        barrier: true,
-        discard: None,
-    };
-    let info = r.queue.connect(0, 0, features).unwrap();
-    let pages = info
-        .grefs
-        .iter()
-        .map(|&g| r.host.map(0, 1, g, true).unwrap())
-        .collect();
-    let mut ring: BackRing<BlkifRequest, BlkifResponse, MappedRing> =
-        BackRing::attach(MappedRing::new::<BlkifRequest, BlkifResponse>(pages));
-    r.host.evtchn.bind_interdomain(0, 1, info.port).unwrap();
+    let info = r.queue.connect(0, 0, features(true)).unwrap();
+    let mut ring = back_ring(&r.host, &info);
     for tag in 2..16 {
         let submitted = r
             .handle
@@ -442,4 +448,41 @@ fn pool_pages_the_backend_keeps_are_never_used_again() {
     drop(r.back);
     r.queue.service().unwrap();
     assert_eq!(r.queue.quarantined(), 0);
+}
+
+#[test]
+fn a_ring_carries_nothing_until_the_features_are_known() {
+    // blkfront sets the ring up before the backend says whether it keeps grants persistently;
+    // a request issued then would be granted the wrong way.
+    let (host, mut queue, mut handle) = queue();
+    assert_eq!(queue.start(features(true)), Err(SetupError::NotConnected));
+    let info = queue.connect_ring(0, 0).unwrap();
+    let mut ring = back_ring(&host, &info);
+    handle
+        .submit(BlockRequest::write(1, 8, vec![5; 4096]))
+        .unwrap();
+    queue.service().unwrap();
+    assert_eq!(ring.poll_requests().unwrap().count(), 0);
+    assert_eq!(queue.features(), None);
+
+    queue.start(features(true)).unwrap();
+    assert_eq!(queue.start(features(true)), Err(SetupError::AlreadyStarted));
+    assert_eq!(queue.features(), Some(features(true)));
+    queue.service().unwrap();
+    let req = ring
+        .poll_requests()
+        .unwrap()
+        .next()
+        .expect("issued once started");
+    // Persistent: even a write's page may be mapped writable (blkif.h note 8).
+    let page = host.map(0, 1, req.seg[0].gref, true).unwrap();
+    drop(page);
+    let mut rsp = BlkifResponse::new_zeroed();
+    rsp.id = req.id;
+    rsp.operation = req.operation;
+    rsp.status = BLKIF_RSP_OKAY;
+    ring.push(&rsp).unwrap();
+    ring.publish();
+    queue.service().unwrap();
+    assert_eq!(handle.completion().map(|c| c.result), Some(Ok(())));
 }

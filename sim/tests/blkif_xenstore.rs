@@ -3,12 +3,21 @@
 //! in flight, checked by the verify workload.
 
 use std::sync::{Arc, Mutex};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
 
-use xenpv_control::vbd::FrontWishes;
+use xenpv_abi::xenbus::XenbusState;
+use xenpv_control::vbd::{FrontWishes, VbdFrontend};
+use xenpv_control::xenbus::driver::FrontendDriver;
+use xenpv_control::xs::client::{Client, RingTransport};
 use xenpv_datapath::blkif::{IoError, QueueConfig, QueueHandle};
 use xenpv_sim::blkback::verify::Verifier;
-use xenpv_sim::blkback::xs_disk::XsDisk;
+use xenpv_sim::blkback::xenstore::VbdBackend;
+use xenpv_sim::blkback::xs_disk::{VbdDriver, XsDisk};
 use xenpv_sim::blkback::{BackendConfig, MemDisk, SharedStorage};
+use xenpv_sim::domain::{GuestSignal, Sim};
+use xenpv_sim::guest::SimPlatform;
+use xenpv_sim::host::HostConfig;
 use xenpv_sim::xenstored::StoreOps;
 
 const DEVID: u32 = 51712; // xvda
@@ -189,4 +198,134 @@ fn suspend_and_resume_with_requests_in_flight_loses_nothing() {
     verify_all(&mut w, &mut handles[0], &v);
     let disk = w.disk.lock().unwrap();
     assert!(disk.flushes() == 0, "no flush was asked for");
+}
+
+/// Writes and verifies `n` blocks through queue 0.
+fn write_and_verify(w: &mut World, seed: u64, n: u64) {
+    let mut h = w.d.driver.device_mut().take_handles().remove(0);
+    let mut v = Verifier::new(SECTORS, 4096, seed);
+    submit_writes(&mut v, &h, 0, n);
+    collect(w, &mut h, n as usize);
+    verify_all(w, &mut h, &v);
+}
+
+#[test]
+fn persistent_grants_are_agreed_once_the_backend_has_connected() {
+    // The sim blkback, as Linux's, writes feature-persistent only when it connects, after our
+    // setup: deciding at setup would see no offer while we wrote feature-persistent=1, and the
+    // backend would map our read-only write grants writable and fail every write.
+    let mut w = world(BackendConfig::default(), wishes());
+    assert_eq!(w.front_key("feature-persistent").as_deref(), Some("1"));
+    assert!(
+        w.d.driver
+            .device()
+            .negotiated()
+            .unwrap()
+            .features
+            .persistent
+    );
+    write_and_verify(&mut w, 21, 24);
+    let back = w.d.backend.back.as_ref().unwrap();
+    assert!(
+        back.persistent_grants() > 0,
+        "the backend kept its mappings"
+    );
+}
+
+#[test]
+fn persistence_is_off_when_either_side_declines() {
+    let declining = BackendConfig {
+        persistent: false,
+        ..BackendConfig::default()
+    };
+    let shy = FrontWishes {
+        persistent: false,
+        ..wishes()
+    };
+    for (config, wishes) in [(declining, wishes()), (BackendConfig::default(), shy)] {
+        let mut w = world(config, wishes);
+        assert!(
+            !w.d.driver
+                .device()
+                .negotiated()
+                .unwrap()
+                .features
+                .persistent
+        );
+        write_and_verify(&mut w, 22, 24);
+        assert_eq!(w.d.backend.back.as_ref().unwrap().persistent_grants(), 0);
+    }
+}
+
+#[test]
+fn features_are_not_read_before_the_backend_connects() {
+    // In InitWait the backend has published its transport limits only.
+    let sim = Sim::new(HostConfig::default());
+    let storage: SharedStorage = Arc::new(Mutex::new(MemDisk::new(SECTORS)));
+    let backend = VbdBackend::create(
+        &sim.xenstored,
+        sim.host.clone(),
+        BackendConfig::default(),
+        storage,
+        DEVID,
+    )
+    .unwrap();
+    let dom0 = sim.xenstored.connect(0);
+    let key = |k: &str| dom0.read_string(&format!("{}/{k}", backend.backend)).ok();
+    assert_eq!(key("max-ring-page-order").as_deref(), Some("4"));
+    assert_eq!(key("feature-persistent"), None);
+    assert_eq!(key("feature-flush-cache"), None);
+    assert_eq!(key("sectors"), None);
+}
+
+/// Steps the backend and the guest's store until `done`.
+fn pump(
+    backend: &mut VbdBackend,
+    xs: &mut Client<RingTransport<GuestSignal>>,
+    driver: &mut VbdDriver,
+    done: impl Fn(&VbdDriver, XenbusState) -> bool,
+) {
+    let start = Instant::now();
+    while !done(driver, backend.state()) {
+        assert!(start.elapsed() < Duration::from_secs(20), "stuck");
+        backend.poll().unwrap();
+        xs.process_pending().unwrap();
+        while let Some(ev) = xs.try_event() {
+            driver.on_watch(xs, &ev).unwrap();
+        }
+        sleep(Duration::from_micros(200));
+    }
+}
+
+#[test]
+fn a_device_attached_again_on_the_same_store_connection_connects() {
+    // The frontend's `sectors` watch must go with the device it belongs to: a second device for
+    // the same vbd on the same store connection registers it again.
+    let sim = Sim::new(HostConfig::default());
+    let config = BackendConfig::default();
+    let guest = sim.create_guest(config.front_dom).unwrap();
+    let storage: SharedStorage = Arc::new(Mutex::new(MemDisk::new(SECTORS)));
+    let mut backend =
+        VbdBackend::create(&sim.xenstored, sim.host.clone(), config, storage, DEVID).unwrap();
+    let mut xs = guest.store().unwrap();
+    for _ in 0..2 {
+        let device = VbdFrontend::<SimPlatform, Vec<u8>>::new(
+            guest.platform().clone(),
+            DEVID as u16,
+            wishes(),
+            QueueConfig::default(),
+        );
+        let mut driver =
+            FrontendDriver::attach(&mut xs, &format!("device/vbd/{DEVID}"), device).unwrap();
+        driver.connect(&mut xs).unwrap();
+        pump(&mut backend, &mut xs, &mut driver, |d, back| {
+            d.machine().is_connected() && back == XenbusState::Connected
+        });
+        assert!(driver.device().negotiated().is_some());
+        driver.close(&mut xs).unwrap();
+        pump(&mut backend, &mut xs, &mut driver, |d, back| {
+            d.machine().state() == XenbusState::Closed && back == XenbusState::Closed
+        });
+        driver.detach(&mut xs).unwrap();
+    }
 }

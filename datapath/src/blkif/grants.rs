@@ -84,6 +84,11 @@ impl PageSource {
         }
     }
 
+    /// The domain the pages are granted to.
+    pub(super) fn backend(&self) -> DomId {
+        self.backend
+    }
+
     pub(super) fn is_persistent(&self) -> bool {
         self.pool.is_some()
     }

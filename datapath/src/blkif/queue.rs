@@ -70,6 +70,10 @@ pub enum SetupError {
     PoolTooSmall(usize),
     /// `connect` on a connected queue.
     AlreadyConnected,
+    /// `start` on a queue without a ring.
+    NotConnected,
+    /// `start` on a queue already started.
+    AlreadyStarted,
 }
 
 impl fmt::Display for SetupError {
@@ -80,6 +84,8 @@ impl fmt::Display for SetupError {
             SetupError::Capacity(e) => write!(f, "{e}"),
             SetupError::PoolTooSmall(p) => write!(f, "a pool of {p} pages is too small"),
             SetupError::AlreadyConnected => f.write_str("the queue is already connected"),
+            SetupError::NotConnected => f.write_str("the queue has no ring to start"),
+            SetupError::AlreadyStarted => f.write_str("the queue is already started"),
         }
     }
 }
@@ -157,6 +163,8 @@ struct Conn {
     features: Features,
     /// Data segments per ring request.
     segments: u32,
+    /// [`BlkQueue::start`] chose the features and page source: requests may be issued.
+    started: bool,
 }
 
 /// Everything that outlives a connection.
@@ -233,13 +241,29 @@ impl<P: Platform, B: AsRef<[u8]> + AsMut<[u8]>> BlkQueue<P, B> {
     }
 
     /// Builds a ring of `2^ring_order` pages, its event channel and (with persistent grants) the
-    /// page pool, for `backend` with the negotiated `features`. Requests left from an earlier
-    /// connection are issued on the next [`service`](Self::service).
+    /// page pool, for `backend` with the negotiated `features`: [`connect_ring`](Self::connect_ring)
+    /// and [`start`](Self::start) at once, for a caller that knows the features at setup.
     pub fn connect(
         &mut self,
         backend: DomId,
         ring_order: u32,
         features: Features,
+    ) -> Result<RingInfo, SetupError> {
+        let info = self.connect_ring(backend, ring_order)?;
+        if let Err(e) = self.start(features) {
+            self.disconnect();
+            return Err(e);
+        }
+        Ok(info)
+    }
+
+    /// Builds a ring of `2^ring_order` pages and its event channel for `backend`. Nothing is issued
+    /// until [`start`](Self::start): as with Linux blkfront, whether data pages are persistent is
+    /// only known once the backend is connected (blkback publishes `feature-persistent` then).
+    pub fn connect_ring(
+        &mut self,
+        backend: DomId,
+        ring_order: u32,
     ) -> Result<RingInfo, SetupError> {
         if self.conn.is_some() {
             return Err(SetupError::AlreadyConnected);
@@ -248,31 +272,10 @@ impl<P: Platform, B: AsRef<[u8]> + AsMut<[u8]>> BlkQueue<P, B> {
             return Err(SetupError::RingOrder(ring_order));
         }
         let platform = &*self.platform;
-        let mut segments = segments_per_request(&features, &self.config);
-        let pages = if features.persistent {
-            let pool = self.config.pool_pages;
-            if pool < BLKIF_MAX_SEGMENTS_PER_REQUEST {
-                return Err(SetupError::PoolTooSmall(pool));
-            }
-            // A request must fit in the pool with its indirect pages.
-            while segments as usize + indirect_pages(segments) as usize > pool {
-                segments -= 1;
-            }
-            PageSource::persistent(platform, backend, pool)?
-        } else {
-            PageSource::per_request(backend)
-        };
-        let ring_region = match platform.grant_region(backend, 1 << ring_order, Access::ReadWrite) {
-            Ok(r) => r,
-            Err(e) => {
-                pages.end(platform, &mut self.quarantine);
-                return Err(e.into());
-            }
-        };
+        let ring_region = platform.grant_region(backend, 1 << ring_order, Access::ReadWrite)?;
         let port = match platform.alloc_unbound(backend) {
             Ok(p) => p,
             Err(e) => {
-                pages.end(platform, &mut self.quarantine);
                 self.quarantine.end(platform, ring_region);
                 return Err(e.into());
             }
@@ -280,18 +283,6 @@ impl<P: Platform, B: AsRef<[u8]> + AsMut<[u8]>> BlkQueue<P, B> {
         let shared = SharedRing::new::<BlkifRequest, BlkifResponse>(ring_region.mem().clone())
             .expect("a page holds a blkif ring");
         let ring = FrontRing::init(shared);
-        let slots = ring.size() as usize;
-        let per_request = segments as usize + indirect_pages(segments) as usize;
-        self.reqs.shadows.resize(
-            slots,
-            if pages.is_persistent() {
-                per_request
-            } else {
-                0
-            },
-        );
-        self.reqs.work.reserve(self.config.max_requests + slots);
-        self.scratch.reserve(slots);
         let info = RingInfo {
             grefs: ring_region.grefs().to_vec(),
             port,
@@ -301,12 +292,55 @@ impl<P: Platform, B: AsRef<[u8]> + AsMut<[u8]>> BlkQueue<P, B> {
             ring,
             ring_region,
             port,
-            pages,
-            features,
-            segments,
+            pages: PageSource::per_request(backend),
+            features: Features::default(),
+            segments: 0,
+            started: false,
         });
         self.broken = None;
         Ok(info)
+    }
+
+    /// Starts I/O on the ring [`connect_ring`](Self::connect_ring) built, with the `features` both
+    /// sides agreed on: grants the persistent pool if they include persistent grants, and issues
+    /// the requests left from an earlier connection on the next [`service`](Self::service).
+    pub fn start(&mut self, features: Features) -> Result<(), SetupError> {
+        let Some(conn) = &mut self.conn else {
+            return Err(SetupError::NotConnected);
+        };
+        if conn.started {
+            return Err(SetupError::AlreadyStarted);
+        }
+        let platform = &*self.platform;
+        let backend = conn.pages.backend();
+        let mut segments = segments_per_request(&features, &self.config);
+        if features.persistent {
+            let pool = self.config.pool_pages;
+            if pool < BLKIF_MAX_SEGMENTS_PER_REQUEST {
+                return Err(SetupError::PoolTooSmall(pool));
+            }
+            // A request must fit in the pool with its indirect pages.
+            while segments as usize + indirect_pages(segments) as usize > pool {
+                segments -= 1;
+            }
+            conn.pages = PageSource::persistent(platform, backend, pool)?;
+        }
+        let slots = conn.ring.size() as usize;
+        let per_request = segments as usize + indirect_pages(segments) as usize;
+        self.reqs.shadows.resize(
+            slots,
+            if conn.pages.is_persistent() {
+                per_request
+            } else {
+                0
+            },
+        );
+        self.reqs.work.reserve(self.config.max_requests + slots);
+        self.scratch.reserve(slots);
+        conn.features = features;
+        conn.segments = segments;
+        conn.started = true;
+        Ok(())
     }
 
     /// Leaves the backend: the ring requests in flight go back to the front of the work queue (in
@@ -528,15 +562,15 @@ impl<P: Platform, B: AsRef<[u8]> + AsMut<[u8]>> BlkQueue<P, B> {
         self.disk = disk;
     }
 
-    /// The connection's features (`None` while disconnected). They can lose members when the
+    /// The connection's features (`None` while disconnected or not started). They can lose members when the
     /// backend answers EOPNOTSUPP.
     pub fn features(&self) -> Option<Features> {
-        self.conn.as_ref().map(|c| c.features)
+        self.conn.as_ref().filter(|c| c.started).map(|c| c.features)
     }
 
     /// Data segments per ring request on this connection.
     pub fn segments_per_request(&self) -> Option<u32> {
-        self.conn.as_ref().map(|c| c.segments)
+        self.conn.as_ref().filter(|c| c.started).map(|c| c.segments)
     }
 
     /// The connection's event channel.
@@ -660,6 +694,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Requests<B> {
     /// Pushes ring requests while the ring, the shadows and the pages allow; returns whether the
     /// backend must be notified.
     fn issue<P: Platform>(&mut self, platform: &P, conn: &mut Conn, handle: u16) -> bool {
+        if !conn.started {
+            return false;
+        }
         while !self.work.is_empty() && conn.ring.free_requests() > 0 {
             let Some(index) = self.shadows.peek_free() else {
                 break;

@@ -111,8 +111,10 @@ impl VbdBackend {
         )
     }
 
+    /// InitWait with the transport limits only. The features are written when we connect, as
+    /// Linux blkback does; none may linger from an earlier connection, so that a frontend deciding
+    /// them before we are connected finds nothing (stricter than blkback, which leaves them).
     fn publish_offer(&mut self) -> Result<(), XsError> {
-        // Keys of optional features this offer leaves out must not linger from an earlier one.
         let everything = BackendOffer {
             max_indirect_segments: 1,
             discard: Some(DiscardInfo {
@@ -122,13 +124,10 @@ impl VbdBackend {
             }),
             ..self.config.offer()
         };
-        let keys = self.config.offer().keys();
-        for (k, _) in everything.keys() {
-            if !keys.iter().any(|(present, _)| *present == k) {
-                self.xs.rm(&format!("{}/{k}", self.backend))?;
-            }
+        for (k, _) in everything.connect_keys() {
+            self.xs.rm(&format!("{}/{k}", self.backend))?;
         }
-        for (k, v) in keys {
+        for (k, v) in self.config.offer().setup_keys() {
             self.xs.write(&format!("{}/{k}", self.backend), v)?;
         }
         self.switch(XenbusState::InitWait)
@@ -177,8 +176,11 @@ impl VbdBackend {
         let back = BlkBack::connect(&self.host, &self.config, self.storage.clone(), &front)
             .map_err(VbdBackendError::Connect)?;
         self.back = Some(back);
+        // blkback's connect(): persistent grants are in use iff the frontend wrote
+        // feature-persistent=1 (and we allow them), and only now do we say so.
         let sectors = self.storage.lock().unwrap().sectors();
-        for (k, v) in self.config.disk_props(sectors).keys() {
+        let props = self.config.disk_props(sectors).keys();
+        for (k, v) in self.config.offer().connect_keys().into_iter().chain(props) {
             self.xs.write(&format!("{}/{k}", self.backend), v)?;
         }
         self.switch(XenbusState::Connected)?;
