@@ -25,7 +25,6 @@ use xenpv_abi::blkif::BLKIF_SECTOR_SIZE;
 use xenpv_abi::xenbus::XenbusState;
 use xenpv_control::vbd::{FrontWishes, VbdDeviceError, VbdFrontend};
 use xenpv_control::xenbus::{DriverError, FrontendDriver};
-use xenpv_control::xs::client::Store as _;
 use xenpv_datapath::blkif::{BlockRequest, Completion, IoError, QueueConfig, QueueHandle};
 
 use crate::fd::poll_readable;
@@ -287,17 +286,12 @@ pub fn run(args: &DeviceArgs) -> Result<(), BlkError> {
     served
 }
 
-/// Attaches `frontend` asking for persistent grants or not, and waits until it is connected.
-fn attach(
-    platform: Arc<LinuxPlatform>,
-    mut xs: Store,
-    xs_fd: RawFd,
-    frontend: &str,
-    vdev: u16,
-    persistent: bool,
-) -> Result<Home, BlkError> {
+/// Attaches `frontend` and waits until it is connected. We ask for persistent grants; whether they
+/// are used is decided once blkback has connected and published its own `feature-persistent`.
+fn connect(platform: Arc<LinuxPlatform>, frontend: &str, vdev: u16) -> Result<Home, BlkError> {
+    let (mut xs, xs_fd) = open_store().map_err(os("/dev/xen/xenbus"))?;
     let wishes = FrontWishes {
-        persistent,
+        persistent: true,
         indirect: true,
         ring_order: 2,
         queues: 1,
@@ -319,40 +313,6 @@ fn attach(
         h.driver.machine().is_connected()
     })?;
     Ok(home)
-}
-
-/// Connects with persistent grants where the backend offers them.
-///
-/// Linux blkback writes `feature-persistent` only when it connects, so the offer our setup reads
-/// in InitWait never has it; yet blkback takes our own `feature-persistent=1` as agreement and
-/// then maps every grant writable, which fails for the read-only grants of per-request writes.
-/// So the first connection asks for no persistence and, if the connected backend turns out to
-/// offer it, is closed and made again: the key is then in the offer (blkback keeps it across a
-/// reconnect) and both sides agree. Nothing has been submitted yet, so nothing is lost.
-fn connect(platform: Arc<LinuxPlatform>, frontend: &str, vdev: u16) -> Result<Home, BlkError> {
-    let (xs, xs_fd) = open_store().map_err(os("/dev/xen/xenbus"))?;
-    let mut home = attach(platform, xs, xs_fd, frontend, vdev, false)?;
-    let key = format!("{}/feature-persistent", home.driver.paths().backend);
-    let offered = home
-        .xs
-        .try_read(&key)
-        .map_err(|e| BlkError::Driver(DriverError::Store(e)))?;
-    if offered.as_deref() != Some(b"1") {
-        return Ok(home);
-    }
-    eprintln!("xenpv-blk: the backend offers persistent grants once connected: reconnecting");
-    home.driver.close(&mut home.xs).map_err(BlkError::Driver)?;
-    home.until(
-        Duration::from_secs(10),
-        "the probe connection to close",
-        |h| h.driver.machine().state() == XenbusState::Closed,
-    )?;
-    // A new store connection: closing the old one removes every watch the probe's device
-    // registered (the vbd's `sectors` watch has no way out otherwise, and its token would clash).
-    let Home { platform, xs, .. } = home;
-    drop(xs);
-    let (xs, xs_fd) = open_store().map_err(os("/dev/xen/xenbus"))?;
-    attach(platform, xs, xs_fd, frontend, vdev, true)
 }
 
 /// The main loop: until a shutdown signal or the client disconnects.
