@@ -8,6 +8,7 @@ extern crate alloc;
 
 mod boot;
 mod console;
+mod events;
 mod heap;
 mod steps;
 mod store;

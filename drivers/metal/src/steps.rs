@@ -37,7 +37,7 @@ impl fmt::Display for Why {
     }
 }
 
-fn at<E: Into<Why>>(step: &'static str) -> impl FnOnce(E) -> Failure {
+pub fn at<E: Into<Why>>(step: &'static str) -> impl FnOnce(E) -> Failure {
     move |e| Failure {
         step,
         why: e.into(),
@@ -137,6 +137,7 @@ pub fn run(xen: &Xen<Page>, si: &StartInfo) -> Result<(), Failure> {
     let (frames, max) = xen.gnttab_query_size().map_err(at("gnttab query_size"))?;
     say!("grant table: {frames} of at most {max} frames");
 
+    crate::events::run(xen, si)?;
     xenstore(si)?;
     say!("heap: {} KiB used", crate::heap::used() / 1024);
     Ok(())

@@ -42,6 +42,8 @@ pub struct State {
     /// What SCHEDOP_shutdown(suspend) returns: 0 resumed, 1 cancelled.
     pub suspend_result: i64,
     pub fifo_control: Option<u64>,
+    /// (va, pte) of each update_va_mapping.
+    pub va_mappings: Vec<(u64, u64)>,
 }
 
 pub struct XenModel {
@@ -191,6 +193,13 @@ impl Hypercall for XenModel {
                     }
                     _ => Self::err(XenError::NotImplemented),
                 },
+                HYPERVISOR_UPDATE_VA_MAPPING => {
+                    if a[0] % xenpv_abi::PAGE_SIZE as u64 != 0 || a[1] & 1 == 0 {
+                        return EINVAL;
+                    }
+                    self.state.lock().unwrap().va_mappings.push((a[0], a[1]));
+                    0
+                }
                 HYPERVISOR_CONSOLE_IO => {
                     let mut s = self.state.lock().unwrap();
                     if cmd != CONSOLEIO_WRITE || !s.console_allowed {

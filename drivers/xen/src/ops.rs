@@ -349,6 +349,25 @@ impl<H: Hypercall> Xen<H> {
         .map(drop)
     }
 
+    /// PV: points the page-table entry of `va` at machine frame `mfn` (present, writable) and flushes
+    /// that entry from this vCPU's TLB.
+    ///
+    /// # Safety
+    /// `va` must be a page of the boot mapping whose old contents nothing uses any more; afterwards it
+    /// is the frame's memory (e.g. shared_info, which Xen writes concurrently).
+    pub unsafe fn update_va_mapping(&self, va: u64, mfn: u64) -> Result<(), XenError> {
+        // x86 PTE bits: present, writable, accessed, dirty (Xen adds the user bit a 64-bit PV kernel
+        // needs itself).
+        const PTE_FLAGS: u64 = 0x1 | 0x2 | 0x20 | 0x40;
+        // xen.h UVMF_INVLPG | UVMF_LOCAL.
+        const UVMF_INVLPG: u64 = 2;
+        self.call(
+            HYPERVISOR_UPDATE_VA_MAPPING,
+            [va, mfn << 12 | PTE_FLAGS, UVMF_INVLPG, 0, 0],
+        )
+        .map(drop)
+    }
+
     /// Moves `vcpu`'s vcpu_info to `offset` in frame `mfn`.
     ///
     /// # Safety
@@ -521,6 +540,20 @@ mod tests {
         assert_eq!(
             x.hypercall().state.lock().unwrap().vcpu_info,
             Some((0x10, 64))
+        );
+    }
+
+    #[test]
+    fn update_va_mapping_builds_the_pte() {
+        let x = xen();
+        // SAFETY: the model only records the numbers.
+        unsafe {
+            x.update_va_mapping(0xFFFF_FFFF_8010_0000, 0x7d02b).unwrap();
+            assert_eq!(x.update_va_mapping(0x1234, 1), Err(XenError::Invalid));
+        }
+        assert_eq!(
+            x.hypercall().state.lock().unwrap().va_mappings,
+            [(0xFFFF_FFFF_8010_0000, 0x7d02b << 12 | 0x63)]
         );
     }
 
