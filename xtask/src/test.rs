@@ -69,6 +69,11 @@ const STEPS: &[Step] = &[
     )
     .target_subdir("miri")
     .needs(&[NIGHTLY, MIRI, RUST_SRC]),
+    // Real Xen under QEMU (perf/): setup installs QEMU and fetches Xen and the kernel into
+    // perf/cache (a no-op when warm); smoke boots Xen, a Linux dom0 with the real netback and
+    // blkback, and a domU in which the kernel's fronts and ours move and verify data.
+    Step::new("vm-setup", "cargo xtask vm setup"),
+    Step::new("vm-smoke", "cargo xtask vm smoke"),
 ];
 
 const USAGE: &str = "usage: cargo xtask test [--list] [STEP...]   (default: every step)";
