@@ -9,6 +9,7 @@ extern crate alloc;
 mod boot;
 mod console;
 mod events;
+mod grants;
 mod heap;
 mod steps;
 mod store;

@@ -138,18 +138,22 @@ pub fn run(xen: &Xen<Page>, si: &StartInfo) -> Result<(), Failure> {
     say!("grant table: {frames} of at most {max} frames");
 
     crate::events::run(xen, si)?;
-    xenstore(si)?;
+    let domid = xenstore(si)?;
+    crate::grants::run(xen, si, domid)?;
     say!("heap: {} KiB used", crate::heap::used() / 1024);
     Ok(())
 }
 
 /// Reads from xenstore through our own ring client: who we are, and the devices the toolstack gave
 /// us, waiting (bounded) until each backend is ready for a front (InitWait or later).
-fn xenstore(si: &StartInfo) -> Result<(), Failure> {
+fn xenstore(si: &StartInfo) -> Result<u16, Failure> {
     let mut c = store::connect(si).map_err(at("xenstore ring"))?;
     let name = c.read_string("name").map_err(at("xenstore read name"))?;
     let domid = c.read_string("domid").map_err(at("xenstore read domid"))?;
     say!("xenstore: name {name}, domid {domid}");
+    let domid: u16 = domid
+        .parse()
+        .map_err(|_| at("xenstore read domid")("not a domain id"))?;
     for kind in ["vif", "vbd"] {
         let devs = store::devices(&mut c, kind).map_err(at("xenstore devices"))?;
         if devs.is_empty() {
@@ -167,7 +171,7 @@ fn xenstore(si: &StartInfo) -> Result<(), Failure> {
             );
         }
     }
-    Ok(())
+    Ok(domid)
 }
 
 /// Backend state once it is at least InitWait (2), or the last value seen after a bounded wait.

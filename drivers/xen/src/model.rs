@@ -212,6 +212,17 @@ impl Hypercall for XenModel {
                 HYPERVISOR_EVENT_CHANNEL_OP => self.evtchn(cmd, a[1]),
                 HYPERVISOR_GRANT_TABLE_OP => {
                     let mut s = self.state.lock().unwrap();
+                    if cmd == GNTTABOP_COPY {
+                        // Only the status logic: references below the first free one are refused.
+                        let ops =
+                            core::slice::from_raw_parts_mut(a[1] as *mut GnttabCopy, a[2] as usize);
+                        for op in ops {
+                            let bad = op.flags & GNTCOPY_SOURCE_GREF != 0
+                                && (op.source.u as u32) < GNTTAB_NR_RESERVED_ENTRIES;
+                            op.status = if bad { GNTST_BAD_GNTREF } else { GNTST_OKAY };
+                        }
+                        return 0;
+                    }
                     if a[2] != 1 {
                         return EINVAL;
                     }

@@ -8,7 +8,8 @@ use xenpv_abi::event_channel::{
     EVTCHNOP_SET_PRIORITY, EVTCHNOP_UNMASK, EVTCHN_FIFO_PRIORITY_MIN,
 };
 use xenpv_abi::grant_table::{
-    GnttabQuerySize, GnttabSetupTable, GNTST_OKAY, GNTTABOP_QUERY_SIZE, GNTTABOP_SETUP_TABLE,
+    GnttabCopy, GnttabQuerySize, GnttabSetupTable, GNTST_OKAY, GNTTABOP_COPY, GNTTABOP_QUERY_SIZE,
+    GNTTABOP_SETUP_TABLE,
 };
 use xenpv_abi::hvm::{
     XenHvmEvtchnUpcallVector, XenHvmParam, HVMOP_GET_PARAM, HVMOP_SET_EVTCHN_UPCALL_VECTOR,
@@ -291,6 +292,26 @@ impl<H: Hypercall> Xen<H> {
         grant_status(s.status)
     }
 
+    /// Copies through grants (GNTTABOP_copy), one operation per element; the first failed element's
+    /// status is the error.
+    ///
+    /// # Safety
+    /// Frame-number operands (not grant references) name memory Xen will write: it must be ours to
+    /// overwrite.
+    pub unsafe fn grant_copy(&self, ops: &mut [GnttabCopy]) -> Result<(), XenError> {
+        self.call(
+            HYPERVISOR_GRANT_TABLE_OP,
+            [
+                GNTTABOP_COPY.into(),
+                ops.as_mut_ptr() as u64,
+                ops.len() as u64,
+                0,
+                0,
+            ],
+        )?;
+        ops.iter().try_for_each(|op| grant_status(op.status))
+    }
+
     /// Places item `idx` of `space` (`XENMAPSPACE_*`) at guest frame `gpfn` (HVM).
     pub fn add_to_physmap(&self, space: u32, idx: u64, gpfn: u64) -> Result<(), XenError> {
         let mut a = XenAddToPhysmap {
@@ -495,6 +516,32 @@ mod tests {
             x.gnttab_setup_table(&mut too_many),
             Err(XenError::Grant(xenpv_abi::grant_table::GNTST_GENERAL_ERROR))
         );
+    }
+
+    #[test]
+    fn grant_copy_reports_the_failed_element() {
+        use xenpv_abi::grant_table::{GnttabCopyPtr, GNTCOPY_SOURCE_GREF, GNTST_BAD_GNTREF};
+        use zerocopy::FromZeros;
+        let x = xen();
+        let op = |gref: u64| GnttabCopy {
+            source: GnttabCopyPtr {
+                u: gref,
+                ..GnttabCopyPtr::new_zeroed()
+            },
+            flags: GNTCOPY_SOURCE_GREF,
+            len: 16,
+            ..GnttabCopy::new_zeroed()
+        };
+        let mut ops = [op(8), op(9)];
+        // SAFETY: the model writes only the status fields.
+        unsafe {
+            x.grant_copy(&mut ops).unwrap();
+            let mut ops = [op(8), op(3)];
+            assert_eq!(
+                x.grant_copy(&mut ops),
+                Err(XenError::Grant(GNTST_BAD_GNTREF))
+            );
+        }
     }
 
     #[test]
