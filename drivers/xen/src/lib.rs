@@ -8,7 +8,7 @@
 //! in [`ops`] turn Xen's `-errno` results into [`XenError`] values.
 #![no_std]
 
-#[cfg(test)]
+#[cfg(any(test, feature = "model"))]
 extern crate std;
 
 pub mod console;
@@ -18,8 +18,9 @@ pub mod evtchn;
 pub mod gnttab;
 pub mod hvm;
 pub mod hypercall;
-#[cfg(test)]
-mod model;
+/// A model of Xen answering hypercalls, for tests of code built on this crate (feature `model`).
+#[cfg(any(test, feature = "model"))]
+pub mod model;
 pub mod ops;
 pub mod platform;
 pub mod pv;

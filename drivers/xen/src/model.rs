@@ -52,6 +52,12 @@ pub struct XenModel {
 
 const EINVAL: i64 = -22;
 
+impl Default for XenModel {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl XenModel {
     pub fn new() -> Self {
         Self {
