@@ -130,7 +130,7 @@ fn grant_cost(size: usize) -> (f64, f64) {
     let n = 200_000u32;
     let t = Instant::now();
     for _ in 0..n {
-        pool.mem().write_bytes(0, black_box(&data));
+        pool.mem().write_data(0, black_box(&data));
         host.copy_from_grant(0, 1, pool.grefs()[0], 0, &mut out)
             .unwrap();
     }
@@ -139,10 +139,10 @@ fn grant_cost(size: usize) -> (f64, f64) {
     let table = host.grant_table(1);
     let t = Instant::now();
     for _ in 0..n {
-        mem.write_bytes(0, black_box(&data));
+        mem.write_data(0, black_box(&data));
         let g = table.grant(0, gfns[0], true).unwrap();
         let map = host.map(0, 1, g, false).unwrap();
-        map.mem().read_bytes(0, &mut out);
+        map.mem().read_data(0, &mut out);
         drop(map);
         table.end_access(g).unwrap();
     }
@@ -170,8 +170,8 @@ fn shared_copy() -> (f64, f64) {
         }
         n as f64 * 8.0 / start.elapsed().as_secs_f64()
     };
-    let write = time(&mut |off| mem.write_bytes(off, black_box(&src)));
-    let read = time(&mut |off| mem.read_bytes(off, black_box(&mut dst)));
+    let write = time(&mut |off| mem.write_data(off, black_box(&src)));
+    let read = time(&mut |off| mem.read_data(off, black_box(&mut dst)));
     (write, read)
 }
 
