@@ -15,6 +15,7 @@ pub mod console;
 pub mod cpuid;
 pub mod error;
 pub mod evtchn;
+pub mod fifo;
 pub mod gnttab;
 pub mod hvm;
 pub mod hypercall;
