@@ -74,6 +74,9 @@ const STEPS: &[Step] = &[
     // blkback, and a domU in which the kernel's fronts and ours move and verify data.
     Step::new("vm-setup", "cargo xtask vm setup"),
     Step::new("vm-smoke", "cargo xtask vm smoke"),
+    // The same Xen boots our bare-metal PV guest (drivers/metal over drivers/xen): hypercalls,
+    // event channels, grant table, shared_info and the xenstore ring without any OS underneath.
+    Step::new("vm-metal", "cargo xtask vm metal"),
 ];
 
 const USAGE: &str = "usage: cargo xtask test [--list] [STEP...]   (default: every step)";
