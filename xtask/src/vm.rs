@@ -6,6 +6,7 @@
 //! guests reported: step markers on the serial console, result blobs in a tar that dom0 writes to a disk.
 
 mod cache;
+mod chart;
 mod cpio;
 mod image;
 mod kernel;
@@ -29,7 +30,8 @@ const USAGE: &str = "usage: cargo xtask vm <setup | boot [smoke|bench] | smoke |
   setup   install QEMU and host tools (Debian 12, as root), fetch the kernel and Xen packages, build images
   boot    build what changed, boot Xen + dom0 + domU once and print the guest's step markers
   smoke   boot and check every functional step, the kernel's fronts' and ours (exit 1 naming the failed)
-  bench   boot, run iperf3 and fio through the fronts, write perf/results/bench.{md,json}
+  bench   boot, run iperf3 and fio through the fronts, write perf/results/bench.{md,json,svg}
+          and print `vm ratio net-tx=A net-rx=B blk-rand=C blk-seq=D` (ours / kernel)
   metal   boot the bare-metal PV kernel (drivers/metal) as the domU and print its metal: lines";
 
 pub fn run(args: &[String]) -> Result<(), String> {
