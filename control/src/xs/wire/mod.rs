@@ -242,9 +242,22 @@ impl DecodeError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use alloc::vec;
+
+    /// A message of type `t` carrying `payload` as it is, valid or not: what a peer could send.
+    pub(crate) fn raw(t: MsgType, payload: &[u8]) -> Message {
+        Message {
+            header: Header {
+                msg_type: t.as_u32(),
+                req_id: 1,
+                tx_id: 0,
+                len: payload.len() as u32,
+            },
+            payload: Vec::from(payload),
+        }
+    }
 
     #[test]
     fn msg_type_values_match_xs_wire_h() {

@@ -246,21 +246,10 @@ mod tests {
     use super::*;
     use crate::xs::path::PathError;
     use crate::xs::perm::{Access, PermParseError};
+    use crate::xs::wire::tests::raw;
     use crate::xs::wire::{Header, PAYLOAD_MAX};
     use alloc::string::ToString;
     use alloc::vec;
-
-    fn raw(t: MsgType, payload: &[u8]) -> Message {
-        Message {
-            header: Header {
-                msg_type: t.as_u32(),
-                req_id: 1,
-                tx_id: 0,
-                len: payload.len() as u32,
-            },
-            payload: payload.to_vec(),
-        }
-    }
 
     fn all_requests() -> Vec<Request> {
         vec![

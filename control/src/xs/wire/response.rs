@@ -202,20 +202,8 @@ impl Response {
 mod tests {
     use super::*;
     use crate::xs::perm::{Access, PermParseError};
-    use crate::xs::wire::Header;
+    use crate::xs::wire::tests::raw;
     use alloc::vec;
-
-    fn raw(t: MsgType, payload: &[u8]) -> Message {
-        Message {
-            header: Header {
-                msg_type: t.as_u32(),
-                req_id: 1,
-                tx_id: 0,
-                len: payload.len() as u32,
-            },
-            payload: payload.to_vec(),
-        }
-    }
 
     #[test]
     fn every_response_round_trips() {
