@@ -36,6 +36,7 @@ const USAGE: &str = "usage: cargo xtask vm <setup | boot [smoke|bench] | smoke |
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let layout = Layout::from_repo();
+    let _exclusive = exclusive(&layout)?;
     match args.first().map(String::as_str) {
         Some("setup") => setup(&layout).map(|_| ()),
         Some("boot") => {
@@ -52,6 +53,31 @@ pub fn run(args: &[String]) -> Result<(), String> {
         Some("metal") => metal::run(&layout, &prepare(&layout)?),
         _ => Err(USAGE.into()),
     }
+}
+
+/// Holds the testbed for one `cargo xtask vm` at a time: runs share perf/work and perf/cache/images,
+/// and two TCG machines at once would each run at half speed into their timeouts. A second run
+/// waits, saying so, until the first one's lock goes away with its process.
+fn exclusive(layout: &Layout) -> Result<std::fs::File, String> {
+    let path = layout.perf.join("cache/vm.lock");
+    let lock = std::fs::create_dir_all(layout.perf.join("cache"))
+        .and_then(|()| std::fs::File::create(&path))
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    match lock.try_lock() {
+        Ok(()) => return Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            eprintln!(
+                "vm: waiting for another vm run to finish ({})",
+                path.display()
+            )
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(format!("cannot lock {}: {e}", path.display()))
+        }
+    }
+    lock.lock()
+        .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+    Ok(lock)
 }
 
 /// Everything `setup` does: host packages, downloads, unpacking, images. Idempotent: a second run
