@@ -6,6 +6,8 @@
 //!   never sees a permitted entry with a stale frame.
 //! - Ending a grant swaps the flags to 0 with a compare-and-swap that refuses while Xen reports the
 //!   backend is using the page (GTF_reading / GTF_writing): the page must not be reused before.
+//!   It is two steps, [`GrantTable::revoke`] then [`GrantTable::release`], so that a region of
+//!   several pages keeps all its references until every page is let go (see `platform`).
 //! - Free references live on a lock-free stack (a tagged head against ABA) threaded through a
 //!   caller-provided link array, so granting from any CPU takes no lock and no allocation.
 //! - References 0–7 are Xen's reserved entries (console, xenstore); a range after them is kept aside
@@ -51,6 +53,8 @@ pub enum GrantError {
     NotGranted(GrantRef),
     /// Frame numbers of grant table v1 are 32-bit.
     FrameTooLarge(u64),
+    /// `release` of a reference whose grant was not revoked first.
+    StillGranted(GrantRef),
 }
 
 /// The guest's grant table.
@@ -208,14 +212,16 @@ impl<'a> GrantTable<'a> {
 
     /// Ends grant `r` unless the backend still uses the page; the reference is free again after.
     pub fn end(&self, r: GrantRef) -> Result<(), GrantError> {
-        let i = r as usize;
-        if i >= self.entries.len()
-            || self.crash_dump.contains(&r)
-            || r < GNTTAB_NR_RESERVED_ENTRIES
-            || self.links[i].load(Ordering::Acquire) != TAKEN
-        {
-            return Err(GrantError::NotGranted(r));
-        }
+        self.revoke(r)?;
+        self.push(r);
+        Ok(())
+    }
+
+    /// Takes the backend's access to `r` away unless it still uses the page, but keeps the
+    /// reference out of the free list until [`Self::release`]. Revoking again is harmless, so a
+    /// caller ending several references can retry all of them until none is in use.
+    pub fn revoke(&self, r: GrantRef) -> Result<(), GrantError> {
+        let i = self.handed_out(r)?;
         let flags = &self.entries[i].flags;
         let mut f = flags.load(Ordering::Acquire);
         loop {
@@ -225,12 +231,33 @@ impl<'a> GrantTable<'a> {
             // Xen sets GTF_reading/writing with its own CAS on the same word, so a mapping that
             // starts between our load and our swap makes the swap fail and we look again.
             match flags.compare_exchange(f, 0, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => break,
+                Ok(_) => return Ok(()),
                 Err(now) => f = now,
             }
         }
+    }
+
+    /// Puts revoked reference `r` back on the free list.
+    pub fn release(&self, r: GrantRef) -> Result<(), GrantError> {
+        let i = self.handed_out(r)?;
+        if self.entries[i].flags.load(Ordering::Acquire) != 0 {
+            return Err(GrantError::StillGranted(r));
+        }
         self.push(r);
         Ok(())
+    }
+
+    /// The index of `r` if it is a reference this table handed out and has not taken back.
+    fn handed_out(&self, r: GrantRef) -> Result<usize, GrantError> {
+        let i = r as usize;
+        if i >= self.entries.len()
+            || self.crash_dump.contains(&r)
+            || r < GNTTAB_NR_RESERVED_ENTRIES
+            || self.links[i].load(Ordering::Acquire) != TAKEN
+        {
+            return Err(GrantError::NotGranted(r));
+        }
+        Ok(i)
     }
 
     /// The flags of entry `r` as Xen last wrote them (for diagnostics).
@@ -325,11 +352,38 @@ mod tests {
     }
 
     #[test]
+    fn revoke_keeps_the_reference_until_release() {
+        let m = mem(1);
+        let t = GrantTable::new(&m.entries, &m.links, 1, 0).unwrap();
+        let r = t.grant(0, 7, false).unwrap();
+        assert_eq!(t.release(r), Err(GrantError::StillGranted(r)));
+        m.entries[r as usize]
+            .flags
+            .fetch_or(GTF_READING, Ordering::SeqCst);
+        assert_eq!(t.revoke(r), Err(GrantError::InUse));
+        m.entries[r as usize]
+            .flags
+            .fetch_and(!GTF_READING, Ordering::SeqCst);
+        assert_eq!(t.revoke(r), Ok(()));
+        assert_eq!(t.flags(r), Some(0));
+        // Revoked but not released: still ours, so nobody else gets it and revoking is repeatable.
+        assert_eq!(t.revoke(r), Ok(()));
+        let other = t.grant(0, 8, false).unwrap();
+        assert_ne!(other, r);
+        assert_eq!(t.release(r), Ok(()));
+        assert_eq!(t.release(r), Err(GrantError::NotGranted(r)));
+        assert_eq!(t.revoke(r), Err(GrantError::NotGranted(r)));
+        assert_eq!(t.grant(0, 9, false), Ok(r));
+    }
+
+    #[test]
     fn reserved_crash_dump_and_foreign_refs_cannot_be_ended() {
         let m = mem(1);
         let t = GrantTable::new(&m.entries, &m.links, 1, 2).unwrap();
         for r in [0, 7, 8, 9, 10, 511, 512, u32::MAX] {
             assert_eq!(t.end(r), Err(GrantError::NotGranted(r)), "ref {r}");
+            assert_eq!(t.revoke(r), Err(GrantError::NotGranted(r)), "ref {r}");
+            assert_eq!(t.release(r), Err(GrantError::NotGranted(r)), "ref {r}");
         }
         t.grant_crash_dump(9, 0, 0x55, false).unwrap();
         assert_eq!(m.entries[9].frame.load(Ordering::SeqCst), 0x55);

@@ -8,6 +8,8 @@
 //! in [`ops`] turn Xen's `-errno` results into [`XenError`] values.
 #![no_std]
 
+extern crate alloc;
+
 #[cfg(any(test, feature = "model"))]
 extern crate std;
 
@@ -23,6 +25,7 @@ pub mod hypercall;
 #[cfg(any(test, feature = "model"))]
 pub mod model;
 pub mod ops;
+pub mod pages;
 pub mod platform;
 pub mod pv;
 pub mod wallclock;
