@@ -23,6 +23,7 @@ pub mod debug;
 pub mod interrupt;
 pub mod irp;
 pub mod memory;
+pub mod ndis;
 pub mod object;
 pub mod pool;
 pub mod resource;
