@@ -1,0 +1,21 @@
+//! XENIFACE's portable half, tested on the host: the IOCTL protocol between user space and the
+//! driver, the per-handle state behind it, and the guest agent.
+//!
+//! - [`ioctl`]: the control codes and the device interface GUID.
+//! - [`request`]: the strict decoder of input buffers (and the encoder user-mode callers use).
+//! - [`reply`]: replies into output buffers, with the needed size when a buffer is short.
+//! - [`error`]: typed errors and the NTSTATUS of each.
+//!
+//! The driver (drivers/windows/xeniface) does the kernel's part: the device interface, IRPs,
+//! event objects, MDLs. Everything that decides something is here.
+
+#![no_std]
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod error;
+pub mod ioctl;
+pub mod reply;
+pub mod request;
+pub mod session;

@@ -1,0 +1,612 @@
+//! Sessions against the sim: xenstore through a guest's own store ring to the sim xenstored,
+//! event channels and grants in the sim host's tables.
+
+use super::*;
+use crate::error::OpError;
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicU32, Ordering};
+use std::collections::BTreeMap as Map;
+use xenpv_control::xs::client::Store;
+use xenpv_control::xs::XsError;
+use xenpv_ddk::status::*;
+use xenpv_sim::domain::{Guest, Sim, DOM0};
+use xenpv_sim::host::{Host, HostConfig};
+use xenpv_sim::xenstored::StoreOps;
+
+const DOMID: DomId = 7;
+
+/// The kernel's part for a session, on the sim host: user events are counters behind handles.
+struct SimHome {
+    host: Arc<Host>,
+    events: Map<u64, Arc<AtomicU32>>,
+    referenced: i32,
+}
+
+type Event = (u64, Arc<AtomicU32>);
+
+impl Home for SimHome {
+    type Event = Event;
+
+    fn reference_event(&mut self, handle: u64) -> Result<Event, OpError> {
+        let e = self.events.get(&handle).ok_or(OpError::BadHandle)?;
+        self.referenced += 1;
+        Ok((handle, e.clone()))
+    }
+
+    fn release_event(&mut self, _event: Event) {
+        self.referenced -= 1;
+    }
+
+    fn signal(&mut self, event: &Event) {
+        event.1.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn alloc_unbound(&mut self, remote: DomId, _: &Event) -> Result<EvtchnPort, PlatformError> {
+        self.host
+            .evtchn
+            .alloc_unbound(DOMID, remote)
+            .map_err(|_| PlatformError::NoPorts)
+    }
+
+    fn bind_interdomain(
+        &mut self,
+        remote: DomId,
+        port: EvtchnPort,
+        _: &Event,
+    ) -> Result<EvtchnPort, PlatformError> {
+        self.host
+            .evtchn
+            .bind_interdomain(DOMID, remote, port)
+            .map_err(|_| PlatformError::Invalid)
+    }
+
+    fn notify(&mut self, port: EvtchnPort) -> Result<(), PlatformError> {
+        self.host
+            .evtchn
+            .send(DOMID, port)
+            .map_err(|_| PlatformError::Invalid)
+    }
+
+    fn close(&mut self, port: EvtchnPort) {
+        self.host.evtchn.close(DOMID, port).unwrap();
+    }
+
+    fn grant_frame(
+        &mut self,
+        domid: DomId,
+        gfn: u64,
+        read_only: bool,
+    ) -> Result<GrantRef, PlatformError> {
+        self.host
+            .grant_table(DOMID)
+            .grant(domid, gfn, read_only)
+            .map_err(|_| PlatformError::NoGrantRefs)
+    }
+
+    fn end_grant(&mut self, gref: GrantRef) -> Result<(), GrantInUse> {
+        self.host
+            .grant_table(DOMID)
+            .end_access(gref)
+            .map_err(|_| GrantInUse)
+    }
+}
+
+struct Setup {
+    sim: Sim,
+    guest: Guest,
+    home: SimHome,
+}
+
+fn setup() -> Setup {
+    let sim = Sim::new(HostConfig {
+        frames: 64,
+        grant_entries: 16,
+        ports: 32,
+    });
+    let guest = sim.create_guest(DOMID).unwrap();
+    let home = SimHome {
+        host: sim.host.clone(),
+        events: (1..=4).map(|h| (h, Arc::new(AtomicU32::new(0)))).collect(),
+        referenced: 0,
+    };
+    Setup { sim, guest, home }
+}
+
+type S = Session<Event, &'static str>;
+
+fn run<C: StoreConn>(
+    s: &mut S,
+    r: Request<'_>,
+    xs: &mut C,
+    home: &mut SimHome,
+) -> Result<Answer, OpError> {
+    s.execute(r, xs, home)
+}
+
+#[test]
+fn store_requests_reach_xenstored_and_errors_keep_their_meaning() {
+    let Setup {
+        sim,
+        guest,
+        mut home,
+    } = setup();
+    let mut xs = guest.store().unwrap();
+    let mut s = S::new(1);
+    let w = Request::StoreWrite {
+        tx: 0,
+        path: "data/a",
+        value: b"1\0two",
+    };
+    assert_eq!(run(&mut s, w, &mut xs, &mut home), Ok(Answer::Empty));
+    run(
+        &mut s,
+        Request::StoreWrite {
+            tx: 0,
+            path: "data/b",
+            value: b"",
+        },
+        &mut xs,
+        &mut home,
+    )
+    .unwrap();
+    assert_eq!(
+        sim.xenstored
+            .connect(DOM0)
+            .read("/local/domain/7/data/a")
+            .unwrap(),
+        b"1\0two"
+    );
+    assert_eq!(
+        run(
+            &mut s,
+            Request::StoreRead {
+                tx: 0,
+                path: "data/a"
+            },
+            &mut xs,
+            &mut home
+        ),
+        Ok(Answer::Bytes(b"1\0two".to_vec()))
+    );
+    let Ok(Answer::Names(mut names)) = run(
+        &mut s,
+        Request::StoreDirectory {
+            tx: 0,
+            path: "data",
+        },
+        &mut xs,
+        &mut home,
+    ) else {
+        panic!("directory");
+    };
+    names.sort();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(
+        run(
+            &mut s,
+            Request::StoreRemove {
+                tx: 0,
+                path: "data/a"
+            },
+            &mut xs,
+            &mut home
+        ),
+        Ok(Answer::Empty)
+    );
+    let gone = run(
+        &mut s,
+        Request::StoreRead {
+            tx: 0,
+            path: "data/a",
+        },
+        &mut xs,
+        &mut home,
+    )
+    .unwrap_err();
+    assert_eq!(gone, OpError::Store(StoreError::Xs(XsError::ENOENT)));
+    assert_eq!(gone.status(), STATUS_OBJECT_NAME_NOT_FOUND);
+    let denied = run(
+        &mut s,
+        Request::StoreRead {
+            tx: 0,
+            path: "/local/domain/0/name",
+        },
+        &mut xs,
+        &mut home,
+    )
+    .unwrap_err();
+    assert!(!nt_success(denied.status()), "{denied:?}");
+}
+
+#[test]
+fn transactions_belong_to_their_handle_and_conflicts_say_retry() {
+    let Setup {
+        sim,
+        guest,
+        mut home,
+    } = setup();
+    let mut xs = guest.store().unwrap();
+    let mut a = S::new(1);
+    let mut b = S::new(2);
+    let Answer::U32(tx) = run(&mut a, Request::TransactionStart, &mut xs, &mut home).unwrap()
+    else {
+        panic!("tx");
+    };
+    // Another handle cannot use it, end it, or guess one.
+    let write = Request::StoreWrite {
+        tx,
+        path: "data/x",
+        value: b"b",
+    };
+    assert_eq!(
+        run(&mut b, write, &mut xs, &mut home),
+        Err(OpError::NoSuchTransaction(tx))
+    );
+    assert_eq!(
+        run(
+            &mut b,
+            Request::TransactionEnd { tx, commit: true },
+            &mut xs,
+            &mut home
+        ),
+        Err(OpError::NoSuchTransaction(tx))
+    );
+    // A write inside the transaction, then a conflicting write outside it: the commit fails
+    // with EAGAIN, which user space sees as STATUS_RETRY.
+    run(
+        &mut a,
+        Request::StoreRead { tx, path: "data" },
+        &mut xs,
+        &mut home,
+    )
+    .unwrap_err();
+    run(
+        &mut a,
+        Request::StoreWrite {
+            tx,
+            path: "data/x",
+            value: b"a",
+        },
+        &mut xs,
+        &mut home,
+    )
+    .unwrap();
+    sim.xenstored
+        .connect(DOM0)
+        .write("/local/domain/7/data/y", "dom0")
+        .unwrap();
+    let e = run(
+        &mut a,
+        Request::TransactionEnd { tx, commit: true },
+        &mut xs,
+        &mut home,
+    )
+    .unwrap_err();
+    assert_eq!(e.status(), STATUS_RETRY, "{e:?}");
+    // Ended either way: the id is no longer the handle's.
+    assert_eq!(
+        run(
+            &mut a,
+            Request::TransactionEnd { tx, commit: false },
+            &mut xs,
+            &mut home
+        ),
+        Err(OpError::NoSuchTransaction(tx))
+    );
+    assert_eq!(
+        run(
+            &mut a,
+            Request::TransactionEnd {
+                tx: 0,
+                commit: true
+            },
+            &mut xs,
+            &mut home
+        ),
+        Err(OpError::NoSuchTransaction(0))
+    );
+}
+
+#[test]
+fn closing_a_handle_aborts_its_transactions_and_removes_its_watches() {
+    let Setup {
+        sim,
+        guest,
+        mut home,
+    } = setup();
+    let mut xs = guest.store().unwrap();
+    let mut s = S::new(3);
+    let Answer::U32(tx) = run(&mut s, Request::TransactionStart, &mut xs, &mut home).unwrap()
+    else {
+        panic!("tx");
+    };
+    run(
+        &mut s,
+        Request::StoreWrite {
+            tx,
+            path: "data/uncommitted",
+            value: b"1",
+        },
+        &mut xs,
+        &mut home,
+    )
+    .unwrap();
+    let Answer::U32(watch) = run(
+        &mut s,
+        Request::WatchAdd {
+            event: Some(1),
+            path: "data",
+        },
+        &mut xs,
+        &mut home,
+    )
+    .unwrap() else {
+        panic!("watch");
+    };
+    assert_eq!(home.referenced, 1);
+    let closed = s.close(&mut xs, &mut home);
+    assert!(closed.released.is_empty() && closed.stuck.is_empty());
+    assert_eq!(home.referenced, 0, "the event was dereferenced");
+    assert_eq!(
+        xs.try_read("data/uncommitted").unwrap(),
+        None,
+        "the transaction was aborted"
+    );
+    // The watch is gone from xenstored: a change fires nothing for its token any more.
+    sim.xenstored
+        .connect(DOM0)
+        .write("/local/domain/7/data/z", "1")
+        .unwrap();
+    xs.write("data/sync", b"").unwrap();
+    while let Some(e) = xs.try_event() {
+        assert_ne!(e.token, token(3, watch), "{e:?}");
+    }
+}
+
+#[test]
+fn a_watch_sets_its_event_or_queues_for_a_waiting_request() {
+    let Setup {
+        sim,
+        guest,
+        mut home,
+    } = setup();
+    let mut xs = guest.store().unwrap();
+    let mut s = S::new(9);
+    let Answer::U32(signalled) = run(
+        &mut s,
+        Request::WatchAdd {
+            event: Some(2),
+            path: "data/s",
+        },
+        &mut xs,
+        &mut home,
+    )
+    .unwrap() else {
+        panic!()
+    };
+    let Answer::U32(queued) = run(
+        &mut s,
+        Request::WatchAdd {
+            event: None,
+            path: "data/q",
+        },
+        &mut xs,
+        &mut home,
+    )
+    .unwrap() else {
+        panic!()
+    };
+    assert_ne!(signalled, queued);
+    let drain = |s: &mut S, xs: &mut _, home: &mut SimHome| {
+        let xs: &mut xenpv_control::xs::client::Client<_> = xs;
+        let mut outcomes = Vec::new();
+        xs.write("data/sync", b"").unwrap();
+        while let Some(e) = xs.try_event() {
+            outcomes.push(s.on_watch_event(&e.token, &e.path, home));
+        }
+        outcomes
+    };
+    // xenstored fires each new watch once: the queued one answers a wait, then nothing is left.
+    drain(&mut s, &mut xs, &mut home);
+    let Ok(Answer::WatchFired { watch, .. }) = run(&mut s, Request::WatchWait, &mut xs, &mut home)
+    else {
+        panic!("the first firing of the queued watch");
+    };
+    assert_eq!(watch, queued);
+    assert_eq!(
+        run(&mut s, Request::WatchWait, &mut xs, &mut home),
+        Ok(Answer::Wait)
+    );
+    let before = home.events[&2].load(Ordering::SeqCst);
+    let dom0 = sim.xenstored.connect(DOM0);
+    dom0.write("/local/domain/7/data/s", "x").unwrap();
+    dom0.write("/local/domain/7/data/q/deep", "y").unwrap();
+    let outcomes = drain(&mut s, &mut xs, &mut home);
+    assert!(
+        outcomes.contains(&Fired::Signalled) && outcomes.contains(&Fired::Queued),
+        "{outcomes:?}"
+    );
+    assert!(home.events[&2].load(Ordering::SeqCst) > before);
+    let mut paths = Vec::new();
+    while let Ok(Answer::WatchFired { watch, path }) =
+        run(&mut s, Request::WatchWait, &mut xs, &mut home)
+    {
+        assert_eq!(watch, queued);
+        paths.push(path);
+    }
+    // Reported as the watch was registered: relative to the guest's home.
+    assert_eq!(paths, ["data/q/deep"]);
+    // Removed: further changes are not ours.
+    run(
+        &mut s,
+        Request::WatchRemove { watch: queued },
+        &mut xs,
+        &mut home,
+    )
+    .unwrap();
+    dom0.write("/local/domain/7/data/q/deep", "z").unwrap();
+    assert!(!drain(&mut s, &mut xs, &mut home).contains(&Fired::Queued));
+    assert_eq!(
+        run(
+            &mut s,
+            Request::WatchRemove { watch: queued },
+            &mut xs,
+            &mut home
+        ),
+        Err(OpError::NoSuchWatch(queued))
+    );
+    // A handle that is not an event is refused before anything is registered.
+    assert_eq!(
+        run(
+            &mut s,
+            Request::WatchAdd {
+                event: Some(99),
+                path: "data"
+            },
+            &mut xs,
+            &mut home
+        ),
+        Err(OpError::BadHandle)
+    );
+}
+
+#[test]
+fn tokens_are_parsed_strictly() {
+    assert_eq!(parse_token(&token(4, 17)), Some((4, 17)));
+    for bad in [
+        "xeniface/4",
+        "xeniface/4/",
+        "xeniface/04/1",
+        "xeniface/-1/2",
+        "other/1/2",
+        "xeniface/1/2/3",
+        "xeniface/99999999999/1",
+    ] {
+        assert_eq!(parse_token(bad), None, "{bad}");
+    }
+    let mut s = S::new(4);
+    let mut home = setup().home;
+    assert_eq!(
+        s.on_watch_event("xeniface/5/1", "p", &mut home),
+        Fired::NotOurs
+    );
+    assert_eq!(s.on_watch_event("garbage", "p", &mut home), Fired::NotOurs);
+}
+
+#[test]
+fn event_channels_are_bound_to_events_and_closed_with_the_handle() {
+    let Setup {
+        sim,
+        guest,
+        mut home,
+    } = setup();
+    let mut xs = guest.store().unwrap();
+    let mut s = S::new(1);
+    let Answer::U32(port) = run(
+        &mut s,
+        Request::EvtchnAllocUnbound {
+            remote_domain: DOM0,
+            event: 3,
+        },
+        &mut xs,
+        &mut home,
+    )
+    .unwrap() else {
+        panic!()
+    };
+    let dom0_port = sim.host.evtchn.bind_interdomain(DOM0, DOMID, port).unwrap();
+    let received = sim.host.evtchn.signal(DOM0, dom0_port).unwrap();
+    run(&mut s, Request::EvtchnNotify { port }, &mut xs, &mut home).unwrap();
+    assert!(received.take(), "dom0 saw the notify");
+    assert_eq!(
+        run(
+            &mut s,
+            Request::EvtchnNotify { port: port + 1 },
+            &mut xs,
+            &mut home
+        ),
+        Err(OpError::NoSuchPort(port + 1))
+    );
+    let unknown = run(
+        &mut s,
+        Request::EvtchnAllocUnbound {
+            remote_domain: DOM0,
+            event: 42,
+        },
+        &mut xs,
+        &mut home,
+    );
+    assert_eq!(unknown, Err(OpError::BadHandle));
+    assert_eq!(home.referenced, 1);
+    s.close(&mut xs, &mut home);
+    assert_eq!(home.referenced, 0);
+    assert!(
+        sim.host.evtchn.send(DOMID, port).is_err(),
+        "the port was closed"
+    );
+    drop(guest);
+}
+
+#[test]
+fn grants_end_only_when_the_remote_domain_lets_go() {
+    let Setup {
+        sim,
+        guest,
+        mut home,
+    } = setup();
+    let mut xs = guest.store().unwrap();
+    let (_mem, gfns) = sim.host.frames.alloc(DOMID, 2).unwrap();
+    let mut s = S::new(1);
+    s.grant(&mut home, 5, DOM0, false, &gfns, "lease-5")
+        .ok()
+        .unwrap();
+    let Answer::Refs(refs) = run(&mut s, Request::GrantRefs { id: 5 }, &mut xs, &mut home).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(refs.len(), 2);
+    let Err(dup) = s.grant(&mut home, 5, DOM0, false, &gfns, "dup") else {
+        panic!()
+    };
+    assert_eq!(
+        (dup.error, dup.lease),
+        (OpError::GrantIdInUse(5), Some("dup"))
+    );
+    // dom0 maps the second page: revoking fails and keeps it; the first is ended already.
+    let mapping = sim.host.map(DOM0, DOMID, refs[1], true).unwrap();
+    assert_eq!(s.revoke(&mut home, 5), Err(OpError::GrantInUse));
+    let Answer::Refs(left) = run(&mut s, Request::GrantRefs { id: 5 }, &mut xs, &mut home).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(left, [refs[1]]);
+    // Closing the handle now leaves the grant stuck, pages and all.
+    let closed = s.close(&mut xs, &mut home);
+    assert!(closed.released.is_empty());
+    let [stuck] = <[Grant<&str>; 1]>::try_from(closed.stuck).ok().unwrap();
+    let stuck = stuck.end(&mut home).err().unwrap();
+    drop(mapping);
+    assert_eq!(stuck.end(&mut home).ok(), Some("lease-5"));
+    assert_eq!(sim.host.grant_table(DOMID).active(), 0);
+}
+
+#[test]
+fn a_grant_that_runs_out_of_references_ends_what_it_granted() {
+    let Setup {
+        sim,
+        guest: _guest,
+        mut home,
+    } = setup();
+    // 16 entries, 8 reserved: 9 pages cannot all be granted.
+    let (_mem, gfns) = sim.host.frames.alloc(DOMID, 9).unwrap();
+    let mut s = S::new(1);
+    let Err(failed) = s.grant(&mut home, 1, DOM0, true, &gfns, "lease") else {
+        panic!()
+    };
+    assert_eq!(
+        (failed.error, failed.lease),
+        (OpError::Platform(PlatformError::NoGrantRefs), Some("lease"))
+    );
+    assert_eq!(sim.host.grant_table(DOMID).active(), 0);
+    assert_eq!(s.revoke(&mut home, 1), Err(OpError::NoSuchGrant(1)));
+}
