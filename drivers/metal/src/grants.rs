@@ -1,14 +1,16 @@
-//! The grant table on real Xen: frame 0 set up (GNTTABOP_setup_table) and mapped, drivers/xen's
-//! GrantTable writing a real entry, Xen copying through it (GNTTABOP_copy, as a backend's copy would)
-//! and refusing it once the grant is ended.
+//! The grant table on real Xen: [`FRAMES`] frames set up (GNTTABOP_setup_table) and mapped,
+//! drivers/xen's GrantTable writing a real entry, Xen copying through it (GNTTABOP_copy, as a
+//! backend's copy would) and refusing it once the grant is ended. The table then serves the fronts.
 
 use core::cell::UnsafeCell;
 use core::ptr::{read_volatile, write_volatile};
 use core::sync::atomic::AtomicU32;
 
+use alloc::boxed::Box;
 use xenpv_abi::grant_table::{GnttabCopy, GnttabCopyPtr, GNTCOPY_SOURCE_GREF};
 use xenpv_abi::shared_info::StartInfo;
 use xenpv_abi::{DomId, DOMID_SELF, PAGE_SIZE};
+
 use xenpv_xen::gnttab::{Entry, GrantTable, ENTRIES_PER_FRAME};
 use xenpv_xen::hypercall::Page;
 use xenpv_xen::Xen;
@@ -23,13 +25,20 @@ struct PageBuf(UnsafeCell<[u8; PAGE_SIZE]>);
 // SAFETY: single vCPU, no event delivery: only this module's straight-line code touches the pages.
 unsafe impl Sync for PageBuf {}
 
-/// Becomes grant table frame 0 (its own frame is given up).
-static TABLE: PageBuf = PageBuf(UnsafeCell::new([0; PAGE_SIZE]));
+/// Grant table frames: one frame's 500 free references do not cover a netif queue's 514 pages
+/// and a blkif queue's pool.
+pub const FRAMES: usize = 4;
+/// Crash-dump references kept aside (drivers/xen's table reserves them; the proof does not dump).
+const CRASH_DUMP_REFS: u32 = 4;
+
+/// Become the grant table frames (their own frames are given up).
+static TABLE: [PageBuf; FRAMES] = [const { PageBuf(UnsafeCell::new([0; PAGE_SIZE])) }; FRAMES];
 /// Granted read-only; Xen copies from it.
 static SOURCE: PageBuf = PageBuf(UnsafeCell::new([0; PAGE_SIZE]));
 /// Xen copies into it.
 static DEST: PageBuf = PageBuf(UnsafeCell::new([0; PAGE_SIZE]));
-static LINKS: [AtomicU32; ENTRIES_PER_FRAME] = [const { AtomicU32::new(0) }; ENTRIES_PER_FRAME];
+static LINKS: [AtomicU32; FRAMES * ENTRIES_PER_FRAME] =
+    [const { AtomicU32::new(0) }; FRAMES * ENTRIES_PER_FRAME];
 
 fn mfn_of(si: &StartInfo, page: &PageBuf) -> u64 {
     p2m(si)[((page.0.get() as u64 - VIRT_BASE) >> 12) as usize]
@@ -56,19 +65,28 @@ fn copy_op(gref: u32, dest_mfn: u64) -> GnttabCopy {
     }
 }
 
-pub fn run(xen: &Xen<Page>, si: &StartInfo, domid: DomId) -> Result<(), Failure> {
-    let mut frames = [0u64; 1];
+/// Sets the table up, proves it with a copy, and hands it on for the fronts.
+pub fn run(
+    xen: &Xen<Page>,
+    si: &StartInfo,
+    domid: DomId,
+) -> Result<&'static GrantTable<'static>, Failure> {
+    let mut frames = [0u64; FRAMES];
     xen.gnttab_setup_table(&mut frames)
         .map_err(at("gnttab setup_table"))?;
-    let va = TABLE.0.get() as u64;
-    // SAFETY: TABLE is a page of the boot mapping used for nothing else; from now on it is grant
-    // table frame 0, accessed only through the atomics of `Entry`.
-    unsafe { xen.update_va_mapping(va, frames[0]) }.map_err(at("map grant frame"))?;
-    // SAFETY: the page now holds ENTRIES_PER_FRAME grant entries, mapped for good; Entry matches
-    // grant_entry_v1 and is all atomics.
-    let entries = unsafe { core::slice::from_raw_parts(va as *const Entry, ENTRIES_PER_FRAME) };
-    let table =
-        GrantTable::new(entries, &LINKS, 1, 4).map_err(|_| at("gnttab")("table layout refused"))?;
+    for (page, &mfn) in TABLE.iter().zip(&frames) {
+        // SAFETY: TABLE's pages are in the boot mapping and used for nothing else; from now on
+        // they are the grant table frames, accessed only through the atomics of `Entry`.
+        unsafe { xen.update_va_mapping(page.0.get() as u64, mfn) }
+            .map_err(at("map grant frame"))?;
+    }
+    // SAFETY: TABLE's contiguous pages now hold FRAMES * ENTRIES_PER_FRAME grant entries, mapped
+    // for good; Entry matches grant_entry_v1 and is all atomics.
+    let entries = unsafe {
+        core::slice::from_raw_parts(TABLE.as_ptr() as *const Entry, FRAMES * ENTRIES_PER_FRAME)
+    };
+    let table = GrantTable::new(entries, &LINKS, FRAMES, CRASH_DUMP_REFS)
+        .map_err(|_| at("gnttab")("table layout refused"))?;
 
     let src = SOURCE.0.get() as *mut u8;
     let dst = DEST.0.get() as *const u8;
@@ -94,11 +112,12 @@ pub fn run(xen: &Xen<Page>, si: &StartInfo, domid: DomId) -> Result<(), Failure>
     // SAFETY: as above.
     match unsafe { xen.grant_copy(&mut op) } {
         Err(e) => say!(
-            "grant table: frame mfn {:#x} mapped; ref {gref} granted read-only to domain {domid}, \
-             Xen copied {PAGE_SIZE} bytes through it intact; ended, Xen refuses it: {e}",
+            "grant table: {FRAMES} frames mapped (frame 0 mfn {:#x}); ref {gref} granted read-only \
+             to domain {domid}, Xen copied {PAGE_SIZE} bytes through it intact; ended, Xen \
+             refuses it: {e}",
             frames[0]
         ),
         Ok(()) => return Err(at("gnttab end")("Xen still copies through an ended grant")),
     }
-    Ok(())
+    Ok(Box::leak(Box::new(table)))
 }

@@ -1,12 +1,13 @@
-//! The kernel's heap: a bump allocator over a static arena. The proof allocates at setup and for a
-//! bounded number of xenstore requests, so memory is never given back; running out is an
-//! allocation failure (a panic line on the console), not corruption.
+//! The kernel's heap: a bump allocator over a static arena. The proof allocates at setup (queues,
+//! the block step's buffers, reused), for a bounded number of xenstore requests and for the net
+//! step's few dozen frames, so memory is never given back; running out is an allocation failure
+//! (a panic line on the console), not corruption.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-const HEAP_SIZE: usize = 4 << 20;
+const HEAP_SIZE: usize = 8 << 20;
 
 #[repr(C, align(4096))]
 struct Arena(UnsafeCell<[u8; HEAP_SIZE]>);

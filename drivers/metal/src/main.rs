@@ -6,11 +6,17 @@
 
 extern crate alloc;
 
+mod blk;
 mod boot;
+mod clock;
 mod console;
+mod ether;
 mod events;
+mod front;
 mod grants;
 mod heap;
+mod net;
+mod pages;
 mod steps;
 mod store;
 

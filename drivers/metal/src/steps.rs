@@ -23,6 +23,8 @@ pub enum Why {
     Store(StoreError),
     Xs(xenpv_control::xs::client::Error),
     Text(&'static str),
+    /// An error of a front (driver, queue or protocol), as its Debug text.
+    Detail(alloc::string::String),
 }
 
 impl fmt::Display for Why {
@@ -33,6 +35,7 @@ impl fmt::Display for Why {
             Why::Store(e) => write!(f, "{e}"),
             Why::Xs(e) => write!(f, "{e:?}"),
             Why::Text(t) => f.write_str(t),
+            Why::Detail(d) => f.write_str(d),
         }
     }
 }
@@ -41,6 +44,14 @@ pub fn at<E: Into<Why>>(step: &'static str) -> impl FnOnce(E) -> Failure {
     move |e| Failure {
         step,
         why: e.into(),
+    }
+}
+
+/// A failure of `step` described by an error's Debug text.
+pub fn detail<E: fmt::Debug>(step: &'static str) -> impl FnOnce(E) -> Failure {
+    move |e| Failure {
+        step,
+        why: Why::Detail(alloc::format!("{e:?}")),
     }
 }
 
@@ -138,15 +149,34 @@ pub fn run(xen: &Xen<Page>, si: &StartInfo) -> Result<(), Failure> {
     say!("grant table: {frames} of at most {max} frames");
 
     crate::events::run(xen, si)?;
-    let domid = xenstore(si)?;
-    crate::grants::run(xen, si, domid)?;
-    say!("heap: {} KiB used", crate::heap::used() / 1024);
+    let mut found = xenstore(si)?;
+    let table = crate::grants::run(xen, si, found.domid)?;
+    let fronts = crate::front::Fronts::new(xen, si, table)?;
+    // The second of each twin pair, as in the Linux domU (the first is the kernel front's there).
+    let vbd = found.vbds.last().ok_or(at("blk")("no vbd"))?;
+    crate::blk::run(&fronts, &mut found.store, vbd)?;
+    let vif = found.vifs.last().ok_or(at("net")("no vif"))?;
+    crate::net::run(&fronts, &mut found.store, vif)?;
+    say!(
+        "heap: {} KiB used; pages: {} of {} free",
+        crate::heap::used() / 1024,
+        fronts.free_pages(),
+        crate::pages::PAGES
+    );
     Ok(())
+}
+
+/// What the store told us.
+struct Found {
+    store: store::StoreClient,
+    domid: u16,
+    vifs: alloc::vec::Vec<store::Device>,
+    vbds: alloc::vec::Vec<store::Device>,
 }
 
 /// Reads from xenstore through our own ring client: who we are, and the devices the toolstack gave
 /// us, waiting (bounded) until each backend is ready for a front (InitWait or later).
-fn xenstore(si: &StartInfo) -> Result<u16, Failure> {
+fn xenstore(si: &StartInfo) -> Result<Found, Failure> {
     let mut c = store::connect(si).map_err(at("xenstore ring"))?;
     let name = c.read_string("name").map_err(at("xenstore read name"))?;
     let domid = c.read_string("domid").map_err(at("xenstore read domid"))?;
@@ -154,12 +184,13 @@ fn xenstore(si: &StartInfo) -> Result<u16, Failure> {
     let domid: u16 = domid
         .parse()
         .map_err(|_| at("xenstore read domid")("not a domain id"))?;
-    for kind in ["vif", "vbd"] {
+    let mut found = [alloc::vec::Vec::new(), alloc::vec::Vec::new()];
+    for (kind, out) in ["vif", "vbd"].into_iter().zip(&mut found) {
         let devs = store::devices(&mut c, kind).map_err(at("xenstore devices"))?;
         if devs.is_empty() {
             return Err(at("xenstore devices")("none of a kind the config gives"));
         }
-        for d in devs {
+        for d in &devs {
             let backend_state = wait_ready(&mut c, &d.backend).map_err(at("xenstore backend"))?;
             say!(
                 "xenstore: {} -> {} (domain {}), front state {}, back state {}",
@@ -170,8 +201,15 @@ fn xenstore(si: &StartInfo) -> Result<u16, Failure> {
                 backend_state
             );
         }
+        *out = devs;
     }
-    Ok(domid)
+    let [vifs, vbds] = found;
+    Ok(Found {
+        store: c,
+        domid,
+        vifs,
+        vbds,
+    })
 }
 
 /// Backend state once it is at least InitWait (2), or the last value seen after a bounded wait.

@@ -14,8 +14,10 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod agent;
 pub mod error;
 pub mod ioctl;
 pub mod reply;
 pub mod request;
 pub mod session;
+pub mod time;

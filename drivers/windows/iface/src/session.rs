@@ -221,7 +221,7 @@ fn token(session: u32, watch: u32) -> String {
     format!("{TOKEN_PREFIX}{session}/{watch}")
 }
 
-fn unexpected(expected: MsgType, got: &Response) -> OpError {
+pub(crate) fn unexpected(expected: MsgType, got: &Response) -> OpError {
     OpError::Store(StoreError::UnexpectedReply {
         expected,
         got: got.msg_type().as_u32(),
