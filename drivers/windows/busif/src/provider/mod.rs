@@ -1,0 +1,204 @@
+//! The provider (XENBUS's side): the services behind the table, generic over the home.
+//!
+//! XENBUS builds one [`Provider`] from its platform (drivers/xen on Windows; the sim in tests) and
+//! its xenstore client, keeps it at a fixed address (a `Box` in the FDO), and hands each child the
+//! table from [`Provider::interface`]. The home then drives it: [`Provider::deliver_event`] from its
+//! event DPC for each pending port, [`Provider::poll_store`] when the store ring's event fires (at
+//! PASSIVE_LEVEL, e.g. from a work item), [`Provider::suspend`] around a suspend.
+
+mod events;
+mod ffi;
+mod store;
+
+use alloc::collections::BTreeMap;
+use core::ffi::c_void;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use xenpv_abi::{DomId, EvtchnPort, GrantRef};
+use xenpv_control::xs::client::{Client, Transport};
+use xenpv_datapath::platform::{Access, GrantedRegion, Platform, PlatformError, StillInUse};
+
+use crate::abi::{BusInterface, BusWallClock, EventFn, SuspendFn};
+use crate::error::BusError;
+use crate::lock::SpinLock;
+use events::EventCallbacks;
+use store::{Notify, StoreMux};
+
+pub use ffi::MAX_REGION_PAGES;
+pub use store::{MAX_MESSAGE, MAX_QUEUED_EVENTS, MAX_QUEUED_REPLIES};
+
+/// What a provider needs from its home beyond the cores' [`Platform`].
+pub trait BusHost: Platform {
+    /// Binds a local port to `remote`'s port `remote_port` (EVTCHNOP_bind_interdomain).
+    fn bind_interdomain(
+        &self,
+        remote: DomId,
+        remote_port: EvtchnPort,
+    ) -> Result<EvtchnPort, PlatformError>;
+    /// Grants guest frame `gfn` to `domid`.
+    fn grant_frame(
+        &self,
+        domid: DomId,
+        gfn: u64,
+        access: Access,
+    ) -> Result<GrantRef, PlatformError>;
+    /// Ends a grant of [`BusHost::grant_frame`]: [`BusError::StillInUse`] while the grantee maps
+    /// it, [`BusError::NotOurs`] for a reference that is not such a grant.
+    fn end_frame(&self, gref: GrantRef) -> Result<(), BusError>;
+    /// The wall clock from shared_info.
+    fn wall_clock(&self) -> Result<BusWallClock, BusError>;
+    /// Event channel ports `0..event_ports()` can get a callback.
+    fn event_ports(&self) -> u32;
+}
+
+struct Regions {
+    live: BTreeMap<u64, GrantedRegion>,
+    next: u64,
+}
+
+struct Suspenders {
+    callbacks: BTreeMap<u64, (SuspendFn, usize)>,
+    next: u64,
+}
+
+/// The services of one bus.
+pub struct Provider<H: BusHost, T: Transport> {
+    host: H,
+    store: SpinLock<StoreMux<T>>,
+    events: EventCallbacks,
+    regions: SpinLock<Regions>,
+    suspenders: SpinLock<Suspenders>,
+    references: AtomicUsize,
+}
+
+impl<H: BusHost, T: Transport> Provider<H, T> {
+    /// A provider over `host` and XENBUS's xenstore connection `client`.
+    pub fn new(host: H, client: Client<T>) -> Self {
+        let ports = host.event_ports();
+        Provider {
+            host,
+            store: SpinLock::new(StoreMux::new(client)),
+            events: EventCallbacks::new(ports),
+            regions: SpinLock::new(Regions {
+                live: BTreeMap::new(),
+                next: 1,
+            }),
+            suspenders: SpinLock::new(Suspenders {
+                callbacks: BTreeMap::new(),
+                next: 1,
+            }),
+            references: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn host(&self) -> &H {
+        &self.host
+    }
+
+    /// Outstanding references taken through the interface: the provider must stay alive (and not
+    /// move) until this is 0.
+    pub fn references(&self) -> usize {
+        self.references.load(Ordering::Acquire)
+    }
+
+    /// Calls the callback registered for `port` (from the home's event DPC); says whether one ran.
+    pub fn deliver_event(&self, port: EvtchnPort) -> bool {
+        self.events.dispatch(port)
+    }
+
+    /// Reads what xenstored sent and hands watch events to their sessions (PASSIVE_LEVEL).
+    pub fn poll_store(&self) -> Result<(), BusError> {
+        let notify = self.store.lock().poll()?;
+        notify.into_iter().for_each(Notify::call);
+        Ok(())
+    }
+
+    /// Watch events a session lost to a full queue (`None`: no such session).
+    pub fn dropped_events(&self, session: u64) -> Option<u64> {
+        self.store.lock().dropped_events(session)
+    }
+
+    /// Tells every registered child about a suspend phase (`SUSPEND_PHASE_*`), in registration
+    /// order. The list stays locked during the calls, so that a handler being unregistered is not
+    /// running (and may be freed) once unregistering returns; a handler must not (un)register one.
+    pub fn suspend(&self, phase: u32) {
+        let s = self.suspenders.lock();
+        for &(cb, ctx) in s.callbacks.values() {
+            // SAFETY: the registrant promised the callback may be called until it unregisters.
+            unsafe { cb(ctx as *mut c_void, phase) };
+        }
+    }
+
+    /// The table for a child, with one reference taken (the child drops it with the header's
+    /// `interface_dereference`, as PnP's query-interface contract says).
+    ///
+    /// The table points at `self`: the provider must not move or be dropped while
+    /// [`Provider::references`] is not 0.
+    pub fn interface(&self) -> BusInterface {
+        self.references.fetch_add(1, Ordering::AcqRel);
+        ffi::table(self)
+    }
+
+    fn open_session(&self, notify: Option<Notify>) -> u64 {
+        self.store.lock().open(notify)
+    }
+
+    /// Grants a region and records it; the references go to `grefs` (one per page).
+    fn grant_region(
+        &self,
+        domid: DomId,
+        access: Access,
+        grefs: &mut [GrantRef],
+    ) -> Result<(u64, *mut u8), BusError> {
+        let region = self.host.grant_region(domid, grefs.len(), access)?;
+        grefs.copy_from_slice(region.grefs());
+        let va = region.mem().as_ptr().as_ptr();
+        let mut r = self.regions.lock();
+        let handle = r.next;
+        r.next += 1;
+        r.live.insert(handle, region);
+        Ok((handle, va))
+    }
+
+    fn end_region(&self, handle: u64) -> Result<(), BusError> {
+        let region = self
+            .regions
+            .lock()
+            .live
+            .remove(&handle)
+            .ok_or(BusError::NotOurs)?;
+        match self.host.end_region(region) {
+            Ok(()) => Ok(()),
+            Err(StillInUse(region)) => {
+                self.regions.lock().live.insert(handle, region);
+                Err(BusError::StillInUse)
+            }
+        }
+    }
+
+    fn set_event_callback(
+        &self,
+        port: EvtchnPort,
+        cb: Option<EventFn>,
+        ctx: *mut c_void,
+    ) -> Result<(), BusError> {
+        self.events.set(port, cb, ctx)
+    }
+
+    fn register_suspend(&self, cb: SuspendFn, ctx: *mut c_void) -> u64 {
+        let mut s = self.suspenders.lock();
+        let handle = s.next;
+        s.next += 1;
+        s.callbacks.insert(handle, (cb, ctx as usize));
+        handle
+    }
+
+    fn unregister_suspend(&self, handle: u64) -> Result<(), BusError> {
+        self.suspenders
+            .lock()
+            .callbacks
+            .remove(&handle)
+            .map(drop)
+            .ok_or(BusError::InvalidParameter)
+    }
+}

@@ -1,0 +1,201 @@
+//! A bus over the sim: the provider on a simulated guest's platform and store ring, and a child
+//! holding the table, as XENBUS and a child driver would.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use xenpv_abi::{DomId, EvtchnPort, GrantRef};
+use xenpv_busif::*;
+use xenpv_control::xs::client::RingTransport;
+use xenpv_datapath::platform::{
+    Access, EventChannels, GrantedRegion, Grants, PlatformError, StillInUse,
+};
+use xenpv_sim::domain::{Guest, GuestSignal, Sim};
+use xenpv_sim::guest::SimPlatform;
+use xenpv_sim::host::{GrantError, HostConfig};
+
+pub const GUEST: DomId = 1;
+pub const PORTS: u32 = 64;
+pub const CLOCK: BusWallClock = BusWallClock {
+    sec: 1_700_000_000,
+    nsec: 250,
+    reserved: 0,
+};
+
+/// The sim guest as XENBUS's home.
+pub struct SimHome(pub Arc<SimPlatform>);
+
+impl Grants for SimHome {
+    fn grant_region(
+        &self,
+        domid: DomId,
+        pages: usize,
+        access: Access,
+    ) -> Result<GrantedRegion, PlatformError> {
+        self.0.grant_region(domid, pages, access)
+    }
+    fn end_region(&self, region: GrantedRegion) -> Result<(), StillInUse> {
+        self.0.end_region(region)
+    }
+}
+
+impl EventChannels for SimHome {
+    fn alloc_unbound(&self, remote: DomId) -> Result<EvtchnPort, PlatformError> {
+        self.0.alloc_unbound(remote)
+    }
+    fn notify(&self, port: EvtchnPort) {
+        self.0.notify(port)
+    }
+    fn unmask(&self, port: EvtchnPort) {
+        self.0.unmask(port)
+    }
+    fn close(&self, port: EvtchnPort) {
+        self.0.close(port)
+    }
+}
+
+impl BusHost for SimHome {
+    fn bind_interdomain(
+        &self,
+        remote: DomId,
+        remote_port: EvtchnPort,
+    ) -> Result<EvtchnPort, PlatformError> {
+        self.0
+            .host()
+            .evtchn
+            .bind_interdomain(self.0.domid(), remote, remote_port)
+            .map_err(|_| PlatformError::Invalid)
+    }
+    fn grant_frame(
+        &self,
+        domid: DomId,
+        gfn: u64,
+        access: Access,
+    ) -> Result<GrantRef, PlatformError> {
+        self.0
+            .host()
+            .grant_table(self.0.domid())
+            .grant(domid, gfn, access == Access::ReadOnly)
+            .map_err(|e| match e {
+                GrantError::Exhausted => PlatformError::NoGrantRefs,
+                _ => PlatformError::Invalid,
+            })
+    }
+    fn end_frame(&self, gref: GrantRef) -> Result<(), BusError> {
+        match self.0.host().grant_table(self.0.domid()).end_access(gref) {
+            Ok(()) => Ok(()),
+            // The sim's answer while the grantee has the frame mapped.
+            Err(GrantError::NotPermitted) => Err(BusError::StillInUse),
+            Err(_) => Err(BusError::NotOurs),
+        }
+    }
+    fn wall_clock(&self) -> Result<BusWallClock, BusError> {
+        Ok(CLOCK)
+    }
+    fn event_ports(&self) -> u32 {
+        PORTS
+    }
+}
+
+pub type SimProvider = Provider<SimHome, RingTransport<GuestSignal>>;
+
+pub struct Fixture {
+    pub sim: Sim,
+    pub guest: Guest,
+    pub provider: Arc<SimProvider>,
+}
+
+impl Fixture {
+    pub fn new() -> Fixture {
+        let sim = Sim::new(HostConfig {
+            frames: 256,
+            grant_entries: 128,
+            ports: PORTS,
+        });
+        let guest = sim.create_guest(GUEST).unwrap();
+        let client = guest.store().unwrap();
+        let provider = Arc::new(Provider::new(SimHome(guest.platform().clone()), client));
+        Fixture {
+            sim,
+            guest,
+            provider,
+        }
+    }
+
+    /// What a child gets: the validated table behind an Arc.
+    pub fn child(&self) -> Arc<Bus> {
+        // SAFETY: the provider does not move (an Arc) and outlives every child of the tests.
+        Arc::new(unsafe { Bus::from_interface(self.provider.interface()) }.unwrap())
+    }
+
+    /// The raw table, for hostile callers.
+    pub fn table(&self) -> BusInterface {
+        self.provider.interface()
+    }
+}
+
+impl Default for Fixture {
+    fn default() -> Self {
+        Fixture::new()
+    }
+}
+
+/// A waker like an auto-reset KEVENT, with a timeout so that a broken test fails instead of hanging.
+#[derive(Default)]
+pub struct TestWaker {
+    set: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl StoreWaker for TestWaker {
+    fn wake(&self) {
+        *self.set.lock().unwrap() = true;
+        self.cv.notify_all();
+    }
+    fn wait(&self) {
+        let guard = self.set.lock().unwrap();
+        let (mut set, timeout) = self
+            .cv
+            .wait_timeout_while(guard, Duration::from_secs(20), |s| !*s)
+            .unwrap();
+        assert!(!timeout.timed_out(), "no store message within 20 s");
+        *set = false;
+    }
+}
+
+pub fn store(bus: &Arc<Bus>) -> BusStore<TestWaker> {
+    open_store(bus, Arc::new(TestWaker::default())).unwrap()
+}
+
+/// The home's store work item, run every few milliseconds (XENBUS runs it when the store ring's
+/// event channel fires) until dropped.
+pub struct Poller {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Poller {
+    pub fn start(provider: &Arc<SimProvider>) -> Poller {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (s, p) = (stop.clone(), provider.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                p.poll_store().unwrap();
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        Poller {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Poller {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
