@@ -85,6 +85,8 @@ unsafe extern "system" {
     pub fn KeInsertQueueDpc(dpc: *mut KDpc, argument1: *mut c_void, argument2: *mut c_void) -> u8;
     pub fn KeAcquireSpinLockRaiseToDpc(lock: *mut KSpinLock) -> KIrql;
     pub fn KeReleaseSpinLock(lock: *mut KSpinLock, new_irql: KIrql);
+    /// The current processor's system-wide index; `number` (a `PROCESSOR_NUMBER`) may be null.
+    pub fn KeGetCurrentProcessorNumberEx(number: *mut c_void) -> u32;
 
     // Memory.
     pub fn ExAllocatePool2(flags: u64, number_of_bytes: usize, tag: u32) -> *mut c_void;

@@ -28,6 +28,7 @@ pub mod object;
 pub mod pool;
 pub mod resource;
 pub mod status;
+pub mod storport;
 pub mod string;
 pub mod sync;
 pub mod text;

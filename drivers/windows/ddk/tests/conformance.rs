@@ -20,8 +20,16 @@ use xenpv_ddk::ndis::*;
 use xenpv_ddk::object::*;
 use xenpv_ddk::resource::*;
 use xenpv_ddk::status::*;
+use xenpv_ddk::storport::config::*;
+use xenpv_ddk::storport::sgl::*;
+use xenpv_ddk::storport::srb::*;
 use xenpv_ddk::string::{ListEntry, UnicodeString};
 use xenpv_ddk::sync::*;
+use xenpv_ddk::userio::csq::*;
+use xenpv_ddk::userio::file::*;
+use xenpv_ddk::userio::guid::Guid;
+use xenpv_ddk::userio::mdl::*;
+use xenpv_ddk::userio::{DELAYED_WORK_QUEUE, EVENT_MODIFY_STATE, USER_MODE};
 
 const GCC: &str = "x86_64-w64-mingw32-gcc";
 const DDK_INCLUDE: &str = "/usr/x86_64-w64-mingw32/include/ddk";
@@ -184,6 +192,83 @@ fn table() -> Vec<Probe> {
         "DPFLTR_IHVDRIVER_ID": DPFLTR_IHVDRIVER_ID => "DPFLTR_IHVDRIVER_ID",
         "DPFLTR_ERROR_LEVEL": DPFLTR_ERROR_LEVEL => "DPFLTR_ERROR_LEVEL",
         "DPFLTR_INFO_LEVEL": DPFLTR_INFO_LEVEL => "DPFLTR_INFO_LEVEL",
+        // STORPORT (srb.h): mingw-w64 has the pre-Windows 8 prefix of the configuration
+        // structures, so the fields up to there are measured; the tails are pinned in the crate.
+        "SCSI_REQUEST_BLOCK size": size_of::<ScsiRequestBlock>() => "sizeof(SCSI_REQUEST_BLOCK)",
+        "SCSI_REQUEST_BLOCK.CdbLength": offset_of!(ScsiRequestBlock, cdb_length) => "offsetof(SCSI_REQUEST_BLOCK, CdbLength)",
+        "SCSI_REQUEST_BLOCK.SenseInfoBufferLength": offset_of!(ScsiRequestBlock, sense_info_buffer_length) => "offsetof(SCSI_REQUEST_BLOCK, SenseInfoBufferLength)",
+        "SCSI_REQUEST_BLOCK.SrbFlags": offset_of!(ScsiRequestBlock, srb_flags) => "offsetof(SCSI_REQUEST_BLOCK, SrbFlags)",
+        "SCSI_REQUEST_BLOCK.DataTransferLength": offset_of!(ScsiRequestBlock, data_transfer_length) => "offsetof(SCSI_REQUEST_BLOCK, DataTransferLength)",
+        "SCSI_REQUEST_BLOCK.DataBuffer": offset_of!(ScsiRequestBlock, data_buffer) => "offsetof(SCSI_REQUEST_BLOCK, DataBuffer)",
+        "SCSI_REQUEST_BLOCK.SenseInfoBuffer": offset_of!(ScsiRequestBlock, sense_info_buffer) => "offsetof(SCSI_REQUEST_BLOCK, SenseInfoBuffer)",
+        "SCSI_REQUEST_BLOCK.SrbExtension": offset_of!(ScsiRequestBlock, srb_extension) => "offsetof(SCSI_REQUEST_BLOCK, SrbExtension)",
+        "SCSI_REQUEST_BLOCK.Cdb": offset_of!(ScsiRequestBlock, cdb) => "offsetof(SCSI_REQUEST_BLOCK, Cdb)",
+        "HW_INITIALIZATION_DATA.HwInitialize": offset_of!(HwInitializationData, hw_initialize) => "offsetof(HW_INITIALIZATION_DATA, HwInitialize)",
+        "HW_INITIALIZATION_DATA.HwFindAdapter": offset_of!(HwInitializationData, hw_find_adapter) => "offsetof(HW_INITIALIZATION_DATA, HwFindAdapter)",
+        "HW_INITIALIZATION_DATA.DeviceExtensionSize": offset_of!(HwInitializationData, device_extension_size) => "offsetof(HW_INITIALIZATION_DATA, DeviceExtensionSize)",
+        "HW_INITIALIZATION_DATA.SrbExtensionSize": offset_of!(HwInitializationData, srb_extension_size) => "offsetof(HW_INITIALIZATION_DATA, SrbExtensionSize)",
+        "HW_INITIALIZATION_DATA.MapBuffers": offset_of!(HwInitializationData, map_buffers) => "offsetof(HW_INITIALIZATION_DATA, MapBuffers)",
+        "HW_INITIALIZATION_DATA.MultipleRequestPerLu": offset_of!(HwInitializationData, multiple_request_per_lu) => "offsetof(HW_INITIALIZATION_DATA, MultipleRequestPerLu)",
+        "HW_INITIALIZATION_DATA.VendorId": offset_of!(HwInitializationData, vendor_id) => "offsetof(HW_INITIALIZATION_DATA, VendorId)",
+        "HW_INITIALIZATION_DATA.DeviceId": offset_of!(HwInitializationData, device_id) => "offsetof(HW_INITIALIZATION_DATA, DeviceId)",
+        "HW_INITIALIZATION_DATA.HwAdapterControl": offset_of!(HwInitializationData, hw_adapter_control) => "offsetof(HW_INITIALIZATION_DATA, HwAdapterControl)",
+        "PORT_CONFIGURATION_INFORMATION.MaximumTransferLength": offset_of!(PortConfigurationInformation, maximum_transfer_length) => "offsetof(PORT_CONFIGURATION_INFORMATION, MaximumTransferLength)",
+        "PORT_CONFIGURATION_INFORMATION.NumberOfPhysicalBreaks": offset_of!(PortConfigurationInformation, number_of_physical_breaks) => "offsetof(PORT_CONFIGURATION_INFORMATION, NumberOfPhysicalBreaks)",
+        "PORT_CONFIGURATION_INFORMATION.AlignmentMask": offset_of!(PortConfigurationInformation, alignment_mask) => "offsetof(PORT_CONFIGURATION_INFORMATION, AlignmentMask)",
+        "PORT_CONFIGURATION_INFORMATION.Reserved (MiniportDumpData)": offset_of!(PortConfigurationInformation, miniport_dump_data) => "offsetof(PORT_CONFIGURATION_INFORMATION, Reserved)",
+        "PORT_CONFIGURATION_INFORMATION.ScatterGather": offset_of!(PortConfigurationInformation, scatter_gather) => "offsetof(PORT_CONFIGURATION_INFORMATION, ScatterGather)",
+        "PORT_CONFIGURATION_INFORMATION.MapBuffers": offset_of!(PortConfigurationInformation, map_buffers) => "offsetof(PORT_CONFIGURATION_INFORMATION, MapBuffers)",
+        "PORT_CONFIGURATION_INFORMATION.MaximumNumberOfTargets": offset_of!(PortConfigurationInformation, maximum_number_of_targets) => "offsetof(PORT_CONFIGURATION_INFORMATION, MaximumNumberOfTargets)",
+        "PORT_CONFIGURATION_INFORMATION.ReservedUchars (SrbType)": offset_of!(PortConfigurationInformation, srb_type) => "offsetof(PORT_CONFIGURATION_INFORMATION, ReservedUchars)",
+        "PORT_CONFIGURATION_INFORMATION.SlotNumber": offset_of!(PortConfigurationInformation, slot_number) => "offsetof(PORT_CONFIGURATION_INFORMATION, SlotNumber)",
+        "PORT_CONFIGURATION_INFORMATION.DeviceExtensionSize": offset_of!(PortConfigurationInformation, device_extension_size) => "offsetof(PORT_CONFIGURATION_INFORMATION, DeviceExtensionSize)",
+        "PORT_CONFIGURATION_INFORMATION.Dma64BitAddresses": offset_of!(PortConfigurationInformation, dma64_bit_addresses) => "offsetof(PORT_CONFIGURATION_INFORMATION, Dma64BitAddresses)",
+        "PORT_CONFIGURATION_INFORMATION.MaximumNumberOfLogicalUnits": offset_of!(PortConfigurationInformation, maximum_number_of_logical_units) => "offsetof(PORT_CONFIGURATION_INFORMATION, MaximumNumberOfLogicalUnits)",
+        "PORT_CONFIGURATION_INFORMATION.WmiDataProvider": offset_of!(PortConfigurationInformation, wmi_data_provider) => "offsetof(PORT_CONFIGURATION_INFORMATION, WmiDataProvider)",
+        "ACCESS_RANGE size": size_of::<AccessRange>() => "sizeof(ACCESS_RANGE)",
+        "STOR_SCATTER_GATHER_ELEMENT size (SCATTER_GATHER_ELEMENT)": size_of::<StorScatterGatherElement>() => "sizeof(SCATTER_GATHER_ELEMENT)",
+        "STOR_SCATTER_GATHER_ELEMENT.Length": offset_of!(StorScatterGatherElement, length) => "offsetof(SCATTER_GATHER_ELEMENT, Length)",
+        "STOR_SCATTER_GATHER_LIST.List (SCATTER_GATHER_LIST.Elements)": offset_of!(StorScatterGatherList, list) => "offsetof(SCATTER_GATHER_LIST, Elements)",
+        "SCSI_SUPPORTED_CONTROL_TYPE_LIST.SupportedTypeList": offset_of!(ScsiSupportedControlTypeList, supported_type_list) => "offsetof(SCSI_SUPPORTED_CONTROL_TYPE_LIST, SupportedTypeList)",
+        "ScsiQuerySupportedControlTypes": SCSI_QUERY_SUPPORTED_CONTROL_TYPES => "ScsiQuerySupportedControlTypes",
+        "ScsiStopAdapter": SCSI_STOP_ADAPTER => "ScsiStopAdapter",
+        "ScsiRestartAdapter": SCSI_RESTART_ADAPTER => "ScsiRestartAdapter",
+        "ScsiSetBootConfig": SCSI_SET_BOOT_CONFIG => "ScsiSetBootConfig",
+        "ScsiSetRunningConfig": SCSI_SET_RUNNING_CONFIG => "ScsiSetRunningConfig",
+        "ScsiAdapterControlUnsuccessful": SCSI_ADAPTER_CONTROL_UNSUCCESSFUL => "ScsiAdapterControlUnsuccessful",
+        "Internal": INTERNAL => "Internal",
+        "PCIBus": PCI_BUS => "PCIBus",
+        "SP_RETURN_NOT_FOUND": SP_RETURN_NOT_FOUND => "SP_RETURN_NOT_FOUND",
+        "SP_RETURN_FOUND": SP_RETURN_FOUND => "SP_RETURN_FOUND",
+        "SP_RETURN_ERROR": SP_RETURN_ERROR => "SP_RETURN_ERROR",
+        "SP_RETURN_BAD_CONFIG": SP_RETURN_BAD_CONFIG => "SP_RETURN_BAD_CONFIG",
+        "SP_UNINITIALIZED_VALUE": SP_UNINITIALIZED_VALUE => "SP_UNINITIALIZED_VALUE",
+        "SRB_FUNCTION_EXECUTE_SCSI": SRB_FUNCTION_EXECUTE_SCSI => "SRB_FUNCTION_EXECUTE_SCSI",
+        "SRB_FUNCTION_IO_CONTROL": SRB_FUNCTION_IO_CONTROL => "SRB_FUNCTION_IO_CONTROL",
+        "SRB_FUNCTION_SHUTDOWN": SRB_FUNCTION_SHUTDOWN => "SRB_FUNCTION_SHUTDOWN",
+        "SRB_FUNCTION_FLUSH": SRB_FUNCTION_FLUSH => "SRB_FUNCTION_FLUSH",
+        "SRB_FUNCTION_ABORT_COMMAND": SRB_FUNCTION_ABORT_COMMAND => "SRB_FUNCTION_ABORT_COMMAND",
+        "SRB_FUNCTION_RESET_BUS": SRB_FUNCTION_RESET_BUS => "SRB_FUNCTION_RESET_BUS",
+        "SRB_FUNCTION_RESET_DEVICE": SRB_FUNCTION_RESET_DEVICE => "SRB_FUNCTION_RESET_DEVICE",
+        "SRB_FUNCTION_RESET_LOGICAL_UNIT": SRB_FUNCTION_RESET_LOGICAL_UNIT => "SRB_FUNCTION_RESET_LOGICAL_UNIT",
+        "SRB_FUNCTION_POWER": SRB_FUNCTION_POWER => "SRB_FUNCTION_POWER",
+        "SRB_FUNCTION_PNP": SRB_FUNCTION_PNP => "SRB_FUNCTION_PNP",
+        "SRB_FUNCTION_DUMP_POINTERS": SRB_FUNCTION_DUMP_POINTERS => "SRB_FUNCTION_DUMP_POINTERS",
+        "SRB_STATUS_PENDING": SRB_STATUS_PENDING => "SRB_STATUS_PENDING",
+        "SRB_STATUS_SUCCESS": SRB_STATUS_SUCCESS => "SRB_STATUS_SUCCESS",
+        "SRB_STATUS_ABORTED": SRB_STATUS_ABORTED => "SRB_STATUS_ABORTED",
+        "SRB_STATUS_ERROR": SRB_STATUS_ERROR => "SRB_STATUS_ERROR",
+        "SRB_STATUS_BUSY": SRB_STATUS_BUSY => "SRB_STATUS_BUSY",
+        "SRB_STATUS_INVALID_REQUEST": SRB_STATUS_INVALID_REQUEST => "SRB_STATUS_INVALID_REQUEST",
+        "SRB_STATUS_NO_DEVICE": SRB_STATUS_NO_DEVICE => "SRB_STATUS_NO_DEVICE",
+        "SRB_STATUS_DATA_OVERRUN": SRB_STATUS_DATA_OVERRUN => "SRB_STATUS_DATA_OVERRUN",
+        "SRB_STATUS_INVALID_LUN": SRB_STATUS_INVALID_LUN => "SRB_STATUS_INVALID_LUN",
+        "SRB_STATUS_INVALID_TARGET_ID": SRB_STATUS_INVALID_TARGET_ID => "SRB_STATUS_INVALID_TARGET_ID",
+        "SRB_STATUS_BAD_FUNCTION": SRB_STATUS_BAD_FUNCTION => "SRB_STATUS_BAD_FUNCTION",
+        "SRB_STATUS_AUTOSENSE_VALID": SRB_STATUS_AUTOSENSE_VALID => "SRB_STATUS_AUTOSENSE_VALID",
+        "SRB_FLAGS_DISABLE_AUTOSENSE": SRB_FLAGS_DISABLE_AUTOSENSE => "SRB_FLAGS_DISABLE_AUTOSENSE",
+        "SRB_FLAGS_DATA_IN": SRB_FLAGS_DATA_IN => "SRB_FLAGS_DATA_IN",
+        "SRB_FLAGS_DATA_OUT": SRB_FLAGS_DATA_OUT => "SRB_FLAGS_DATA_OUT",
         // NDIS 6 (ntddndis.h, ifdef.h, ipifcons.h; wdm.h for the MDL). NET_BUFFER_LIST and the
         // miniport structures are not in mingw-w64 (its ndis.h is NDIS 5): pinned in the crate.
         "MDL size": size_of::<Mdl>() => "sizeof(MDL)",
@@ -352,6 +437,45 @@ fn table() -> Vec<Probe> {
         "NDIS_STATUS_MEDIA_DISCONNECTED": NDIS_STATUS_MEDIA_DISCONNECTED as u32 => "(ULONG)STATUS_NDIS_MEDIA_DISCONNECTED",
         "NDIS_STATUS_LOW_POWER_STATE": NDIS_STATUS_LOW_POWER_STATE as u32 => "(ULONG)STATUS_NDIS_LOW_POWER_STATE",
         "NDIS_STATUS_INDICATION_REQUIRED": NDIS_STATUS_INDICATION_REQUIRED as u32 => "(ULONG)STATUS_NDIS_INDICATION_REQUIRED",
+        // userio: handles, device control, device interfaces, MDLs, cancel-safe queues.
+        "IRP_MJ_CLEANUP": IRP_MJ_CLEANUP => "IRP_MJ_CLEANUP",
+        "IRP_MN_QUERY_INTERFACE": IRP_MN_QUERY_INTERFACE => "IRP_MN_QUERY_INTERFACE",
+        "FILE_OBJECT.DeviceObject": std::mem::offset_of!(FileObject, device_object) => "offsetof(FILE_OBJECT, DeviceObject)",
+        "FILE_OBJECT.FsContext": std::mem::offset_of!(FileObject, fs_context) => "offsetof(FILE_OBJECT, FsContext)",
+        "FILE_OBJECT.FsContext2": std::mem::offset_of!(FileObject, fs_context2) => "offsetof(FILE_OBJECT, FsContext2)",
+        "Parameters.DeviceIoControl.OutputBufferLength": DEVICE_IO_CONTROL_OUTPUT_LENGTH => "offsetof(IO_STACK_LOCATION, Parameters.DeviceIoControl.OutputBufferLength) - offsetof(IO_STACK_LOCATION, Parameters)",
+        "Parameters.DeviceIoControl.InputBufferLength": DEVICE_IO_CONTROL_INPUT_LENGTH => "offsetof(IO_STACK_LOCATION, Parameters.DeviceIoControl.InputBufferLength) - offsetof(IO_STACK_LOCATION, Parameters)",
+        "Parameters.DeviceIoControl.IoControlCode": DEVICE_IO_CONTROL_CODE => "offsetof(IO_STACK_LOCATION, Parameters.DeviceIoControl.IoControlCode) - offsetof(IO_STACK_LOCATION, Parameters)",
+        "Parameters.QueryInterface.InterfaceType": QUERY_INTERFACE_TYPE => "offsetof(IO_STACK_LOCATION, Parameters.QueryInterface.InterfaceType) - offsetof(IO_STACK_LOCATION, Parameters)",
+        "Parameters.QueryInterface.Size": QUERY_INTERFACE_SIZE => "offsetof(IO_STACK_LOCATION, Parameters.QueryInterface.Size) - offsetof(IO_STACK_LOCATION, Parameters)",
+        "Parameters.QueryInterface.Version": QUERY_INTERFACE_VERSION => "offsetof(IO_STACK_LOCATION, Parameters.QueryInterface.Version) - offsetof(IO_STACK_LOCATION, Parameters)",
+        "Parameters.QueryInterface.Interface": QUERY_INTERFACE_INTERFACE => "offsetof(IO_STACK_LOCATION, Parameters.QueryInterface.Interface) - offsetof(IO_STACK_LOCATION, Parameters)",
+        "Parameters.QueryInterface.InterfaceSpecificData": QUERY_INTERFACE_SPECIFIC_DATA => "offsetof(IO_STACK_LOCATION, Parameters.QueryInterface.InterfaceSpecificData) - offsetof(IO_STACK_LOCATION, Parameters)",
+        "GUID size": size_of::<Guid>() => "sizeof(GUID)",
+        "GUID.Data4": offset_of!(Guid, data4) => "offsetof(GUID, Data4)",
+        "MDL size": size_of::<Mdl>() => "sizeof(MDL)",
+        "MDL.Size": offset_of!(Mdl, size) => "offsetof(MDL, Size)",
+        "MDL.MdlFlags": offset_of!(Mdl, mdl_flags) => "offsetof(MDL, MdlFlags)",
+        "MDL.Process": offset_of!(Mdl, process) => "offsetof(MDL, Process)",
+        "MDL.MappedSystemVa": offset_of!(Mdl, mapped_system_va) => "offsetof(MDL, MappedSystemVa)",
+        "MDL.StartVa": offset_of!(Mdl, start_va) => "offsetof(MDL, StartVa)",
+        "MDL.ByteCount": offset_of!(Mdl, byte_count) => "offsetof(MDL, ByteCount)",
+        "MDL.ByteOffset": offset_of!(Mdl, byte_offset) => "offsetof(MDL, ByteOffset)",
+        "MDL_PAGES_LOCKED": MDL_PAGES_LOCKED => "MDL_PAGES_LOCKED",
+        "IO_CSQ size": size_of::<IoCsq>() => "sizeof(IO_CSQ)",
+        "IO_CSQ.CsqInsertIrp": offset_of!(IoCsq, csq_insert_irp) => "offsetof(IO_CSQ, CsqInsertIrp)",
+        "IO_CSQ.CsqRemoveIrp": offset_of!(IoCsq, csq_remove_irp) => "offsetof(IO_CSQ, CsqRemoveIrp)",
+        "IO_CSQ.CsqPeekNextIrp": offset_of!(IoCsq, csq_peek_next_irp) => "offsetof(IO_CSQ, CsqPeekNextIrp)",
+        "IO_CSQ.CsqAcquireLock": offset_of!(IoCsq, csq_acquire_lock) => "offsetof(IO_CSQ, CsqAcquireLock)",
+        "IO_CSQ.CsqReleaseLock": offset_of!(IoCsq, csq_release_lock) => "offsetof(IO_CSQ, CsqReleaseLock)",
+        "IO_CSQ.CsqCompleteCanceledIrp": offset_of!(IoCsq, csq_complete_canceled_irp) => "offsetof(IO_CSQ, CsqCompleteCanceledIrp)",
+        "IO_CSQ.ReservePointer": offset_of!(IoCsq, reserve_pointer) => "offsetof(IO_CSQ, ReservePointer)",
+        "IO_CSQ_IRP_CONTEXT size": size_of::<IoCsqIrpContext>() => "sizeof(IO_CSQ_IRP_CONTEXT)",
+        "IO_CSQ_IRP_CONTEXT.Irp": offset_of!(IoCsqIrpContext, irp) => "offsetof(IO_CSQ_IRP_CONTEXT, Irp)",
+        "IO_CSQ_IRP_CONTEXT.Csq": offset_of!(IoCsqIrpContext, csq) => "offsetof(IO_CSQ_IRP_CONTEXT, Csq)",
+        "EVENT_MODIFY_STATE": EVENT_MODIFY_STATE => "EVENT_MODIFY_STATE",
+        "UserMode": USER_MODE => "UserMode",
+        "DelayedWorkQueue": DELAYED_WORK_QUEUE => "DelayedWorkQueue",
         // NTSTATUS values, compared as 32-bit patterns.
         "STATUS_SUCCESS": STATUS_SUCCESS as u32 => "(ULONG)STATUS_SUCCESS",
         "STATUS_PENDING": STATUS_PENDING as u32 => "(ULONG)STATUS_PENDING",
@@ -387,7 +511,7 @@ fn table() -> Vec<Probe> {
 /// the kernel headers, so that header is skipped and the one type the tail needs from it
 /// (SOCKADDR_INET, used only by NDK structures nothing here measures) is declared opaque.
 fn c_source(table: &[Probe]) -> String {
-    let mut source = String::from("#include <ntddk.h>\n#define NDIS_SUPPORT_NDIS6 1\n#define NDIS_SUPPORT_NDIS61 1\n#define NDIS_SUPPORT_NDIS620 1\n#define NDIS_SUPPORT_NDIS630 1\n#define _WS2IPDEF_\ntypedef struct { unsigned char opaque[28]; } SOCKADDR_INET;\n#include <ntddndis.h>\n#include <stddef.h>\n");
+    let mut source = String::from("#include <ntddk.h>\n#define NDIS_SUPPORT_NDIS6 1\n#define NDIS_SUPPORT_NDIS61 1\n#define NDIS_SUPPORT_NDIS620 1\n#define NDIS_SUPPORT_NDIS630 1\n#define _WS2IPDEF_\ntypedef struct { unsigned char opaque[28]; } SOCKADDR_INET;\n#include <ntddndis.h>\n#include <srb.h>\n#include <stddef.h>\n");
     for (index, probe) in table.iter().enumerate() {
         source += &format!(
             "const unsigned long long xenpv_probe_{index} = (unsigned long long)({});\n",

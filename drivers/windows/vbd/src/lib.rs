@@ -1,0 +1,28 @@
+//! XENVBD's portable logic: everything of the STORPORT miniport that is not a kernel call, tested
+//! on the host against the sim's blkback.
+//!
+//! - [`srb`]: reads a `SCSI_REQUEST_BLOCK` or a `STORAGE_REQUEST_BLOCK` (with its address and
+//!   `SRBEX_DATA_SCSI_CDB16/32` blocks) from the SRB's bytes, validating every length and offset,
+//!   and writes the outcome (SRB status, SCSI status, transfer length) back.
+//! - [`miniport`]: [`miniport::Miniport`], the request path: a CDB through the SCSI translation
+//!   layer (xenpv-datapath `scsi`) to the blkif queue of the submitting processor, and the core's
+//!   completions back to SRB outcomes, each SRB completed exactly once, across reconnects (the
+//!   core replays what was in flight).
+//! - [`adapter`]: what XENVBD tells storport about itself (HW_INITIALIZATION_DATA and
+//!   PORT_CONFIGURATION_INFORMATION choices, in normal and dump mode) and the adapter control
+//!   types it supports.
+//! - [`dump`]: the crash-dump / hibernation path: one ring, polled, granting only through the
+//!   reserved grant references, no allocation once started.
+//!
+//! The kernel side (drivers/windows/xenvbd) turns storport's calls into these and back.
+
+#![no_std]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod adapter;
+pub mod dump;
+pub mod miniport;
+pub mod srb;
