@@ -28,6 +28,7 @@ pub mod ops;
 pub mod pages;
 pub mod platform;
 pub mod pv;
+pub mod unplug;
 pub mod wallclock;
 
 pub use error::XenError;
