@@ -106,6 +106,7 @@ impl IoStackLocation {
 // Major function codes (wdm.h).
 pub const IRP_MJ_CREATE: u8 = 0x00;
 pub const IRP_MJ_CLOSE: u8 = 0x02;
+pub const IRP_MJ_CLEANUP: u8 = 0x12;
 pub const IRP_MJ_DEVICE_CONTROL: u8 = 0x0e;
 pub const IRP_MJ_INTERNAL_DEVICE_CONTROL: u8 = 0x0f;
 pub const IRP_MJ_POWER: u8 = 0x16;
@@ -122,6 +123,7 @@ pub const IRP_MN_STOP_DEVICE: u8 = 0x04;
 pub const IRP_MN_QUERY_STOP_DEVICE: u8 = 0x05;
 pub const IRP_MN_CANCEL_STOP_DEVICE: u8 = 0x06;
 pub const IRP_MN_QUERY_DEVICE_RELATIONS: u8 = 0x07;
+pub const IRP_MN_QUERY_INTERFACE: u8 = 0x08;
 pub const IRP_MN_QUERY_CAPABILITIES: u8 = 0x09;
 pub const IRP_MN_QUERY_PNP_DEVICE_STATE: u8 = 0x14;
 pub const IRP_MN_SURPRISE_REMOVAL: u8 = 0x17;

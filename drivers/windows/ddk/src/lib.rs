@@ -32,6 +32,7 @@ pub mod storport;
 pub mod string;
 pub mod sync;
 pub mod text;
+pub mod userio;
 
 mod bugcheck;
 pub use bugcheck::{panic_parameters, XENPV_PANIC_BUGCHECK};

@@ -8,6 +8,8 @@
 //! manager probes and locks it into an MDL for the driver (with its own exception handling, which
 //! Rust code cannot provide).
 
+use xenpv_ddk::userio::guid::Guid;
+
 /// `FILE_DEVICE_UNKNOWN`: the device type of XENIFACE's device object and of its codes.
 pub const DEVICE_TYPE: u32 = 0x22;
 
@@ -28,16 +30,6 @@ pub const fn ctl_code(device_type: u32, function: u32, method: u32, access: u32)
 /// The method bits of a code (`METHOD_FROM_CTL_CODE`).
 pub const fn method_of(code: u32) -> u32 {
     code & 3
-}
-
-/// `GUID`, as it is laid out in memory (and written `{data1-data2-data3-data4[0..2]-data4[2..]}`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Guid {
-    pub data1: u32,
-    pub data2: u16,
-    pub data3: u16,
-    pub data4: [u8; 8],
 }
 
 /// The device interface class user space opens XENIFACE through (SetupDiGetClassDevs /

@@ -1,0 +1,97 @@
+//! The kernel functions of [`crate::userio`], linked like those of [`crate::kernel`] (each is also
+//! listed in drivers/windows/imports.txt).
+
+use core::ffi::c_void;
+
+use crate::irp::{IoStatusBlock, Irp};
+use crate::object::DeviceObject;
+use crate::status::NtStatus;
+use crate::string::UnicodeString;
+use crate::sync::KEvent;
+use crate::userio::csq::{
+    CsqAcquireLock, CsqCompleteCanceledIrp, CsqInsertIrpEx, CsqPeekNextIrp, CsqReleaseLock,
+    CsqRemoveIrp, IoCsq, IoCsqIrpContext,
+};
+use crate::userio::guid::Guid;
+
+/// `IO_WORKITEM_ROUTINE`.
+pub type IoWorkItemRoutine = unsafe extern "system" fn(*mut DeviceObject, *mut c_void);
+
+#[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
+unsafe extern "system" {
+    // Device interfaces.
+    pub fn IoRegisterDeviceInterface(
+        physical_device_object: *mut DeviceObject,
+        interface_class_guid: *const Guid,
+        reference_string: *mut UnicodeString,
+        symbolic_link_name: *mut UnicodeString,
+    ) -> NtStatus;
+    pub fn IoSetDeviceInterfaceState(
+        symbolic_link_name: *mut UnicodeString,
+        enable: u8,
+    ) -> NtStatus;
+    pub fn RtlFreeUnicodeString(unicode_string: *mut UnicodeString);
+
+    // PnP requests a driver sends itself (IRP_MN_QUERY_INTERFACE to its stack).
+    pub fn IoGetAttachedDeviceReference(device_object: *mut DeviceObject) -> *mut DeviceObject;
+    pub fn IoBuildSynchronousFsdRequest(
+        major_function: u32,
+        device_object: *mut DeviceObject,
+        buffer: *mut c_void,
+        length: u32,
+        starting_offset: *mut i64,
+        event: *mut KEvent,
+        io_status_block: *mut IoStatusBlock,
+    ) -> *mut Irp;
+
+    // Cancel-safe queues.
+    pub fn IoCsqInitializeEx(
+        csq: *mut IoCsq,
+        insert_irp: CsqInsertIrpEx,
+        remove_irp: CsqRemoveIrp,
+        peek_next_irp: CsqPeekNextIrp,
+        acquire_lock: CsqAcquireLock,
+        release_lock: CsqReleaseLock,
+        complete_canceled_irp: CsqCompleteCanceledIrp,
+    ) -> NtStatus;
+    pub fn IoCsqInsertIrpEx(
+        csq: *mut IoCsq,
+        irp: *mut Irp,
+        context: *mut IoCsqIrpContext,
+        insert_context: *mut c_void,
+    ) -> NtStatus;
+    pub fn IoCsqRemoveNextIrp(csq: *mut IoCsq, peek_context: *mut c_void) -> *mut Irp;
+
+    // Work items.
+    pub fn IoAllocateWorkItem(device_object: *mut DeviceObject) -> *mut c_void;
+    pub fn IoQueueWorkItem(
+        work_item: *mut c_void,
+        routine: IoWorkItemRoutine,
+        queue_type: u32,
+        context: *mut c_void,
+    );
+    pub fn IoFreeWorkItem(work_item: *mut c_void);
+    pub fn KeDelayExecutionThread(wait_mode: i8, alertable: u8, interval: *const i64) -> NtStatus;
+
+    // Objects behind user handles.
+    pub fn ObReferenceObjectByHandle(
+        handle: *mut c_void,
+        desired_access: u32,
+        object_type: *mut c_void,
+        access_mode: i8,
+        object: *mut *mut c_void,
+        handle_information: *mut c_void,
+    ) -> NtStatus;
+    /// `ObDereferenceObject`.
+    pub fn ObfDereferenceObject(object: *mut c_void) -> isize;
+
+    // Time.
+    pub fn ZwSetSystemTime(new_time: *const i64, old_time: *mut i64) -> NtStatus;
+}
+
+#[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
+unsafe extern "C" {
+    /// `ExEventObjectType`: the object type of events (a `POBJECT_TYPE` variable the kernel
+    /// exports), to refuse a user handle that is not an event.
+    pub static ExEventObjectType: *mut *mut c_void;
+}
