@@ -65,12 +65,10 @@ fn copy_op(gref: u32, dest_mfn: u64) -> GnttabCopy {
     }
 }
 
-/// Sets the table up, proves it with a copy, and hands it on for the fronts.
-pub fn run(
-    xen: &Xen<Page>,
-    si: &StartInfo,
-    domid: DomId,
-) -> Result<&'static GrantTable<'static>, Failure> {
+/// Has Xen set up [`FRAMES`] grant table frames and maps them over TABLE; returns frame 0's
+/// machine frame. A resumed domain's table is a new one, unmapped, so a resume calls this again
+/// (the entries are empty then, and the fronts grant anew when they reconnect).
+pub fn map_frames(xen: &Xen<Page>) -> Result<u64, Failure> {
     let mut frames = [0u64; FRAMES];
     xen.gnttab_setup_table(&mut frames)
         .map_err(at("gnttab setup_table"))?;
@@ -80,6 +78,16 @@ pub fn run(
         unsafe { xen.update_va_mapping(page.0.get() as u64, mfn) }
             .map_err(at("map grant frame"))?;
     }
+    Ok(frames[0])
+}
+
+/// Sets the table up, proves it with a copy, and hands it on for the fronts.
+pub fn run(
+    xen: &Xen<Page>,
+    si: &StartInfo,
+    domid: DomId,
+) -> Result<&'static GrantTable<'static>, Failure> {
+    let frame0 = map_frames(xen)?;
     // SAFETY: TABLE's contiguous pages now hold FRAMES * ENTRIES_PER_FRAME grant entries, mapped
     // for good; Entry matches grant_entry_v1 and is all atomics.
     let entries = unsafe {
@@ -115,7 +123,7 @@ pub fn run(
             "grant table: {FRAMES} frames mapped (frame 0 mfn {:#x}); ref {gref} granted read-only \
              to domain {domid}, Xen copied {PAGE_SIZE} bytes through it intact; ended, Xen \
              refuses it: {e}",
-            frames[0]
+            frame0
         ),
         Ok(()) => return Err(at("gnttab end")("Xen still copies through an ended grant")),
     }

@@ -5,6 +5,7 @@
 //! Addresses: dom0.sh gives the bridge 10.9.N.1 for vif N's subnet (vif 0: 10.9.0.0/24, vif 1:
 //! 10.9.1.0/24); the front takes 10.9.N.2, as the Linux domU does.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use xenpv_abi::xenbus::XenbusState;
@@ -146,141 +147,182 @@ impl Talk {
     }
 }
 
-pub fn run(fronts: &Fronts, xs: &mut StoreClient, dev: &Device) -> Result<(), Failure> {
-    let index: u8 = dev
-        .path
-        .rsplit('/')
-        .next()
-        .and_then(|id| id.parse().ok())
-        .ok_or(at("net")("the vif id is not a small number"))?;
-    let mac_text = xs
-        .read_string(&alloc::format!("{}/mac", dev.path))
-        .map_err(at("net mac"))?;
-    let mac = parse_mac(&mac_text).ok_or(at("net mac")("not a MAC address"))?;
-    let wishes = VifWishes {
-        queues: 1,
-        split_event_channels: false,
-        gso_rx: false,
-        ctrl_ring: false,
-        multicast_control: false,
-    };
-    let vif: Vif = VifFrontend::new(fronts.platform.clone(), wishes);
-    let mut driver = FrontendDriver::attach(xs, &dev.path, vif).map_err(detail("net attach"))?;
-    driver.connect(xs).map_err(detail("net connect"))?;
-    let took = fronts.wait("net connect", 15_000, || {
-        pump("net connect", xs, &mut driver)?;
-        Ok(driver.machine().is_connected())
-    })?;
-    let n = driver
-        .device()
-        .negotiated()
-        .ok_or(at("net connect")("connected without a negotiation"))?;
-    say!(
-        "net {} ({}) connected in {} ms: backend offers {} queues, sg {}, gso tcpv4 {}; using 1 \
-         queue, {} event channel",
-        dev.path,
-        mac_text,
-        ms(took),
-        n.backend.max_queues,
-        n.backend.sg,
-        n.backend.gso_tcpv4,
-        if n.config.split_event_channels {
-            "split"
-        } else {
-            "one"
-        }
-    );
+/// The connected vif of the proof. Connecting, pinging and closing are separate phases so that
+/// other steps (a suspend and resume) can come between them; a ping after a resume shows the
+/// network came back.
+pub struct Net {
+    path: String,
+    mac: Mac,
+    index: u8,
+    driver: FrontendDriver<Vif>,
+}
 
-    let mut talk = Talk {
-        mac,
-        ip: [10, 9, index, 2],
-        peer_ip: [10, 9, index, 1],
-        peer_mac: None,
-        asked: None,
-        arp_sent_at: None,
-        sent_at: [None; COUNT],
-        answered: [false; COUNT],
-        replies: 0,
-        duplicates: 0,
-        resent: 0,
-        rtt_sum: 0,
-    };
-    let platform = fronts.platform.clone();
-    let mut arp_ms = None;
-    let start = fronts.clock.now();
-    let took = fronts.wait("net ping", 20_000, || {
-        pump("net ping", xs, &mut driver)?;
-        let front = driver
+/// Connects, pings dom0, closes.
+pub fn run(fronts: &Fronts, xs: &mut StoreClient, dev: &Device) -> Result<(), Failure> {
+    let mut net = Net::connect(fronts, xs, dev)?;
+    net.ping(fronts, xs)?;
+    net.close(fronts, xs)
+}
+
+impl Net {
+    /// Attaches to `dev` and connects to its backend.
+    pub fn connect(fronts: &Fronts, xs: &mut StoreClient, dev: &Device) -> Result<Self, Failure> {
+        let index: u8 = dev
+            .path
+            .rsplit('/')
+            .next()
+            .and_then(|id| id.parse().ok())
+            .ok_or(at("net")("the vif id is not a small number"))?;
+        let mac_text = xs
+            .read_string(&alloc::format!("{}/mac", dev.path))
+            .map_err(at("net mac"))?;
+        let mac = parse_mac(&mac_text).ok_or(at("net mac")("not a MAC address"))?;
+        let wishes = VifWishes {
+            queues: 1,
+            split_event_channels: false,
+            gso_rx: false,
+            ctrl_ring: false,
+            multicast_control: false,
+        };
+        let vif: Vif = VifFrontend::new(fronts.platform.clone(), wishes);
+        let mut driver =
+            FrontendDriver::attach(xs, &dev.path, vif).map_err(detail("net attach"))?;
+        driver.connect(xs).map_err(detail("net connect"))?;
+        let took = fronts.wait("net connect", 15_000, || {
+            pump("net connect", xs, &mut driver)?;
+            Ok(driver.machine().is_connected())
+        })?;
+        let n = driver
+            .device()
+            .negotiated()
+            .ok_or(at("net connect")("connected without a negotiation"))?;
+        say!(
+            "net {} ({}) connected in {} ms: backend offers {} queues, sg {}, gso tcpv4 {}; \
+             using 1 queue, {} event channel",
+            dev.path,
+            mac_text,
+            ms(took),
+            n.backend.max_queues,
+            n.backend.sg,
+            n.backend.gso_tcpv4,
+            if n.config.split_event_channels {
+                "split"
+            } else {
+                "one"
+            }
+        );
+        Ok(Self {
+            path: dev.path.clone(),
+            mac,
+            index,
+            driver,
+        })
+    }
+
+    /// Learns dom0's MAC by ARP and pings it [`COUNT`] times, checking every reply.
+    pub fn ping(&mut self, fronts: &Fronts, xs: &mut StoreClient) -> Result<(), Failure> {
+        let driver = &mut self.driver;
+        let mut talk = Talk {
+            mac: self.mac,
+            ip: [10, 9, self.index, 2],
+            peer_ip: [10, 9, self.index, 1],
+            peer_mac: None,
+            asked: None,
+            arp_sent_at: None,
+            sent_at: [None; COUNT],
+            answered: [false; COUNT],
+            replies: 0,
+            duplicates: 0,
+            resent: 0,
+            rtt_sum: 0,
+        };
+        let platform = fronts.platform.clone();
+        let mut arp_ms = None;
+        let start = fronts.clock.now();
+        let took = fronts.wait("net ping", 20_000, || {
+            pump("net ping", xs, driver)?;
+            // While the backend is away (a resume reconnecting), the resend timers wait for it.
+            if !driver.machine().is_connected() {
+                return Ok(false);
+            }
+            let front = driver
+                .device_mut()
+                .netfront()
+                .ok_or(at("net ping")("connected without a data path"))?;
+            let q = &mut front.queues_mut()[0];
+            let now = fronts.clock.now();
+            q.poll(&*platform, &mut |_: TxDone<Packet>| {}, &mut |_, frame| {
+                talk.receive(frame, now)
+            })
+            .map_err(detail("net ping"))?;
+            if arp_ms.is_none() && talk.peer_mac.is_some() {
+                arp_ms = Some(ms(now - start));
+            }
+            for frame in talk.outgoing(now) {
+                let packet = OwnedPacket {
+                    frame,
+                    offload: TxOffload::default(),
+                };
+                match q.send(packet) {
+                    // A full ring or a link not up yet: the resend timer tries again.
+                    Ok(()) | Err((_, TxRefused::Busy | TxRefused::LinkDown)) => {}
+                    Err((_, why)) => return Err(detail("net send")(why)),
+                }
+            }
+            q.flush(&*platform);
+            Ok(talk.replies == COUNT)
+        })?;
+        let stats = *driver
             .device_mut()
             .netfront()
-            .ok_or(at("net ping")("the backend went away"))?;
-        let q = &mut front.queues_mut()[0];
-        let now = fronts.clock.now();
-        q.poll(&*platform, &mut |_: TxDone<Packet>| {}, &mut |_, frame| {
-            talk.receive(frame, now)
-        })
-        .map_err(detail("net ping"))?;
-        if arp_ms.is_none() && talk.peer_mac.is_some() {
-            arp_ms = Some(ms(now - start));
-        }
-        for frame in talk.outgoing(now) {
-            let packet = OwnedPacket {
-                frame,
-                offload: TxOffload::default(),
-            };
-            match q.send(packet) {
-                // A full ring or a link not up yet: the resend timer tries again.
-                Ok(()) | Err((_, TxRefused::Busy | TxRefused::LinkDown)) => {}
-                Err((_, why)) => return Err(detail("net send")(why)),
-            }
-        }
-        q.flush(&*platform);
-        Ok(talk.replies == COUNT)
-    })?;
-    let stats = *driver
-        .device_mut()
-        .netfront()
-        .ok_or(at("net ping")("the backend went away"))?
-        .queues()[0]
-        .stats();
-    let [a, b, c, d] = talk.peer_ip;
-    let m = talk.peer_mac.unwrap_or_default();
-    say!(
-        "net {}: dom0 {a}.{b}.{c}.{d} is at {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} (ARP after {} \
-         ms); {COUNT} ICMP echo requests, {} replies verified in {} ms (mean rtt {} us, {} resent, \
-         {} duplicates); queue: {} packets sent, {} received, {} dropped",
-        dev.path,
-        m[0],
-        m[1],
-        m[2],
-        m[3],
-        m[4],
-        m[5],
-        arp_ms.unwrap_or(0),
-        talk.replies,
-        ms(took),
-        talk.rtt_sum / talk.replies as u64 / 1000,
-        talk.resent,
-        talk.duplicates,
-        stats.tx_packets,
-        stats.rx_packets,
-        stats.rx_dropped,
-    );
+            .ok_or(at("net ping")("the backend went away"))?
+            .queues()[0]
+            .stats();
+        let [a, b, c, d] = talk.peer_ip;
+        let m = talk.peer_mac.unwrap_or_default();
+        say!(
+            "net {}: dom0 {a}.{b}.{c}.{d} is at {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} (ARP \
+             after {} ms); {COUNT} ICMP echo requests, {} replies verified in {} ms (mean rtt {} \
+             us, {} resent, {} duplicates); queue: {} packets sent, {} received, {} dropped",
+            self.path,
+            m[0],
+            m[1],
+            m[2],
+            m[3],
+            m[4],
+            m[5],
+            arp_ms.unwrap_or(0),
+            talk.replies,
+            ms(took),
+            talk.rtt_sum / talk.replies as u64 / 1000,
+            talk.resent,
+            talk.duplicates,
+            stats.tx_packets,
+            stats.rx_packets,
+            stats.rx_dropped,
+        );
+        Ok(())
+    }
 
-    driver.close(xs).map_err(detail("net close"))?;
-    let took = fronts.wait("net close", 10_000, || {
-        pump("net close", xs, &mut driver)?;
-        let held = driver.device_mut().quarantine().retry(&*platform);
-        Ok(driver.machine().state() == XenbusState::Closed
-            && driver.machine().backend() == Some(XenbusState::Closed)
-            && held == 0)
-    })?;
-    say!(
-        "net {}: closed in {} ms, backend Closed, every grant ended ({} of {} pages free)",
-        dev.path,
-        ms(took),
-        fronts.free_pages(),
-        crate::pages::PAGES
-    );
-    driver.detach(xs).map_err(at("net close")).map(drop)
+    /// Closes the device and waits until the backend has let go of every grant.
+    pub fn close(mut self, fronts: &Fronts, xs: &mut StoreClient) -> Result<(), Failure> {
+        let driver = &mut self.driver;
+        let platform = fronts.platform.clone();
+        driver.close(xs).map_err(detail("net close"))?;
+        let took = fronts.wait("net close", 10_000, || {
+            pump("net close", xs, driver)?;
+            let held = driver.device_mut().quarantine().retry(&*platform);
+            Ok(driver.machine().state() == XenbusState::Closed
+                && driver.machine().backend() == Some(XenbusState::Closed)
+                && held == 0)
+        })?;
+        say!(
+            "net {}: closed in {} ms, backend Closed, every grant ended ({} of {} pages free)",
+            self.path,
+            ms(took),
+            fronts.free_pages(),
+            crate::pages::PAGES
+        );
+        self.driver.detach(xs).map_err(at("net close")).map(drop)
+    }
 }
