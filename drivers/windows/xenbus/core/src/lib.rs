@@ -1,0 +1,17 @@
+//! XENBUS's decisions, apart from the kernel calls that carry them out, so that they are tested on
+//! the host (against drivers/xen's model of Xen):
+//!
+//! - [`bar`]: where shared_info and the grant table frames go in the platform device's memory BAR;
+//! - [`bringup`]: the start sequence (and its reverse), with each failure undoing exactly what was
+//!   done before it; [`bringup::xen`] has the Xen steps themselves;
+//! - [`home`]: the Xen guest platform as the bus interface's [`xenpv_busif::BusHost`];
+//! - [`children`]: which child devices exist (from the store's device listing) and their PnP IDs.
+#![no_std]
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod bar;
+pub mod bringup;
+pub mod children;
+pub mod home;
