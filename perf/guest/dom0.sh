@@ -11,6 +11,8 @@ CONSOLE=/var/log/xen/console/guest-domU.log
 RESULTS=/tmp/results
 
 modules() {
+	# Two queues per vif and vbd: dom0's one vCPU would otherwise cap both back ends at one.
+	modprobe xen-netback max_queues=2 && modprobe xen-blkback max_queues=2 || return 1
 	for m in xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-netback xen-blkback \
 		virtio_blk bridge; do
 		modprobe $m || return 1
@@ -109,9 +111,12 @@ main() {
 	relay &
 	RELAY=$!
 	step domu-backends domu_backends
+	# Takes a backend away and back when the domU asks (its reconnect steps).
+	sh /etc/xenpv/backend-agent.sh "$(xl domid domU)" &
+	AGENT=$!
 	step domu-finished domu_finished
 	sleep 1 # let the relay print the last lines
-	kill $RELAY 2>/dev/null
+	kill $RELAY $AGENT 2>/dev/null
 }
 
 main

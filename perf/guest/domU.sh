@@ -78,6 +78,37 @@ twins_unbound() {
 	return $ok
 }
 
+# backend_request down|up vif|vbd DEVID: asks dom0 (perf/guest/backend-agent.sh) to take one of our
+# backends away as a toolstack detach does, or to bring it back, and waits for the answer.
+backend_request() {
+	_seq=$(($(cat /tmp/backend.seq 2>/dev/null || echo 0) + 1))
+	echo $_seq >/tmp/backend.seq
+	xenstore-write data/xenpv-backend "$_seq $*" || return 1
+	wait_for 30 sh -c "xenstore-read data/xenpv-backend-done | grep -q '^$_seq '" || return 1
+	_answer=$(xenstore-read data/xenpv-backend-done)
+	echo "dom0 $*: ${_answer#$_seq }"
+	case $_answer in "$_seq ok"*) return 0 ;; esac
+	return 1
+}
+
+# show_queue_keys DIR KEY... -- QUEUE_KEY...: prints a front's top-level keys, then each queue's
+# (under queue-N/ with several queues, at the top level with one).
+show_queue_keys() {
+	_dir=$1
+	shift
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		echo "frontend $1=$(xenstore-read "$_dir/$1" 2>/dev/null)"
+		shift
+	done
+	shift
+	_queues=$(xenstore-list "$_dir" | grep '^queue-')
+	for _q in ${_queues:-.}; do
+		for _k in "$@"; do
+			echo "frontend $_q/$_k=$(xenstore-read "$_dir/$_q/$_k" 2>/dev/null)"
+		done
+	done
+}
+
 # The network interface and block device that a front created for a xen bus device.
 netdev_of() { ls /sys/bus/xen/devices/vif-$1/net/; }
 blkdev_of() { ls /sys/bus/xen/devices/vbd-$1/block/; }

@@ -14,7 +14,7 @@
 //! needs io_uring with URING_CMD, a per-tag buffer protocol and a second ring of our own; in the
 //! time this front had, nbd was the one that could be made correct and shown in the VM.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -28,7 +28,7 @@ use xenpv_control::xenbus::{DriverError, FrontendDriver};
 use xenpv_datapath::blkif::{BlockRequest, Completion, IoError, QueueConfig, QueueHandle};
 
 use crate::fd::poll_readable;
-use crate::front::{pump_store, DeviceArgs};
+use crate::front::{online_cpus, pump_store, queue_wish, DeviceArgs, LinkChange, LinkWatch};
 use crate::nbd::{self, Command, Decoder, Incoming};
 use crate::nbd_dev::{Geometry, NbdDevice};
 use crate::platform::LinuxPlatform;
@@ -77,7 +77,10 @@ pub fn nbd_errno(e: IoError) -> u32 {
 }
 
 /// The block request for an NBD request, or the errno to answer at once.
-pub fn to_block_request(inc: Incoming) -> Result<BlockRequest<Vec<u8>>, (u64, u32)> {
+pub fn to_block_request(
+    inc: Incoming,
+    read_buf: impl FnOnce(usize) -> Vec<u8>,
+) -> Result<BlockRequest<Vec<u8>>, (u64, u32)> {
     let Incoming { req, data } = inc;
     let sector_size = BLKIF_SECTOR_SIZE as u64;
     if req.offset % sector_size != 0 || u64::from(req.len) % sector_size != 0 {
@@ -85,7 +88,7 @@ pub fn to_block_request(inc: Incoming) -> Result<BlockRequest<Vec<u8>>, (u64, u3
     }
     let sector = req.offset / sector_size;
     Ok(match req.command {
-        Command::Read => BlockRequest::read(req.handle, sector, vec![0; req.len as usize]),
+        Command::Read => BlockRequest::read(req.handle, sector, read_buf(req.len as usize)),
         Command::Write if req.flags & nbd::CMD_FLAG_FUA != 0 => {
             BlockRequest::write_fua(req.handle, sector, data)
         }
@@ -111,10 +114,29 @@ pub fn reply_parts(c: &Completion<Vec<u8>>, is_read: bool) -> ([u8; nbd::REPLY_L
     (nbd::reply(c.tag, error), data)
 }
 
-fn write_all(fd: RawFd, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        // SAFETY: writing from a live slice of the given length.
-        let n = unsafe { libc::write(fd, bytes.as_ptr() as *const libc::c_void, bytes.len()) };
+/// Writes the reply header and a read's data with one `writev` per attempt, resuming after a
+/// short write: one system call per reply on a socket with room.
+fn send_reply(fd: RawFd, header: &[u8], data: &[u8]) -> io::Result<()> {
+    let total = header.len() + data.len();
+    let mut sent = 0;
+    while sent < total {
+        let (h, d) = if sent < header.len() {
+            (&header[sent..], data)
+        } else {
+            (&header[..0], &data[sent - header.len()..])
+        };
+        let iov = [
+            libc::iovec {
+                iov_base: h.as_ptr() as *mut libc::c_void,
+                iov_len: h.len(),
+            },
+            libc::iovec {
+                iov_base: d.as_ptr() as *mut libc::c_void,
+                iov_len: d.len(),
+            },
+        ];
+        // SAFETY: both iovecs point at live slices of their lengths; writev only reads them.
+        let n = unsafe { libc::writev(fd, iov.as_ptr(), 2) };
         if n < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
@@ -122,9 +144,138 @@ fn write_all(fd: RawFd, mut bytes: &[u8]) -> io::Result<()> {
             }
             return Err(e);
         }
-        bytes = &bytes[n as usize..];
+        sent += n as usize;
     }
     Ok(())
+}
+
+/// Read buffers handed back by completions, reused for the next reads: no allocation and no
+/// zeroing per request once the pool is warm. The data path overwrites a read buffer completely
+/// before it is sent, so stale bytes never reach the client.
+#[derive(Debug, Default)]
+pub struct BufPool {
+    free: Vec<Vec<u8>>,
+}
+
+impl BufPool {
+    /// More than a full queue depth of each connection; extra buffers are freed.
+    const KEEP: usize = 256;
+
+    /// A buffer of `len` bytes.
+    pub fn take(&mut self, len: usize) -> Vec<u8> {
+        match self.free.pop() {
+            Some(mut v) => {
+                // Shrinking keeps the bytes; growing zeroes only the new part.
+                v.resize(len, 0);
+                v
+            }
+            None => vec![0; len],
+        }
+    }
+
+    /// Keeps `v` for a later [`BufPool::take`].
+    pub fn give(&mut self, v: Vec<u8>) {
+        if self.free.len() < Self::KEEP && v.capacity() > 0 {
+            self.free.push(v);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.free.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.free.is_empty()
+    }
+}
+
+/// One NBD connection (one of the kernel's hardware queues), served by one blkif queue.
+struct Conn {
+    sock: OwnedFd,
+    decoder: Decoder,
+    handle: QueueHandle<Vec<u8>>,
+    /// Requests the queue had no room for yet, oldest first.
+    backlog: VecDeque<BlockRequest<Vec<u8>>>,
+    /// NBD handles of reads in flight (a completion does not say its operation).
+    reads: HashSet<u64>,
+}
+
+/// What reading a connection's socket found.
+enum Input {
+    More,
+    /// The client went away (disconnect request or closed socket).
+    Closed,
+}
+
+impl Conn {
+    /// Reads what the socket has, frames requests and queues them (or answers at once).
+    fn read(&mut self, buf: &mut [u8], pool: &mut BufPool) -> Result<Input, BlkError> {
+        // SAFETY: reading into a live buffer of the given length.
+        let n = unsafe {
+            libc::read(
+                self.sock.as_raw_fd(),
+                buf.as_mut_ptr() as *mut libc::c_void,
+                buf.len(),
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock => Ok(Input::More),
+                _ => Err(BlkError::Os("nbd read", e)),
+            };
+        }
+        if n == 0 {
+            eprintln!("xenpv-blk: the nbd device closed its socket");
+            return Ok(Input::Closed);
+        }
+        let mut input = &buf[..n as usize];
+        while !input.is_empty() {
+            let Some(inc) = self.decoder.feed(&mut input).map_err(BlkError::Nbd)? else {
+                continue;
+            };
+            if inc.req.command == Command::Disconnect {
+                eprintln!("xenpv-blk: the nbd client disconnects");
+                return Ok(Input::Closed);
+            }
+            let is_read = inc.req.command == Command::Read;
+            match to_block_request(inc, |len| pool.take(len)) {
+                Ok(req) => {
+                    if is_read {
+                        self.reads.insert(req.tag);
+                    }
+                    self.backlog.push_back(req);
+                }
+                Err((handle, errno)) => {
+                    send_reply(self.sock.as_raw_fd(), &nbd::reply(handle, errno), &[])
+                        .map_err(os("nbd reply"))?
+                }
+            }
+        }
+        Ok(Input::More)
+    }
+
+    fn submit_backlog(&mut self) {
+        while let Some(req) = self.backlog.pop_front() {
+            if let Err(req) = self.handle.submit(req) {
+                self.backlog.push_front(req);
+                break;
+            }
+        }
+    }
+
+    /// Answers every finished request; returns how many.
+    fn completions(&mut self, pool: &mut BufPool) -> io::Result<usize> {
+        let mut n = 0;
+        while let Some(c) = self.handle.completion() {
+            let is_read = self.reads.remove(&c.tag);
+            let (header, data) = reply_parts(&c, is_read);
+            send_reply(self.sock.as_raw_fd(), &header, data)?;
+            pool.give(c.buf);
+            n += 1;
+        }
+        Ok(n)
+    }
 }
 
 /// The running front.
@@ -133,13 +284,12 @@ struct Home {
     xs: Store,
     xs_fd: RawFd,
     driver: Driver,
-    handle: Option<QueueHandle<Vec<u8>>>,
-    /// Requests the queue had no room for yet, oldest first.
-    backlog: VecDeque<BlockRequest<Vec<u8>>>,
-    /// NBD handles of reads in flight (a completion does not say its operation).
-    reads: std::collections::HashSet<u64>,
+    /// One per blkif queue, once the nbd device is set up.
+    conns: Vec<Conn>,
+    pool: BufPool,
     /// A queue hit a protocol error: closed, to be connected again once Closed.
     reconnect: bool,
+    link: LinkWatch,
 }
 
 impl Home {
@@ -158,6 +308,7 @@ impl Home {
             },
         )
         .map_err(BlkError::Driver)?;
+        self.log_link();
         if self.reconnect && self.driver.machine().state() == XenbusState::Closed {
             self.reconnect = false;
             self.driver
@@ -165,6 +316,30 @@ impl Home {
                 .map_err(BlkError::Driver)?;
         }
         Ok(())
+    }
+
+    /// Says when the backend went away and when it came back: unfinished requests stay in the
+    /// queues and their ring requests are replayed on the next connection.
+    fn log_link(&mut self) {
+        let connected = self.driver.machine().is_connected();
+        let waiting: usize = self.conns.iter().map(|c| c.backlog.len()).sum();
+        let queues = self.driver.device_mut().queues_mut();
+        let held: usize = queues.iter().map(|q| q.active()).sum();
+        let replayed: u64 = queues.iter().map(|q| q.stats().replayed).sum();
+        match self.link.observe(connected, Instant::now()) {
+            Some(LinkChange::Lost) => eprintln!(
+                "xenpv-blk: backend gone (backend state {:?}): {held} requests held in the \
+                 queues and {waiting} waiting, for the next connection",
+                self.driver.machine().backend(),
+            ),
+            Some(LinkChange::Back { after, drops }) => eprintln!(
+                "xenpv-blk: reconnected {:.2}s after drop {drops}, {replayed} ring requests \
+                 replayed so far: {:?}",
+                after.as_secs_f64(),
+                self.driver.device().negotiated()
+            ),
+            None => {}
+        }
     }
 
     /// Lets every queue process responses and issue submissions; a backend that broke the
@@ -186,29 +361,20 @@ impl Home {
         Ok(())
     }
 
-    fn submit_backlog(&mut self) {
-        let Some(h) = &self.handle else { return };
-        while let Some(req) = self.backlog.pop_front() {
-            if let Err(req) = h.submit(req) {
-                self.backlog.push_front(req);
-                break;
+    /// Until nothing moves: queue what waits, let the rings work, answer what finished (the ring
+    /// may free slots for the backlog).
+    fn drain(&mut self) -> Result<(), BlkError> {
+        loop {
+            self.conns.iter_mut().for_each(Conn::submit_backlog);
+            self.service()?;
+            let mut done = 0;
+            for c in &mut self.conns {
+                done += c.completions(&mut self.pool).map_err(os("nbd reply"))?;
+            }
+            if done == 0 {
+                return Ok(());
             }
         }
-    }
-
-    fn completions(&mut self, sock: RawFd) -> io::Result<usize> {
-        let mut n = 0;
-        let Some(h) = &mut self.handle else {
-            return Ok(0);
-        };
-        while let Some(c) = h.completion() {
-            let is_read = self.reads.remove(&c.tag);
-            let (header, data) = reply_parts(&c, is_read);
-            write_all(sock, &header)?;
-            write_all(sock, data)?;
-            n += 1;
-        }
-        Ok(n)
     }
 
     fn wait_fired(&self) -> Result<(), BlkError> {
@@ -248,7 +414,8 @@ pub fn run(args: &DeviceArgs) -> Result<(), BlkError> {
     let platform = Arc::new(LinuxPlatform::open().map_err(os("/dev/xen/{gntalloc,evtchn}"))?);
     let frontend = format!("device/vbd/{}", args.id);
     let t0 = Instant::now();
-    let mut home = connect(platform, &frontend, args.id)?;
+    let queues = queue_wish(args.max_queues, online_cpus());
+    let mut home = connect(platform, &frontend, args.id, queues)?;
     let negotiated = home.driver.device().negotiated();
     let disk = home
         .driver
@@ -256,7 +423,7 @@ pub fn run(args: &DeviceArgs) -> Result<(), BlkError> {
         .disk()
         .cloned()
         .ok_or(BlkError::Timeout("the disk description"))?;
-    home.handle = home.driver.device_mut().take_handles().into_iter().next();
+    let handles = home.driver.device_mut().take_handles();
     eprintln!(
         "xenpv-blk: {frontend} connected in {:.2}s: {} sectors of {} bytes, {negotiated:?}",
         t0.elapsed().as_secs_f64(),
@@ -274,27 +441,53 @@ pub fn run(args: &DeviceArgs) -> Result<(), BlkError> {
     if features.is_some_and(|f| f.discard.is_some()) {
         flags |= nbd::FLAG_SEND_TRIM;
     }
+    if handles.len() > 1 {
+        // Every connection reaches the same disk through the same backend.
+        flags |= nbd::FLAG_CAN_MULTI_CONN;
+    }
     let geometry = Geometry {
         block_size: disk.sector_size,
         blocks: disk.bytes() / u64::from(disk.sector_size),
         flags,
     };
-    let (nbd_dev, sock) = NbdDevice::connect(&args.dev, geometry).map_err(os("nbd connect"))?;
-    eprintln!("xenpv-blk: serving {} as {}", frontend, args.dev);
-    let served = serve(&mut home, &signal, &sock);
-    shutdown(&mut home, nbd_dev, sock)?;
+    let (nbd_dev, socks) =
+        NbdDevice::connect(&args.dev, geometry, handles.len()).map_err(os("nbd connect"))?;
+    home.conns = socks
+        .into_iter()
+        .zip(handles)
+        .map(|(sock, handle)| Conn {
+            sock,
+            decoder: Decoder::default(),
+            handle,
+            backlog: VecDeque::new(),
+            reads: HashSet::new(),
+        })
+        .collect();
+    eprintln!(
+        "xenpv-blk: serving {} as {} over {} nbd connections",
+        frontend,
+        args.dev,
+        home.conns.len()
+    );
+    let served = serve(&mut home, &signal);
+    shutdown(&mut home, nbd_dev)?;
     served
 }
 
 /// Attaches `frontend` and waits until it is connected. We ask for persistent grants; whether they
 /// are used is decided once blkback has connected and published its own `feature-persistent`.
-fn connect(platform: Arc<LinuxPlatform>, frontend: &str, vdev: u16) -> Result<Home, BlkError> {
+fn connect(
+    platform: Arc<LinuxPlatform>,
+    frontend: &str,
+    vdev: u16,
+    queues: u16,
+) -> Result<Home, BlkError> {
     let (mut xs, xs_fd) = open_store().map_err(os("/dev/xen/xenbus"))?;
     let wishes = FrontWishes {
         persistent: true,
         indirect: true,
         ring_order: 2,
-        queues: 1,
+        queues: queues.into(),
     };
     let device = Vbd::new(platform.clone(), vdev, wishes, QueueConfig::default());
     let mut driver = FrontendDriver::attach(&mut xs, frontend, device).map_err(BlkError::Driver)?;
@@ -304,10 +497,10 @@ fn connect(platform: Arc<LinuxPlatform>, frontend: &str, vdev: u16) -> Result<Ho
         xs,
         xs_fd,
         driver,
-        handle: None,
-        backlog: VecDeque::new(),
-        reads: Default::default(),
+        conns: Vec::new(),
+        pool: BufPool::default(),
         reconnect: false,
+        link: LinkWatch::default(),
     };
     home.until(Duration::from_secs(30), "the backend to connect", |h| {
         h.driver.machine().is_connected()
@@ -316,16 +509,15 @@ fn connect(platform: Arc<LinuxPlatform>, frontend: &str, vdev: u16) -> Result<Ho
 }
 
 /// The main loop: until a shutdown signal or the client disconnects.
-fn serve(home: &mut Home, signal: &ShutdownSignal, sock: &OwnedFd) -> Result<(), BlkError> {
-    let mut decoder = Decoder::default();
+fn serve(home: &mut Home, signal: &ShutdownSignal) -> Result<(), BlkError> {
     let mut buf = vec![0u8; 256 << 10];
     loop {
-        let fds = [
+        let mut fds = vec![
             signal.fd(),
             home.xs_fd,
             home.platform.evtchn.as_fd().as_raw_fd(),
-            sock.as_raw_fd(),
         ];
+        fds.extend(home.conns.iter().map(|c| c.sock.as_raw_fd()));
         let ready = poll_readable(&fds, 1000).map_err(os("poll"))?;
         if ready[0] {
             eprintln!("xenpv-blk: shutting down");
@@ -337,65 +529,20 @@ fn serve(home: &mut Home, signal: &ShutdownSignal, sock: &OwnedFd) -> Result<(),
         if ready[2] {
             home.wait_fired()?;
         }
-        if ready[3] {
-            // SAFETY: reading into a live buffer of the given length.
-            let n = unsafe {
-                libc::read(
-                    sock.as_raw_fd(),
-                    buf.as_mut_ptr() as *mut libc::c_void,
-                    buf.len(),
-                )
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(BlkError::Os("nbd read", e));
-                }
-            } else if n == 0 {
-                eprintln!("xenpv-blk: the nbd device closed its socket");
-                return Ok(());
-            } else {
-                let mut input = &buf[..n as usize];
-                while !input.is_empty() {
-                    let Some(inc) = decoder.feed(&mut input).map_err(BlkError::Nbd)? else {
-                        continue;
-                    };
-                    if inc.req.command == Command::Disconnect {
-                        eprintln!("xenpv-blk: the nbd client disconnects");
-                        return Ok(());
-                    }
-                    let is_read = inc.req.command == Command::Read;
-                    match to_block_request(inc) {
-                        Ok(req) => {
-                            if is_read {
-                                home.reads.insert(req.tag);
-                            }
-                            home.backlog.push_back(req);
-                        }
-                        Err((handle, errno)) => {
-                            write_all(sock.as_raw_fd(), &nbd::reply(handle, errno))
-                                .map_err(os("nbd reply"))?
-                        }
-                    }
+        for (i, c) in home.conns.iter_mut().enumerate() {
+            if ready[3 + i] {
+                if let Input::Closed = c.read(&mut buf, &mut home.pool)? {
+                    return Ok(());
                 }
             }
         }
-        // Until the queue drains, keep servicing: the ring may free slots for the backlog.
-        loop {
-            home.submit_backlog();
-            home.service()?;
-            let done = home
-                .completions(sock.as_raw_fd())
-                .map_err(os("nbd reply"))?;
-            if done == 0 {
-                break;
-            }
-        }
+        home.drain()?;
     }
 }
 
 /// Closes the device towards the backend (frontend Closed), fails what is left and disconnects nbd.
-fn shutdown(home: &mut Home, nbd_dev: NbdDevice, sock: OwnedFd) -> Result<(), BlkError> {
+fn shutdown(home: &mut Home, nbd_dev: NbdDevice) -> Result<(), BlkError> {
+    home.link.stop();
     let closed = home.driver.close(&mut home.xs).map_err(BlkError::Driver);
     let waited = home.until(Duration::from_secs(10), "the backend to close", |h| {
         h.driver.machine().state() == XenbusState::Closed
@@ -403,9 +550,13 @@ fn shutdown(home: &mut Home, nbd_dev: NbdDevice, sock: OwnedFd) -> Result<(), Bl
     for q in home.driver.device_mut().queues_mut() {
         q.fail_all(IoError::Disconnected);
     }
-    home.backlog.clear();
-    let _ = home.completions(sock.as_raw_fd());
-    let r = nbd_dev.disconnect(sock).map_err(os("nbd disconnect"));
+    let mut socks = Vec::new();
+    for mut c in std::mem::take(&mut home.conns) {
+        c.backlog.clear();
+        let _ = c.completions(&mut home.pool);
+        socks.push(c.sock);
+    }
+    let r = nbd_dev.disconnect(socks).map_err(os("nbd disconnect"));
     eprintln!(
         "xenpv-blk: frontend state {:?}",
         home.driver.machine().state()
@@ -417,6 +568,7 @@ fn shutdown(home: &mut Home, nbd_dev: NbdDevice, sock: OwnedFd) -> Result<(), Bl
 mod tests {
     use super::*;
     use crate::nbd::Request;
+    use std::os::fd::FromRawFd;
     use xenpv_datapath::blkif::BlockOp;
 
     fn incoming(command: Command, flags: u16, offset: u64, len: u32, data: Vec<u8>) -> Incoming {
@@ -432,16 +584,105 @@ mod tests {
         }
     }
 
+    fn zeroed(inc: Incoming) -> Result<BlockRequest<Vec<u8>>, (u64, u32)> {
+        to_block_request(inc, |n| vec![0; n])
+    }
+
+    #[test]
+    fn reads_take_their_buffer_from_the_caller_at_the_request_length() {
+        let mut asked = None;
+        let r = to_block_request(incoming(Command::Read, 0, 0, 4096, vec![]), |n| {
+            asked = Some(n);
+            vec![5; n]
+        })
+        .unwrap();
+        assert_eq!(asked, Some(4096));
+        assert_eq!(r.buf, vec![5; 4096]);
+        let mut asked = false;
+        to_block_request(incoming(Command::Write, 0, 0, 512, vec![1; 512]), |n| {
+            asked = true;
+            vec![0; n]
+        })
+        .unwrap();
+        assert!(!asked, "a write brings its own data");
+    }
+
+    #[test]
+    fn the_pool_reuses_buffers_at_any_length_and_stays_bounded() {
+        let mut pool = BufPool::default();
+        let a = pool.take(4096);
+        assert_eq!(a.len(), 4096);
+        let ptr = a.as_ptr();
+        pool.give(a);
+        assert_eq!(pool.len(), 1);
+        let b = pool.take(512);
+        assert_eq!(
+            (b.len(), b.as_ptr()),
+            (512, ptr),
+            "the same allocation, shorter"
+        );
+        pool.give(b);
+        let c = pool.take(8192);
+        assert_eq!(c.len(), 8192);
+        assert!(pool.is_empty());
+        pool.give(Vec::new());
+        assert!(pool.is_empty(), "an empty vector is not worth keeping");
+        for _ in 0..BufPool::KEEP + 10 {
+            pool.give(vec![0; 16]);
+        }
+        assert_eq!(pool.len(), BufPool::KEEP);
+    }
+
+    #[test]
+    fn replies_go_out_whole_through_short_writes() {
+        let mut pair = [0; 2];
+        // SAFETY: `pair` has room for the two descriptors.
+        assert_eq!(
+            unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, pair.as_mut_ptr()) },
+            0
+        );
+        // SAFETY: both descriptors are new and owned here.
+        let (a, b) = unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
+        let data: Vec<u8> = (0..3 << 20).map(|i| (i % 251) as u8).collect();
+        let header = nbd::reply(9, 0);
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; 64 << 10];
+            loop {
+                // SAFETY: reading into a live buffer of its length.
+                let n = unsafe {
+                    libc::read(
+                        b.as_raw_fd(),
+                        buf.as_mut_ptr() as *mut libc::c_void,
+                        buf.len(),
+                    )
+                };
+                if n <= 0 {
+                    return got;
+                }
+                got.extend_from_slice(&buf[..n as usize]);
+            }
+        });
+        send_reply(a.as_raw_fd(), &header, &data).unwrap();
+        drop(a);
+        let got = reader.join().unwrap();
+        assert_eq!(&got[..nbd::REPLY_LEN], &header);
+        assert!(
+            got[nbd::REPLY_LEN..] == data[..],
+            "3 MiB is more than a socket buffer"
+        );
+    }
+
     #[test]
     fn nbd_requests_map_to_block_requests_in_512_byte_sectors() {
-        let r = to_block_request(incoming(Command::Read, 0, 8192, 4096, vec![])).unwrap();
+        let r = zeroed(incoming(Command::Read, 0, 8192, 4096, vec![])).unwrap();
         assert_eq!(
             (r.tag, r.op, r.sector, r.buf.len()),
             (0xfeed, BlockOp::Read, 16, 4096)
         );
-        let w = to_block_request(incoming(Command::Write, 0, 512, 512, vec![7; 512])).unwrap();
+        let w = zeroed(incoming(Command::Write, 0, 512, 512, vec![7; 512])).unwrap();
         assert_eq!((w.op, w.sector, w.buf), (BlockOp::Write, 1, vec![7; 512]));
-        let fua = to_block_request(incoming(
+        let fua = zeroed(incoming(
             Command::Write,
             nbd::CMD_FLAG_FUA,
             0,
@@ -450,9 +691,9 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(fua.op, BlockOp::WriteFua);
-        let f = to_block_request(incoming(Command::Flush, 0, 0, 0, vec![])).unwrap();
+        let f = zeroed(incoming(Command::Flush, 0, 0, 0, vec![])).unwrap();
         assert_eq!(f.op, BlockOp::Flush);
-        let t = to_block_request(incoming(Command::Trim, 0, 1024, 2048, vec![])).unwrap();
+        let t = zeroed(incoming(Command::Trim, 0, 1024, 2048, vec![])).unwrap();
         assert_eq!(
             (t.op, t.sector),
             (
@@ -467,9 +708,9 @@ mod tests {
 
     #[test]
     fn misaligned_requests_are_refused_with_einval() {
-        let e = to_block_request(incoming(Command::Read, 0, 100, 512, vec![])).unwrap_err();
+        let e = zeroed(incoming(Command::Read, 0, 100, 512, vec![])).unwrap_err();
         assert_eq!(e, (0xfeed, libc::EINVAL as u32));
-        let e = to_block_request(incoming(Command::Write, 0, 0, 100, vec![0; 100])).unwrap_err();
+        let e = zeroed(incoming(Command::Write, 0, 0, 100, vec![0; 100])).unwrap_err();
         assert_eq!(e, (0xfeed, libc::EINVAL as u32));
     }
 

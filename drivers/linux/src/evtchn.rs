@@ -2,30 +2,78 @@
 //!
 //! The kernel binds a port per BIND_UNBOUND_PORT ioctl (the port is the ioctl's return value). When
 //! the remote end kicks a port, the kernel masks it and queues its number for `read()` on the file;
-//! writing the number back unmasks it (writing it while unmasked changes nothing, so the cores may
-//! unmask on every pass). The home polls the file descriptor and, when it is readable, drains the
-//! fired ports with [`Evtchn::take_fired`] and lets the cores process what is pending.
+//! writing the number back unmasks it. The cores unmask on every pass; since each write is a system
+//! call (and in a PV guest a trip through Xen), only ports that fired — read from the file and so
+//! masked by the kernel — are written back ([`MaskedPorts`]). The home polls the file descriptor
+//! and, when it is readable, drains the fired ports with [`Evtchn::take_fired`] and lets the cores
+//! process what is pending.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use xenpv_abi::{DomId, EvtchnPort};
 use xenpv_datapath::platform::{EventChannels, PlatformError};
 
-use crate::fd::{errno, open_rw, readable_now};
+use crate::fd::{errno, open_rw};
 use crate::sys::{
     EvtchnPortArg, IOCTL_EVTCHN_BIND_UNBOUND_PORT, IOCTL_EVTCHN_NOTIFY, IOCTL_EVTCHN_UNBIND,
 };
+
+/// The ports the kernel has masked because they fired: one bit per port, for every port the FIFO
+/// ABI can have (2^17). A port is marked when it is read from the file and unmarked when it is
+/// written back.
+#[derive(Debug)]
+pub struct MaskedPorts {
+    bits: Box<[AtomicU64]>,
+}
+
+impl Default for MaskedPorts {
+    fn default() -> Self {
+        MaskedPorts {
+            bits: (0..Self::PORTS / 64).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+impl MaskedPorts {
+    const PORTS: u32 = 1 << 17;
+
+    /// `port` fired: the kernel masked it.
+    pub fn mark(&self, port: EvtchnPort) {
+        if port < Self::PORTS {
+            self.bits[(port / 64) as usize].fetch_or(1 << (port % 64), Ordering::Relaxed);
+        }
+    }
+
+    /// Whether `port` needs writing back to be unmasked, clearing the mark. Ports beyond the
+    /// table always do (writing an unmasked port back is harmless, only slower).
+    pub fn take(&self, port: EvtchnPort) -> bool {
+        if port >= Self::PORTS {
+            return true;
+        }
+        let bit = 1 << (port % 64);
+        self.bits[(port / 64) as usize].fetch_and(!bit, Ordering::Relaxed) & bit != 0
+    }
+}
 
 /// An open /dev/xen/evtchn.
 #[derive(Debug)]
 pub struct Evtchn {
     fd: OwnedFd,
+    masked: MaskedPorts,
 }
 
 impl Evtchn {
+    /// Opens the device non-blocking: draining it reads until EAGAIN, with no poll first.
     pub fn open() -> std::io::Result<Self> {
+        let fd = open_rw(c"/dev/xen/evtchn")?;
+        // SAFETY: setting a flag on a descriptor we own.
+        if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
         Ok(Evtchn {
-            fd: open_rw(c"/dev/xen/evtchn")?,
+            fd,
+            masked: MaskedPorts::default(),
         })
     }
 
@@ -46,7 +94,7 @@ impl Evtchn {
     /// Ports that fired since the last call (each is masked until unmasked), without waiting.
     pub fn take_fired(&self) -> std::io::Result<Vec<EvtchnPort>> {
         let mut out = Vec::new();
-        while readable_now(&self.fd)? {
+        loop {
             let mut buf = [0u32; 64];
             // SAFETY: reading into a buffer of exactly the length given.
             let n = unsafe {
@@ -58,15 +106,15 @@ impl Evtchn {
             };
             if n < 0 {
                 let e = std::io::Error::last_os_error();
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
-                ) {
-                    continue;
+                match e.kind() {
+                    std::io::ErrorKind::Interrupted => continue,
+                    std::io::ErrorKind::WouldBlock => break,
+                    _ => return Err(e),
                 }
-                return Err(e);
             }
-            out.extend_from_slice(&buf[..n as usize / 4]);
+            let fired = &buf[..n as usize / 4];
+            fired.iter().for_each(|&p| self.masked.mark(p));
+            out.extend_from_slice(fired);
             if (n as usize) < std::mem::size_of_val(&buf) {
                 break;
             }
@@ -96,6 +144,9 @@ impl EventChannels for Evtchn {
     }
 
     fn unmask(&self, port: EvtchnPort) {
+        if !self.masked.take(port) {
+            return;
+        }
         let bytes = port.to_ne_bytes();
         // SAFETY: writing 4 bytes from a live array.
         let n = unsafe {
@@ -117,5 +168,33 @@ impl EventChannels for Evtchn {
         if let Err(e) = self.port_ioctl(IOCTL_EVTCHN_UNBIND, port) {
             eprintln!("xenpv: evtchn unbind {port}: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_fired_ports_need_unmasking_once() {
+        let m = MaskedPorts::default();
+        assert!(!m.take(5), "never fired: nothing to write");
+        m.mark(5);
+        m.mark(69);
+        assert!(
+            !m.take(6) && !m.take(4) && !m.take(133),
+            "neighbours are untouched"
+        );
+        assert!(m.take(5));
+        assert!(!m.take(5), "written back once");
+        assert!(m.take(69));
+        let last = MaskedPorts::PORTS - 1;
+        m.mark(last);
+        assert!(m.take(last));
+        m.mark(MaskedPorts::PORTS);
+        assert!(
+            m.take(MaskedPorts::PORTS) && m.take(u32::MAX),
+            "beyond the table: always written back"
+        );
     }
 }

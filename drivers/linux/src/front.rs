@@ -1,19 +1,38 @@
 //! What both fronts' homes share: their command line and the store side of their loop.
 
 use std::fmt::Debug;
+use std::time::{Duration, Instant};
 
 use xenpv_control::xenbus::{DriverError, FrontendDevice, FrontendDriver};
 use xenpv_control::xs::client::{StreamTransport, WatchEvent};
 
 use crate::xenbus::{Store, XenbusDev};
 
-/// `<id> [--<dev-flag> DEV]`, also `--<id-flag> <id>`.
+/// `<id> [--<dev-flag> DEV] [--queues N]`, also `--<id-flag> <id>`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceArgs {
     /// The xenbus device id (vif index, vbd number).
     pub id: u16,
     /// The local device to expose it as.
     pub dev: String,
+    /// `--queues N`: at most this many queues (the backend and the vCPUs may allow fewer).
+    pub max_queues: Option<u16>,
+}
+
+/// Queues asked for when `--queues` is not given: what Linux's blkfront allows by default
+/// (`max_queues` = 4); more queues than vCPUs only add rings to poll.
+pub const DEFAULT_MAX_QUEUES: u16 = 4;
+
+/// How many queues to ask the backend for: the flag (or [`DEFAULT_MAX_QUEUES`]), at most one per
+/// vCPU, at least one. The backend's `multi-queue-max-queues` caps it again at negotiation.
+pub fn queue_wish(flag: Option<u16>, cpus: usize) -> u16 {
+    let cpus = u16::try_from(cpus).unwrap_or(u16::MAX);
+    flag.unwrap_or(DEFAULT_MAX_QUEUES).min(cpus).max(1)
+}
+
+/// The vCPUs this process may run on.
+pub fn online_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -28,6 +47,7 @@ impl DeviceArgs {
     ) -> Result<DeviceArgs, Usage> {
         let mut id = None;
         let mut dev = default_dev.to_string();
+        let mut max_queues = None;
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let mut value = |what: &str| {
@@ -38,6 +58,13 @@ impl DeviceArgs {
             match a.as_str() {
                 f if f == dev_flag => dev = value("a device")?,
                 f if f == id_flag => id = Some(value("an id")?),
+                "--queues" => {
+                    let raw = value("a count")?;
+                    match raw.parse::<u16>() {
+                        Ok(n) if n > 0 => max_queues = Some(n),
+                        _ => return Err(Usage(format!("--queues {raw:?} is not a count from 1"))),
+                    }
+                }
                 s if !s.starts_with('-') && id.is_none() => id = Some(s.to_string()),
                 s => return Err(Usage(format!("unexpected argument {s:?}"))),
             }
@@ -46,7 +73,11 @@ impl DeviceArgs {
         let id = raw
             .parse::<u16>()
             .map_err(|_| Usage(format!("device id {raw:?} is not a number below 65536")))?;
-        Ok(DeviceArgs { id, dev })
+        Ok(DeviceArgs {
+            id,
+            dev,
+            max_queues,
+        })
     }
 }
 
@@ -74,15 +105,106 @@ where
         extra(xs, driver, &ev);
         let after = driver.machine().state();
         if before != after {
-            eprintln!("{name}: frontend {before:?} -> {after:?}");
+            eprintln!(
+                "{name}: frontend {before:?} -> {after:?} (backend {:?})",
+                driver.machine().backend()
+            );
         }
     }
     Ok(())
 }
 
+/// A change of the connection worth a log line: the backend went away under a connected device,
+/// or came back after that.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkChange {
+    /// The device was connected and is not any more (the backend closed, died or restarted).
+    Lost,
+    /// Connected again, `after` the loss; `drops` counts the losses so far.
+    Back { after: Duration, drops: u32 },
+}
+
+/// Follows whether a device is connected, to report drops and reconnects (the first connect is
+/// neither: the home reports it itself).
+#[derive(Debug, Default)]
+pub struct LinkWatch {
+    connected: bool,
+    lost_at: Option<Instant>,
+    drops: u32,
+}
+
+impl LinkWatch {
+    /// The owner is closing the device: what follows is not a drop.
+    pub fn stop(&mut self) {
+        self.connected = false;
+        self.lost_at = None;
+    }
+
+    /// Feeds the device's current state; returns the change, if this is one.
+    pub fn observe(&mut self, connected: bool, now: Instant) -> Option<LinkChange> {
+        let was = std::mem::replace(&mut self.connected, connected);
+        match (was, connected) {
+            (true, false) => {
+                self.lost_at = Some(now);
+                self.drops += 1;
+                Some(LinkChange::Lost)
+            }
+            (false, true) => self.lost_at.take().map(|t| LinkChange::Back {
+                after: now.saturating_duration_since(t),
+                drops: self.drops,
+            }),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queues_follow_the_flag_and_the_vcpus() {
+        assert_eq!(queue_wish(None, 1), 1);
+        assert_eq!(queue_wish(None, 2), 2);
+        assert_eq!(queue_wish(None, 64), DEFAULT_MAX_QUEUES);
+        assert_eq!(queue_wish(Some(8), 64), 8);
+        assert_eq!(queue_wish(Some(1), 64), 1);
+        assert_eq!(queue_wish(Some(3), 2), 2);
+        assert_eq!(queue_wish(Some(3), 0), 1, "never below one queue");
+        assert_eq!(queue_wish(Some(u16::MAX), 1 << 20), u16::MAX);
+    }
+
+    #[test]
+    fn link_watch_reports_drops_and_returns_but_not_the_first_connect() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut w = LinkWatch::default();
+        assert_eq!(w.observe(false, at(0)), None);
+        assert_eq!(w.observe(true, at(10)), None, "first connect");
+        assert_eq!(w.observe(true, at(20)), None);
+        assert_eq!(w.observe(false, at(100)), Some(LinkChange::Lost));
+        assert_eq!(w.observe(false, at(200)), None);
+        assert_eq!(
+            w.observe(true, at(1100)),
+            Some(LinkChange::Back {
+                after: Duration::from_millis(1000),
+                drops: 1
+            })
+        );
+        assert_eq!(w.observe(false, at(1200)), Some(LinkChange::Lost));
+        let mut closing = LinkWatch::default();
+        closing.observe(true, at(0));
+        closing.stop();
+        assert_eq!(closing.observe(false, at(1)), None, "our own close");
+        assert_eq!(closing.observe(true, at(2)), None);
+        assert_eq!(
+            w.observe(true, at(1250)),
+            Some(LinkChange::Back {
+                after: Duration::from_millis(50),
+                drops: 2
+            })
+        );
+    }
 
     fn strings(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
@@ -98,20 +220,23 @@ mod tests {
             parse(&["51728"]),
             Ok(DeviceArgs {
                 id: 51728,
-                dev: "/dev/nbd0".into()
+                dev: "/dev/nbd0".into(),
+                max_queues: None,
             })
         );
         assert_eq!(
             parse(&["--vbd", "51712", "--nbd", "/dev/nbd3"]),
             Ok(DeviceArgs {
                 id: 51712,
-                dev: "/dev/nbd3".into()
+                dev: "/dev/nbd3".into(),
+                max_queues: None,
             })
         );
         assert_eq!(
             parse(&["--nbd", "/dev/nbd1", "7"]).unwrap().dev,
             "/dev/nbd1"
         );
+        assert_eq!(parse(&["7", "--queues", "2"]).unwrap().max_queues, Some(2));
     }
 
     #[test]
@@ -125,6 +250,10 @@ mod tests {
             &["--vbd"],
             &["-x"],
             &["--tap", "x", "1"],
+            &["1", "--queues"],
+            &["1", "--queues", "0"],
+            &["1", "--queues", "two"],
+            &["1", "--queues", "70000"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }

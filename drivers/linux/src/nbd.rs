@@ -18,6 +18,9 @@ pub const FLAG_READ_ONLY: u64 = 1 << 1;
 pub const FLAG_SEND_FLUSH: u64 = 1 << 2;
 pub const FLAG_SEND_FUA: u64 = 1 << 3;
 pub const FLAG_SEND_TRIM: u64 = 1 << 5;
+/// Every connection sees every other's completed writes: the kernel then accepts several sockets
+/// (one per hardware queue) for one device.
+pub const FLAG_CAN_MULTI_CONN: u64 = 1 << 8;
 
 /// Command flag: the write must be durable before the reply.
 pub const CMD_FLAG_FUA: u16 = 1 << 0;

@@ -1,10 +1,13 @@
 //! `xenpv-net`: a vif served by the netif core and exposed as a TAP interface.
 //!
-//! One thread polls the shutdown pipe, the store, the event channel device and the TAP. Frames read
-//! from the TAP (virtio-net header + frame) become packets with offload requests on queue 0 (the
-//! one queue this home asks for); frames the backend delivers are written to the TAP with the
-//! header their metadata calls for. While the backend is away the TAP stays up and frames read from
-//! it are dropped, as on a cable that is unplugged.
+//! One thread polls the shutdown pipe, the store, the event channel device and the TAP's queues.
+//! The vif gets as many netif queues as the backend (`multi-queue-max-queues`), the vCPUs and
+//! `--queues` allow, and the TAP as many queues (IFF_MULTI_QUEUE, one descriptor each): frames the
+//! kernel spreads by flow over TAP queue i go out on netif queue i (virtio-net header + frame
+//! become a packet with offload requests), and frames the backend delivers on netif queue i are
+//! written to TAP queue i with the header their metadata calls for, so a flow keeps to one queue
+//! both ways. While the backend is away the TAP stays up and frames read from it are dropped, as
+//! on a cable that is unplugged.
 
 use std::fmt;
 use std::io;
@@ -19,7 +22,7 @@ use xenpv_datapath::netif::{OwnedPacket, TxDone, TxRefused};
 use xenpv_datapath::platform::EventChannels;
 
 use crate::fd::poll_readable;
-use crate::front::{pump_store, DeviceArgs};
+use crate::front::{online_cpus, pump_store, queue_wish, DeviceArgs, LinkChange, LinkWatch};
 use crate::platform::LinuxPlatform;
 use crate::signals::ShutdownSignal;
 use crate::sys::{TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6};
@@ -81,11 +84,13 @@ struct Home {
     xs: Store,
     xs_fd: i32,
     driver: Driver,
-    tap: Tap,
-    /// A packet the ring had no room for.
-    held: Option<Packet>,
+    /// One per TAP queue.
+    taps: Vec<Tap>,
+    /// Per TAP queue, a packet its netif queue had no room for.
+    held: Vec<Option<Packet>>,
     offloads: Option<libc::c_uint>,
     dropped: u64,
+    link: LinkWatch,
 }
 
 impl Home {
@@ -94,6 +99,22 @@ impl Home {
             .map_err(NetError::Driver)?;
         // Packets in flight when the backend went away: nothing to tell anyone.
         self.driver.device_mut().take_aborted();
+        match self
+            .link
+            .observe(self.driver.machine().is_connected(), Instant::now())
+        {
+            Some(LinkChange::Lost) => eprintln!(
+                "xenpv-net: backend gone (backend state {:?}): link down, TAP frames dropped \
+                 until it is back",
+                self.driver.machine().backend()
+            ),
+            Some(LinkChange::Back { after, drops }) => eprintln!(
+                "xenpv-net: reconnected {:.2}s after drop {drops}: {:?}",
+                after.as_secs_f64(),
+                self.driver.device().negotiated().map(|n| n.config)
+            ),
+            None => {}
+        }
         self.apply_offloads()
     }
 
@@ -104,7 +125,10 @@ impl Home {
         };
         let want = tap_offloads(n.config.tx.gso_tcpv4, n.config.tx.gso_tcpv6);
         if self.offloads != Some(want) {
-            self.tap.set_offload(want).map_err(os("TUNSETOFFLOAD"))?;
+            // The offloads belong to the interface: any queue's descriptor sets them.
+            self.taps[0]
+                .set_offload(want)
+                .map_err(os("TUNSETOFFLOAD"))?;
             eprintln!("xenpv-net: TAP offloads {want:#x}");
             self.offloads = Some(want);
         }
@@ -121,10 +145,10 @@ impl Home {
     }
 
     /// Polls every queue: completions are dropped (the packets are copies), received frames go to
-    /// the TAP.
+    /// the queue's TAP queue.
     fn poll_queues(&mut self) -> Result<(), NetError> {
         let platform = self.platform.clone();
-        let tap = &self.tap;
+        let taps = &self.taps;
         let connected = self.driver.machine().is_connected();
         let Some(front) = self.driver.device_mut().netfront() else {
             return Ok(());
@@ -134,6 +158,7 @@ impl Home {
         }
         let mut write_error = None;
         for q in front.queues_mut() {
+            let tap = &taps[tap_queue(q.index().into(), taps.len())];
             let r = q.poll(
                 &*platform,
                 &mut |_: TxDone<Packet>| {},
@@ -151,15 +176,28 @@ impl Home {
         write_error.map_or(Ok(()), |e| Err(NetError::Os("TAP write", e)))
     }
 
-    /// Moves frames from the TAP to queue 0 until the TAP is empty or the ring is full.
+    /// Moves frames from every TAP queue to its netif queue until the TAP queue is empty or the
+    /// ring is full, then pushes what was queued.
     fn transmit(&mut self, buf: &mut [u8]) -> Result<(), NetError> {
+        for t in 0..self.taps.len() {
+            self.transmit_from(t, buf)?;
+        }
         let platform = self.platform.clone();
+        if let Some(front) = self.driver.device_mut().netfront() {
+            for q in front.queues_mut() {
+                q.flush(&*platform);
+            }
+        }
+        Ok(())
+    }
+
+    fn transmit_from(&mut self, t: usize, buf: &mut [u8]) -> Result<(), NetError> {
         let connected = self.driver.machine().is_connected();
         loop {
-            let packet = match self.held.take() {
+            let packet = match self.held[t].take() {
                 Some(p) => p,
                 None => {
-                    let Some(n) = self.tap.recv(buf).map_err(os("TAP read"))? else {
+                    let Some(n) = self.taps[t].recv(buf).map_err(os("TAP read"))? else {
                         break;
                     };
                     match packet_from_tap(&buf[..n]) {
@@ -180,22 +218,18 @@ impl Home {
                     continue;
                 }
             };
-            let q = front.select_queue(&packet.frame);
-            match front.queues_mut()[q].send(packet) {
+            let queues = front.queues_mut();
+            let q = tap_queue(t, queues.len());
+            match queues[q].send(packet) {
                 Ok(()) => {}
                 Err((p, TxRefused::Busy)) => {
-                    self.held = Some(p);
+                    self.held[t] = Some(p);
                     break;
                 }
                 Err((_, why)) => {
                     self.dropped += 1;
                     eprintln!("xenpv-net: frame refused: {why:?}");
                 }
-            }
-        }
-        if let Some(front) = self.driver.device_mut().netfront() {
-            for q in front.queues_mut() {
-                q.flush(&*platform);
             }
         }
         Ok(())
@@ -227,10 +261,11 @@ pub fn run(args: &DeviceArgs) -> Result<(), NetError> {
     let signal = ShutdownSignal::install().map_err(os("signals"))?;
     let platform = Arc::new(LinuxPlatform::open().map_err(os("/dev/xen/{gntalloc,evtchn}"))?);
     let (mut xs, xs_fd) = open_store().map_err(os("/dev/xen/xenbus"))?;
-    let tap = Tap::open(&args.dev).map_err(os("TAP"))?;
+    let queues = queue_wish(args.max_queues, online_cpus());
+    let taps = Tap::open_queues(&args.dev, queues.into()).map_err(os("TAP"))?;
     let frontend = format!("device/vif/{}", args.id);
     let wishes = VifWishes {
-        queues: 1,
+        queues,
         ctrl_ring: false,
         ..VifWishes::default()
     };
@@ -242,22 +277,25 @@ pub fn run(args: &DeviceArgs) -> Result<(), NetError> {
         xs,
         xs_fd,
         driver,
-        tap,
-        held: None,
+        held: (0..taps.len()).map(|_| None).collect(),
+        taps,
         offloads: None,
         dropped: 0,
+        link: LinkWatch::default(),
     };
     let t0 = Instant::now();
     home.until(Duration::from_secs(30), "the backend to connect", |h| {
         h.driver.machine().is_connected()
     })?;
     eprintln!(
-        "xenpv-net: {frontend} connected in {:.2}s as {}: {:?}",
+        "xenpv-net: {frontend} connected in {:.2}s as {} with {} TAP queues: {:?}",
         t0.elapsed().as_secs_f64(),
-        home.tap.name(),
+        home.taps[0].name(),
+        home.taps.len(),
         home.driver.device().negotiated().map(|n| n.config)
     );
     let served = serve(&mut home, &signal);
+    home.link.stop();
     let closed = home.driver.close(&mut home.xs).map_err(NetError::Driver);
     let waited = home.until(Duration::from_secs(10), "the backend to close", |h| {
         h.driver.machine().state() == XenbusState::Closed
@@ -274,18 +312,20 @@ fn serve(home: &mut Home, signal: &ShutdownSignal) -> Result<(), NetError> {
     // Room for a 64 KiB GSO frame and its header.
     let mut buf = vec![0u8; 65536 + VNET_HDR_LEN + 64];
     loop {
-        let fds = [
+        let mut fds = vec![
             signal.fd(),
             home.xs_fd,
             home.platform.evtchn.as_fd().as_raw_fd(),
-            // A held packet waits for ring space (an event), not for more frames: a negative
-            // descriptor is one poll() skips.
-            if home.held.is_some() {
+        ];
+        // A held packet waits for ring space (an event), not for more frames: a negative
+        // descriptor is one poll() skips.
+        fds.extend(home.taps.iter().zip(&home.held).map(|(tap, held)| {
+            if held.is_some() {
                 -1
             } else {
-                home.tap.fd()
-            },
-        ];
+                tap.fd()
+            }
+        }));
         let ready = poll_readable(&fds, 1000).map_err(os("poll"))?;
         if ready[0] {
             eprintln!("xenpv-net: shutting down");
@@ -302,11 +342,35 @@ fn serve(home: &mut Home, signal: &ShutdownSignal) -> Result<(), NetError> {
     }
 }
 
+/// The TAP queue for netif queue `queue` (or the netif queue for TAP queue `queue`): the same
+/// index, wrapped when the other side has fewer queues (a backend may offer fewer than we opened).
+pub fn tap_queue(queue: usize, len: usize) -> usize {
+    queue % len.max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::vnet::{F_NEEDS_CSUM, GSO_TCPV4, GSO_UDP};
     use xenpv_datapath::netif::{Gso, GsoKind, TxChecksum};
+
+    #[test]
+    fn queues_pair_by_index_and_wrap_onto_fewer() {
+        assert_eq!(
+            (0..4).map(|q| tap_queue(q, 4)).collect::<Vec<_>>(),
+            [0, 1, 2, 3]
+        );
+        assert_eq!(
+            (0..4).map(|q| tap_queue(q, 2)).collect::<Vec<_>>(),
+            [0, 1, 0, 1]
+        );
+        assert_eq!(tap_queue(3, 1), 0);
+        assert_eq!(
+            tap_queue(3, 0),
+            0,
+            "no queues: index 0, never a division by zero"
+        );
+    }
 
     #[test]
     fn offloads_follow_the_backend() {

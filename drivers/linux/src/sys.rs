@@ -86,6 +86,8 @@ pub const TUNSETOFFLOAD: libc::c_ulong = ioc(IOC_WRITE, b'T', 208, size_of::<lib
 pub const IFF_TAP: libc::c_short = 0x0002;
 pub const IFF_NO_PI: libc::c_short = 0x1000;
 pub const IFF_VNET_HDR: libc::c_short = 0x4000;
+/// Each TUNSETIFF with this flag on a new descriptor adds one queue to the interface.
+pub const IFF_MULTI_QUEUE: libc::c_short = 0x0100;
 pub const TUN_F_CSUM: libc::c_uint = 0x01;
 pub const TUN_F_TSO4: libc::c_uint = 0x02;
 pub const TUN_F_TSO6: libc::c_uint = 0x04;

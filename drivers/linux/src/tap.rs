@@ -5,7 +5,9 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use crate::fd::open_rw;
-use crate::sys::{IfreqFlags, IFF_NO_PI, IFF_TAP, IFF_VNET_HDR, TUNSETIFF, TUNSETOFFLOAD};
+use crate::sys::{
+    IfreqFlags, IFF_MULTI_QUEUE, IFF_NO_PI, IFF_TAP, IFF_VNET_HDR, TUNSETIFF, TUNSETOFFLOAD,
+};
 use crate::vnet::VNET_HDR_LEN;
 
 pub struct Tap {
@@ -14,8 +16,18 @@ pub struct Tap {
 }
 
 impl Tap {
-    /// Creates (or attaches to) the TAP interface `name`, non-blocking.
-    pub fn open(name: &str) -> io::Result<Tap> {
+    /// Creates the TAP interface `name` with `queues` queues (IFF_MULTI_QUEUE when more than one):
+    /// one non-blocking descriptor per queue. The kernel spreads the frames it sends by flow over
+    /// the queues; a frame written to any queue is received the same.
+    pub fn open_queues(name: &str, queues: usize) -> io::Result<Vec<Tap>> {
+        let flags = if queues > 1 { IFF_MULTI_QUEUE } else { 0 };
+        (0..queues.max(1))
+            .map(|_| Tap::attach(name, flags))
+            .collect()
+    }
+
+    /// Creates (or attaches to) the TAP interface `name` as one more queue, non-blocking.
+    fn attach(name: &str, extra_flags: libc::c_short) -> io::Result<Tap> {
         if name.is_empty() || name.len() >= 16 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -25,7 +37,7 @@ impl Tap {
         let fd = open_rw(c"/dev/net/tun")?;
         let mut req = IfreqFlags {
             name: [0; 16],
-            flags: IFF_TAP | IFF_NO_PI | IFF_VNET_HDR,
+            flags: IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | extra_flags,
             pad: [0; 22],
         };
         req.name[..name.len()].copy_from_slice(name.as_bytes());

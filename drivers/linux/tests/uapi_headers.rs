@@ -7,6 +7,7 @@
 
 use std::process::Command;
 
+use xenpv_linux::nbd;
 use xenpv_linux::sys::*;
 
 fn c_values() -> Vec<(String, u64)> {
@@ -35,6 +36,7 @@ int main(void) {
     P(NBD_SET_SOCK); P(NBD_SET_BLKSIZE); P(NBD_DO_IT); P(NBD_CLEAR_SOCK); P(NBD_CLEAR_QUE);
     P(NBD_SET_SIZE_BLOCKS); P(NBD_DISCONNECT); P(NBD_SET_TIMEOUT); P(NBD_SET_FLAGS);
     P(TUNSETIFF); P(TUNSETOFFLOAD); P(IFF_TAP); P(IFF_NO_PI); P(IFF_VNET_HDR);
+    P(IFF_MULTI_QUEUE); P(NBD_FLAG_CAN_MULTI_CONN); P(NBD_FLAG_SEND_TRIM);
     P(TUN_F_CSUM); P(TUN_F_TSO4); P(TUN_F_TSO6); P(sizeof(struct ifreq));
     P(offsetof(struct ifreq, ifr_flags));
     return 0;
@@ -110,6 +112,9 @@ fn numbers_and_sizes_match_the_c_headers() {
         ("IFF_TAP", IFF_TAP as u64),
         ("IFF_NO_PI", IFF_NO_PI as u64),
         ("IFF_VNET_HDR", IFF_VNET_HDR as u64),
+        ("IFF_MULTI_QUEUE", IFF_MULTI_QUEUE as u64),
+        ("NBD_FLAG_CAN_MULTI_CONN", nbd::FLAG_CAN_MULTI_CONN),
+        ("NBD_FLAG_SEND_TRIM", nbd::FLAG_SEND_TRIM),
         ("TUN_F_CSUM", TUN_F_CSUM as u64),
         ("TUN_F_TSO4", TUN_F_TSO4 as u64),
         ("TUN_F_TSO6", TUN_F_TSO6 as u64),

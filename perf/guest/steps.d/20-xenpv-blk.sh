@@ -14,14 +14,54 @@ blk_ours() {
 	fi
 	cat /tmp/xenpv-blk.log
 	be=$(xenstore-read "device/vbd/$OURS_VBD/backend")
-	for k in feature-persistent feature-max-indirect-segments max-ring-page-order feature-flush-cache; do
+	for k in feature-persistent feature-max-indirect-segments max-ring-page-order feature-flush-cache \
+		multi-queue-max-queues; do
 		echo "backend $k=$(xenstore-read "$be/$k" 2>/dev/null)"
 	done
-	for k in feature-persistent ring-page-order ring-ref0 event-channel protocol; do
-		echo "frontend $k=$(xenstore-read "device/vbd/$OURS_VBD/$k" 2>/dev/null)"
-	done
+	show_queue_keys "device/vbd/$OURS_VBD" feature-persistent ring-page-order protocol \
+		multi-queue-num-queues -- ring-ref0 event-channel
+	echo "nbd0 hardware queues: $(ls /sys/block/nbd0/mq | wc -l)"
 	echo "nbd0: $(cat /sys/block/nbd0/size) sectors"
 	verify_disk $BLK_DEV
+}
+
+# The backend goes away while a write is in flight and comes back (dom0's backend-agent.sh does what
+# a toolstack detach and attach do): the front logs the drop, reconnects, replays the requests the
+# old backend never answered, and the write lands whole.
+blk_ours_reconnect() {
+	dd if=/dev/urandom of=/tmp/pattern bs=1M count=16 2>/dev/null || return 1
+	# At 32 MiB into the disk, away from verify_disk's region.
+	dd if=/tmp/pattern of=$BLK_DEV bs=64k seek=512 oflag=direct conv=fsync 2>/tmp/dd.err &
+	dd_pid=$!
+	# Writes have reached the device before the backend is taken away.
+	wait_for 10 sh -c 'read -r _ w </sys/block/nbd0/inflight && [ "$w" -gt 0 ]' || return 1
+	backend_request down vbd "$OURS_VBD" || return 1
+	wait_for 10 grep -q "backend gone" /tmp/xenpv-blk.log || return 1
+	if ! kill -0 $dd_pid 2>/dev/null; then
+		echo "the write finished before the backend went away: nothing was in flight"
+		return 1
+	fi
+	echo "the write is in flight while the backend is away"
+	backend_request up vbd "$OURS_VBD" || return 1
+	if ! wait_for 20 grep -q reconnected /tmp/xenpv-blk.log; then
+		cat /tmp/xenpv-blk.log
+		xenstore-ls -f "$(xenstore-read "device/vbd/$OURS_VBD/backend")"
+		echo "frontend state=$(xenstore-read "device/vbd/$OURS_VBD/state")"
+		return 1
+	fi
+	grep -E "gone|reconnected|->" /tmp/xenpv-blk.log | tail -n 8
+	wait $dd_pid || {
+		cat /tmp/dd.err
+		return 1
+	}
+	tail -n 1 /tmp/dd.err
+	echo 3 >/proc/sys/vm/drop_caches
+	want=$(sha256sum </tmp/pattern)
+	got=$(dd if=$BLK_DEV bs=1M skip=32 count=16 2>/dev/null | sha256sum)
+	rm -f /tmp/pattern
+	echo "wrote $want"
+	echo "read  $got"
+	[ "$want" = "$got" ]
 }
 
 # SIGTERM leaves the vbd Closed (6) and the nbd device disconnected.
@@ -36,7 +76,9 @@ blk_ours_closed() {
 
 if step blk-ours blk_ours; then
 	[ "$MODE" = bench ] && step bench-blk-ours bench_blk xenpv $BLK_DEV
+	step blk-ours-reconnect blk_ours_reconnect
 	step blk-ours-closed blk_ours_closed
 else
+	skip blk-ours-reconnect blk-ours
 	skip blk-ours-closed blk-ours
 fi

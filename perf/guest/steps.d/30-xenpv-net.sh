@@ -16,13 +16,30 @@ net_ours() {
 	for k in feature-gso-tcpv4 feature-gso-tcpv6 multi-queue-max-queues feature-split-event-channels; do
 		echo "backend $k=$(xenstore-read "$be/$k" 2>/dev/null)"
 	done
-	for k in tx-ring-ref rx-ring-ref event-channel-tx event-channel-rx request-rx-copy feature-gso-tcpv4; do
-		echo "frontend $k=$(xenstore-read "device/vif/$OURS_VIF/$k" 2>/dev/null)"
-	done
+	show_queue_keys "device/vif/$OURS_VIF" request-rx-copy feature-gso-tcpv4 multi-queue-num-queues \
+		-- tx-ring-ref rx-ring-ref event-channel-tx event-channel-rx
+	echo "$NET_DEV queues: $(ls /sys/class/net/$NET_DEV/queues | tr '\n' ' ')"
 	ping -c 3 -W 5 -I "$OURS_IP" "$OURS_PEER"
 	_rc=$?
 	cat /tmp/xenpv-net.log
 	return $_rc
+}
+
+# The backend goes away and comes back (dom0's backend-agent.sh: a toolstack detach and attach): the
+# front logs the drop, nothing answers through the TAP meanwhile, and once the backend is back the
+# front reconnects and ping answers again.
+net_ours_reconnect() {
+	backend_request down vif "$OURS_VIF" || return 1
+	wait_for 10 grep -q "backend gone" /tmp/xenpv-net.log || return 1
+	if ping -c 1 -W 1 -I "$OURS_IP" "$OURS_PEER" >/dev/null 2>&1; then
+		echo "ping answered while the backend was away"
+		return 1
+	fi
+	echo "no answer while the backend is away"
+	backend_request up vif "$OURS_VIF" || return 1
+	wait_for 20 grep -q reconnected /tmp/xenpv-net.log || return 1
+	grep -E "gone|reconnected|->" /tmp/xenpv-net.log | tail -n 6
+	ping -c 3 -W 5 -I "$OURS_IP" "$OURS_PEER"
 }
 
 # SIGTERM leaves the vif Closed (6).
@@ -37,7 +54,9 @@ net_ours_closed() {
 
 if step net-ours net_ours; then
 	[ "$MODE" = bench ] && step bench-net-ours bench_net xenpv "$OURS_IP" "$OURS_PEER"
+	step net-ours-reconnect net_ours_reconnect
 	step net-ours-closed net_ours_closed
 else
+	skip net-ours-reconnect net-ours
 	skip net-ours-closed net-ours
 fi

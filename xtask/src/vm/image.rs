@@ -245,7 +245,7 @@ fn scripts_layer(layout: &Layout) -> Result<Layer, String> {
     let guest = layout.guest();
     let mut l = Layer::new("scripts");
     l.host("init", 0o755, &guest.join("init"));
-    for s in ["lib.sh", "dom0.sh", "domU.sh"] {
+    for s in ["lib.sh", "dom0.sh", "domU.sh", "backend-agent.sh"] {
         l.host(&format!("etc/xenpv/{s}"), 0o755, &guest.join(s));
     }
     l.host("etc/xen/xl.conf", 0o644, &guest.join("xl.conf"));

@@ -78,8 +78,10 @@ const SMOKE_STEPS: &[(&str, &str)] = &[
     ("domU", "xs-watch"),
     ("domU", "xs-transaction"),
     ("domU", "blk-ours"),
+    ("domU", "blk-ours-reconnect"),
     ("domU", "blk-ours-closed"),
     ("domU", "net-ours"),
+    ("domU", "net-ours-reconnect"),
     ("domU", "net-ours-closed"),
 ];
 

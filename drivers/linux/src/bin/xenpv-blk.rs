@@ -1,4 +1,4 @@
-//! `xenpv-blk <vbd-id> [--nbd /dev/nbdN]`: attaches `device/vbd/<vbd-id>` with the blkif core and
+//! `xenpv-blk <vbd-id> [--nbd /dev/nbdN] [--queues N]`: attaches `device/vbd/<vbd-id>` with the blkif core and
 //! serves it as the kernel's nbd device until SIGTERM, then leaves the vbd Closed.
 
 use std::process::ExitCode;
@@ -12,7 +12,7 @@ fn main() -> ExitCode {
         Ok(a) => a,
         Err(u) => {
             eprintln!(
-                "xenpv-blk: {}\nusage: xenpv-blk <vbd-id> [--nbd /dev/nbdN]",
+                "xenpv-blk: {}\nusage: xenpv-blk <vbd-id> [--nbd /dev/nbdN] [--queues N]",
                 u.0
             );
             return ExitCode::from(2);

@@ -1,4 +1,4 @@
-//! `xenpv-net <vif-id> [--tap NAME]`: attaches `device/vif/<vif-id>` with the netif core and exposes
+//! `xenpv-net <vif-id> [--tap NAME] [--queues N]`: attaches `device/vif/<vif-id>` with the netif core and exposes
 //! it as the TAP interface NAME (default xenpv0) until SIGTERM, then leaves the vif Closed.
 
 use std::process::ExitCode;
@@ -11,7 +11,10 @@ fn main() -> ExitCode {
     let args = match DeviceArgs::parse(&args, "--vif", "--tap", "xenpv0") {
         Ok(a) => a,
         Err(u) => {
-            eprintln!("xenpv-net: {}\nusage: xenpv-net <vif-id> [--tap NAME]", u.0);
+            eprintln!(
+                "xenpv-net: {}\nusage: xenpv-net <vif-id> [--tap NAME] [--queues N]",
+                u.0
+            );
             return ExitCode::from(2);
         }
     };
