@@ -229,6 +229,35 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn concurrent_callers_never_share_a_page() {
+        let (a, _pages) = arena(256);
+        let a: &'static PageArena<'static> = Box::leak(Box::new(a));
+        let threads: Vec<_> = (0..4u8)
+            .map(|id| {
+                std::thread::spawn(move || {
+                    for round in 0..500usize {
+                        let n = 1 + (round + usize::from(id)) % 7;
+                        let Some(run) = a.alloc(n) else { continue };
+                        // SAFETY: the run is ours alone until freed (what this test checks).
+                        let bytes = unsafe {
+                            core::slice::from_raw_parts_mut(a.ptr(run).as_ptr(), n * PAGE_SIZE)
+                        };
+                        assert!(bytes.iter().all(|&b| b == 0), "zeroed and not shared");
+                        bytes.fill(id + 1);
+                        std::thread::yield_now();
+                        assert!(bytes.iter().all(|&b| b == id + 1), "nobody else wrote it");
+                        a.free(run);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(a.free_pages(), 256);
+    }
+
+    #[test]
     fn bad_layouts_are_refused() {
         let (_, pages) = arena(2);
         let frames = [1u64; 2];
