@@ -9,7 +9,7 @@
 //!   receive-scale parameters, [`filter`] the packet filter and multicast list.
 //! - [`announce`]: the gratuitous ARP and IPv6 unsolicited neighbour advertisement sent after a
 //!   resume.
-//! - `adapter`: the miniport state (running / paused, link, backlog) over a vif frontend on any
+//! - [`adapter`]: the miniport state (running / paused, link, backlog) over a vif frontend on any
 //!   platform and store transport; the Windows driver (drivers/windows/xennet) calls it from its
 //!   NDIS handlers, tests drive it over the sim's netback.
 //!
@@ -22,6 +22,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod adapter;
 pub mod announce;
 pub mod chain;
 pub mod filter;
@@ -30,3 +31,6 @@ pub mod oid;
 pub mod recv;
 pub mod rss;
 pub mod send;
+
+#[cfg(test)]
+mod sim_tests;
