@@ -9,6 +9,7 @@
 #![no_std]
 
 pub mod blkif;
+pub mod console;
 pub mod event_channel;
 pub mod grant_table;
 pub mod hvm;

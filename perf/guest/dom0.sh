@@ -64,14 +64,38 @@ relay() {
 	done
 }
 
+# backend_ready DOMID DEV: the backend is ready for a front (InitWait or later) — or the domU is
+# gone, which a short-lived guest (the metal kernel) may be before dom0 looks: no point waiting.
+backend_ready() {
+	[ "$(xenstore-read /local/domain/0/backend/$2/state)" -ge 2 ] 2>/dev/null ||
+		! xenstore-exists /local/domain/$1
+}
+
 domu_backends() {
 	domid=$(xl domid domU) || return 1
 	for be in vif/$domid/0 vif/$domid/1 vbd/$domid/51712 vbd/$domid/51728; do
-		wait_for 20 sh -c "[ \"\$(xenstore-read /local/domain/0/backend/$be/state)\" -ge 2 ]" ||
-			return 1
+		wait_for 20 backend_ready $domid $be || return 1
+		if ! xenstore-exists /local/domain/$domid; then
+			echo "domain $domid already gone"
+			return 0
+		fi
 		echo "backend/$be state=$(xenstore-read /local/domain/0/backend/$be/state)" \
 			"hotplug=$(xenstore-read /local/domain/0/backend/$be/hotplug-status)"
 	done
+}
+
+# Metal mode: one xl save / xl restore of the running bare-metal guest. It says when it is ready
+# (data/metal-suspend) and answers the save's control/shutdown request itself.
+metal_save_restore() {
+	domid=$(xl domid domU) || return 1
+	wait_for 120 sh -c "[ \"\$(xenstore-read /local/domain/$domid/data/metal-suspend)\" = ready ] ||
+		! xenstore-exists /local/domain/$domid" || return 1
+	xenstore-exists /local/domain/$domid || { echo "domain $domid ended before it was ready"; return 1; }
+	xl save domU /tmp/metal.save || return 1
+	echo "saved domain $domid: $(wc -c </tmp/metal.save) bytes"
+	xl restore /tmp/metal.save || return 1
+	echo "restored as domain $(xl domid domU)"
+	rm -f /tmp/metal.save
 }
 
 domu_finished() {
@@ -114,6 +138,7 @@ main() {
 	# Takes a backend away and back when the domU asks (its reconnect steps).
 	sh /etc/xenpv/backend-agent.sh "$(xl domid domU)" &
 	AGENT=$!
+	[ -f /data/metal ] && step metal-save-restore metal_save_restore
 	step domu-finished domu_finished
 	sleep 1 # let the relay print the last lines
 	kill $RELAY $AGENT 2>/dev/null

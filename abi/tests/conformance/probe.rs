@@ -80,6 +80,7 @@ const HEADERS: &[&str] = &[
     "xen/io/blkif.h",
     "xen/io/xs_wire.h",
     "xen/io/xenbus.h",
+    "xen/io/console.h",
     "xen/grant_table.h",
     "xen/event_channel.h",
     "xen/version.h",

@@ -57,6 +57,10 @@ conformance_table! {
             id, operation, pad0 => _, status, pad1 => _,
         }
 
+        console::XenconsInterface => "struct xencons_interface" {
+            input => "in", output => "out", in_cons, in_prod, out_cons, out_prod,
+        }
+
         grant_table::GrantEntryV1 => "struct grant_entry_v1" { flags, domid, frame }
         grant_table::GnttabMapGrantRef => "struct gnttab_map_grant_ref" {
             host_addr, flags, gref => "ref", dom, status, handle, dev_bus_addr,
@@ -298,6 +302,11 @@ conformance_table! {
             GNTST_ADDRESS_TOO_BIG => "GNTST_address_too_big",
             GNTST_EAGAIN => "GNTST_eagain",
             GNTST_NO_SPACE => "GNTST_no_space",
+        }
+        console {
+            XENCONS_IN_SIZE => "sizeof(((struct xencons_interface *)0)->in)",
+            XENCONS_OUT_SIZE => "sizeof(((struct xencons_interface *)0)->out)",
+            core::mem::size_of::<XenconsRingIdx>() => "sizeof(XENCONS_RING_IDX)",
         }
         xs_wire {
             XS_CONTROL, XS_DEBUG, XS_DIRECTORY, XS_READ, XS_GET_PERMS, XS_WATCH, XS_UNWATCH,

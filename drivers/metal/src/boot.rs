@@ -88,3 +88,23 @@ pub fn hypercalls() -> xenpv_xen::hypercall::Page {
     // segment, which Xen filled before entering `_start`; it is never written afterwards.
     unsafe { xenpv_xen::hypercall::Page::new(core::ptr::addr_of!(hypercall_page).cast()) }
 }
+
+/// The machine frame behind `va`, a page of the boot mapping (the builder maps pfn `n` at
+/// `VIRT_BASE + n * 4096`); `None` outside it.
+pub fn mfn_of(si: &xenpv_abi::shared_info::StartInfo, va: u64) -> Option<u64> {
+    let pfn = va.checked_sub(VIRT_BASE)? >> 12;
+    crate::steps::p2m(si).get(pfn as usize).copied()
+}
+
+/// The start_info page as Xen handed it over (kept as a raw pointer: a restore rewrites it).
+static START_INFO: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Remembers where start_info is, for the suspend path, which writes it and re-reads it.
+pub fn keep_start_info(si: *const xenpv_abi::shared_info::StartInfo) {
+    START_INFO.store(si as usize, core::sync::atomic::Ordering::Relaxed);
+}
+
+/// The start_info page [`keep_start_info`] recorded.
+pub fn start_info() -> *mut xenpv_abi::shared_info::StartInfo {
+    START_INFO.load(core::sync::atomic::Ordering::Relaxed) as *mut _
+}

@@ -12,13 +12,16 @@ mod clock;
 mod console;
 mod ether;
 mod events;
+mod fifo_events;
 mod front;
 mod grants;
 mod heap;
 mod net;
 mod pages;
+mod resume;
 mod steps;
 mod store;
+mod upcall;
 
 use core::panic::PanicInfo;
 
@@ -29,6 +32,7 @@ use xenpv_xen::{pv, Xen};
 /// Entered from `_start` with Xen's start_info page.
 #[no_mangle]
 extern "C" fn metal_main(si: *const StartInfo) -> ! {
+    boot::keep_start_info(si);
     // SAFETY: Xen passes the start_info page in rsi, mapped and owned by the guest for good.
     let si = unsafe { &*si };
     let xen = Xen::new(boot::hypercalls());
@@ -38,7 +42,7 @@ extern "C" fn metal_main(si: *const StartInfo) -> ! {
         halt();
     }
     say!("hello from a xenpv PV guest");
-    match steps::run(&xen, si) {
+    match steps::run(&xen, si).and_then(|()| resume::run(&xen)) {
         Ok(()) => say!("PASS"),
         Err(f) => say!("FAIL {}: {}", f.step, f.why),
     }

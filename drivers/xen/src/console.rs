@@ -1,17 +1,23 @@
-//! The PV console ring (io/console.h `struct xencons_interface`): the page a domU's `xl console` and
-//! xenconsoled read. An unprivileged domain's only console on a release build of Xen.
+//! The PV console ring (io/console.h `struct xencons_interface`, [`XenconsInterface`] in xenpv-abi):
+//! the page a domU's `xl console` and xenconsoled read. An unprivileged domain's only console on a
+//! release build of Xen.
 //!
 //! The guest produces into `out` and consumes from `in`; the indices are free-running and the
 //! daemon in dom0 is a peer that is not trusted to keep them sane.
 
+use core::mem::{offset_of, size_of};
 use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
-/// Bytes of the guest-to-daemon ring.
-pub const OUT_SIZE: u32 = 2048;
-/// Bytes of the daemon-to-guest ring.
-pub const IN_SIZE: u32 = 1024;
+use xenpv_abi::console::{XenconsInterface, XENCONS_IN_SIZE, XENCONS_OUT_SIZE};
 
-/// The ring page, laid out as `struct xencons_interface`.
+/// Bytes of the guest-to-daemon ring.
+pub const OUT_SIZE: u32 = XENCONS_OUT_SIZE as u32;
+/// Bytes of the daemon-to-guest ring.
+pub const IN_SIZE: u32 = XENCONS_IN_SIZE as u32;
+
+/// The ring page as the guest accesses it while the daemon does too: [`XenconsInterface`]'s layout
+/// (asserted below field by field; that struct is measured against Xen's header) with every byte
+/// and index an atomic.
 #[repr(C)]
 pub struct ConsoleInterface {
     pub input: [AtomicU8; IN_SIZE as usize],
@@ -22,7 +28,17 @@ pub struct ConsoleInterface {
     pub out_prod: AtomicU32,
 }
 
-const _: () = assert!(core::mem::size_of::<ConsoleInterface>() == 3072 + 16);
+const _: () = {
+    assert!(size_of::<ConsoleInterface>() == size_of::<XenconsInterface>());
+    assert!(offset_of!(ConsoleInterface, input) == offset_of!(XenconsInterface, input));
+    assert!(offset_of!(ConsoleInterface, output) == offset_of!(XenconsInterface, output));
+    assert!(offset_of!(ConsoleInterface, in_cons) == offset_of!(XenconsInterface, in_cons));
+    assert!(offset_of!(ConsoleInterface, in_prod) == offset_of!(XenconsInterface, in_prod));
+    assert!(offset_of!(ConsoleInterface, out_cons) == offset_of!(XenconsInterface, out_cons));
+    assert!(offset_of!(ConsoleInterface, out_prod) == offset_of!(XenconsInterface, out_prod));
+    // The index arithmetic below masks with size - 1.
+    assert!(IN_SIZE.is_power_of_two() && OUT_SIZE.is_power_of_two());
+};
 
 /// The daemon moved `out_cons` to where no correct consumer can be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

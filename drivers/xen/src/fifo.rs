@@ -4,7 +4,7 @@
 //! Xen appends raised events to the tail of their priority's queue; the guest consumes from the
 //! head, highest priority (0) first.
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use crate::sync::{AtomicU32, Ordering};
 
 use xenpv_abi::event_channel::{
     EVTCHN_FIFO_LINKED, EVTCHN_FIFO_LINK_MASK, EVTCHN_FIFO_MASKED, EVTCHN_FIFO_MAX_QUEUES,

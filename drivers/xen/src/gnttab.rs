@@ -13,8 +13,8 @@
 //! - References 0–7 are Xen's reserved entries (console, xenstore); a range after them is kept aside
 //!   for the crash-dump path, which must grant without touching the shared free list.
 
+use crate::sync::{AtomicU16, AtomicU32, AtomicU64, Ordering};
 use core::ops::Range;
-use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
 
 use xenpv_abi::grant_table::{
     GNTTAB_NR_RESERVED_ENTRIES, GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY, GTF_WRITING,
@@ -30,10 +30,13 @@ pub struct Entry {
     pub frame: AtomicU32,
 }
 
+// Under loom the atomics are loom's (bigger); the layout matters only where Xen reads it.
+#[cfg(not(loom))]
 const _: () = assert!(core::mem::size_of::<Entry>() == 8);
 
 /// Entries in one grant table frame.
-pub const ENTRIES_PER_FRAME: usize = PAGE_SIZE / core::mem::size_of::<Entry>();
+pub const ENTRIES_PER_FRAME: usize =
+    PAGE_SIZE / core::mem::size_of::<xenpv_abi::grant_table::GrantEntryV1>();
 
 /// Link value of a reference that is not on the free list (handed out, reserved or set aside).
 const TAKEN: u32 = u32::MAX - 1;

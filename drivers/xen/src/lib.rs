@@ -28,6 +28,8 @@ pub mod ops;
 pub mod pages;
 pub mod platform;
 pub mod pv;
+mod sync;
+pub mod systime;
 pub mod unplug;
 pub mod wallclock;
 

@@ -41,6 +41,12 @@ pub struct State {
     pub shutdowns: Vec<u32>,
     /// What SCHEDOP_shutdown(suspend) returns: 0 resumed, 1 cancelled.
     pub suspend_result: i64,
+    /// The third argument of each suspend: the start_info frame the toolstack looks for.
+    pub suspend_records: Vec<u64>,
+    /// SCHEDOP_block calls.
+    pub blocks: u32,
+    /// (event, failsafe) entry points of the last HYPERVISOR_set_callbacks.
+    pub callbacks: Option<(u64, u64)>,
     pub fifo_control: Option<u64>,
     /// (va, pte) of each update_va_mapping.
     pub va_mappings: Vec<(u64, u64)>,
@@ -206,6 +212,15 @@ impl Hypercall for XenModel {
                     self.state.lock().unwrap().va_mappings.push((a[0], a[1]));
                     0
                 }
+                HYPERVISOR_SET_CALLBACKS => {
+                    // Xen's register_guest_callback: any canonical address.
+                    let canonical = |a: u64| (a as i64) << 16 >> 16 == a as i64;
+                    if !canonical(a[0]) || !canonical(a[1]) {
+                        return EINVAL;
+                    }
+                    self.state.lock().unwrap().callbacks = Some((a[0], a[1]));
+                    0
+                }
                 HYPERVISOR_CONSOLE_IO => {
                     let mut s = self.state.lock().unwrap();
                     if cmd != CONSOLEIO_WRITE || !s.console_allowed {
@@ -331,6 +346,10 @@ impl Hypercall for XenModel {
                     let mut s = self.state.lock().unwrap();
                     match cmd {
                         SCHEDOP_YIELD => 0,
+                        SCHEDOP_BLOCK => {
+                            s.blocks += 1;
+                            0
+                        }
                         SCHEDOP_POLL => {
                             let p = Self::arg::<SchedPoll>(a[1]);
                             if p.nr_ports == 0 {
@@ -346,6 +365,7 @@ impl Hypercall for XenModel {
                             }
                             s.shutdowns.push(r);
                             if r == SHUTDOWN_SUSPEND {
+                                s.suspend_records.push(a[2]);
                                 s.suspend_result
                             } else {
                                 0

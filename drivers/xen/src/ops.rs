@@ -18,8 +18,8 @@ use xenpv_abi::hvm::{
 use xenpv_abi::hypercall::*;
 use xenpv_abi::memory::{XenAddToPhysmap, XENMEM_ADD_TO_PHYSMAP};
 use xenpv_abi::sched::{
-    SchedPoll, SchedShutdown, SCHEDOP_POLL, SCHEDOP_SHUTDOWN, SCHEDOP_YIELD, SHUTDOWN_CRASH,
-    SHUTDOWN_POWEROFF, SHUTDOWN_REBOOT, SHUTDOWN_SUSPEND,
+    SchedPoll, SchedShutdown, SCHEDOP_BLOCK, SCHEDOP_POLL, SCHEDOP_SHUTDOWN, SCHEDOP_YIELD,
+    SHUTDOWN_CRASH, SHUTDOWN_POWEROFF, SHUTDOWN_REBOOT, SHUTDOWN_SUSPEND,
 };
 use xenpv_abi::vcpu::{VcpuRegisterVcpuInfo, VCPUOP_REGISTER_VCPU_INFO};
 use xenpv_abi::version::{
@@ -143,19 +143,53 @@ impl<H: Hypercall> Xen<H> {
     }
 
     /// Shuts the domain down. Poweroff, reboot and crash do not come back on real Xen; a suspend
-    /// returns how it ended.
+    /// returns how it ended (a PV guest suspends with [`Self::suspend`], which names its
+    /// start_info for the toolstack).
     pub fn shutdown(&self, reason: ShutdownReason) -> Result<Resumed, XenError> {
+        self.shutdown_with(reason, 0)
+    }
+
+    /// PV suspend for save or migration: SCHEDOP_shutdown(suspend) with the machine frame of the
+    /// start_info page in the third argument register, where the toolstack's save code looks for
+    /// it (and the restore code rewrites start_info's store and console fields for the new
+    /// domain). Returns when the domain runs again: [`Resumed::New`] in a new domain,
+    /// [`Resumed::Cancelled`] if the save was abandoned and the old domain goes on.
+    pub fn suspend(&self, start_info_mfn: u64) -> Result<Resumed, XenError> {
+        self.shutdown_with(ShutdownReason::Suspend, start_info_mfn)
+    }
+
+    fn shutdown_with(&self, reason: ShutdownReason, record: u64) -> Result<Resumed, XenError> {
         let mut s = SchedShutdown {
             reason: reason.code(),
         };
         match self.call(
             HYPERVISOR_SCHED_OP,
-            [SCHEDOP_SHUTDOWN.into(), ptr(&mut s), 0, 0, 0],
+            [SCHEDOP_SHUTDOWN.into(), ptr(&mut s), record, 0, 0],
         )? {
             0 => Ok(Resumed::New),
             1 if reason == ShutdownReason::Suspend => Ok(Resumed::Cancelled),
             other => Err(XenError::BadAnswer(other)),
         }
+    }
+
+    /// Sleeps until an event is pending for this vCPU. Xen clears `evtchn_upcall_mask` as part of
+    /// the call, so a guest that masked upcalls to check its condition cannot miss the event that
+    /// arrives between the check and the block; the upcall runs as the call returns.
+    pub fn block(&self) -> Result<(), XenError> {
+        self.call(HYPERVISOR_SCHED_OP, [SCHEDOP_BLOCK.into(), 0, 0, 0, 0])
+            .map(drop)
+    }
+
+    /// PV (x86_64 HYPERVISOR_set_callbacks): where Xen enters the guest for an event upcall and
+    /// when it fails to load the guest's segment registers on a return (the failsafe callback).
+    /// No syscall entry: the caller has no user mode.
+    ///
+    /// # Safety
+    /// Both must be entry code that follows the PV callback conventions (Xen's bounce frame on the
+    /// stack, return through HYPERVISOR_iret), mapped executable for the domain's life.
+    pub unsafe fn set_callbacks(&self, event: u64, failsafe: u64) -> Result<(), XenError> {
+        self.call(HYPERVISOR_SET_CALLBACKS, [event, failsafe, 0, 0, 0])
+            .map(drop)
     }
 
     pub fn sched_yield(&self) -> Result<(), XenError> {
@@ -614,7 +648,41 @@ mod tests {
         assert_eq!(x.shutdown(ShutdownReason::Reboot), Ok(Resumed::New));
         assert_eq!(x.hypercall().state.lock().unwrap().shutdowns, [0, 2, 2, 1]);
         x.sched_yield().unwrap();
+        x.block().unwrap();
+        assert_eq!(x.hypercall().state.lock().unwrap().blocks, 1);
         x.poll(&[3], 0).unwrap();
         assert_eq!(x.poll(&[], 0), Err(XenError::Invalid));
+    }
+
+    #[test]
+    fn suspend_names_the_start_info_frame_and_reports_how_it_ended() {
+        let x = xen();
+        assert_eq!(x.suspend(0x7b001), Ok(Resumed::New));
+        x.hypercall().state.lock().unwrap().suspend_result = 1;
+        assert_eq!(x.suspend(0x7b001), Ok(Resumed::Cancelled));
+        // Any other answer is not a suspend result.
+        x.hypercall().state.lock().unwrap().suspend_result = 7;
+        assert_eq!(x.suspend(0x7b001), Err(XenError::BadAnswer(7)));
+        let s = x.hypercall().state.lock().unwrap();
+        assert_eq!(s.shutdowns, [2, 2, 2]);
+        assert_eq!(s.suspend_records, [0x7b001, 0x7b001, 0x7b001]);
+    }
+
+    #[test]
+    fn callbacks_are_registered_as_given_and_must_be_canonical() {
+        let x = xen();
+        // SAFETY: the model only records the addresses.
+        unsafe {
+            x.set_callbacks(0xFFFF_FFFF_8000_1000, 0xFFFF_FFFF_8000_1040)
+                .unwrap();
+            assert_eq!(
+                x.set_callbacks(0x0000_8000_0000_0000, 0),
+                Err(XenError::Invalid)
+            );
+        }
+        assert_eq!(
+            x.hypercall().state.lock().unwrap().callbacks,
+            Some((0xFFFF_FFFF_8000_1000, 0xFFFF_FFFF_8000_1040))
+        );
     }
 }
