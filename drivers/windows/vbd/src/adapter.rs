@@ -126,6 +126,20 @@ pub fn supported_control_types(list: &mut [u8]) {
     }
 }
 
+/// The vbd number in an instance id (XENBUS names each `XENPV\VBD` child by its
+/// `device/vbd/N`): decimal digits only, fitting a u16.
+pub fn vbd_number(id: &[u16]) -> Option<u16> {
+    if id.is_empty() || id.len() > 5 {
+        return None;
+    }
+    let mut n: u32 = 0;
+    for &c in id {
+        let digit = c.checked_sub(u16::from(b'0')).filter(|d| *d < 10)?;
+        n = n * 10 + u32::from(digit);
+    }
+    u16::try_from(n).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +197,23 @@ mod tests {
         assert_eq!(d.srb_type_flags, 3);
         assert_eq!(d.address_type_flags, 1);
         assert_eq!(d.map_buffers, STOR_MAP_ALL_BUFFERS_INCLUDING_READ_WRITE);
+    }
+
+    #[test]
+    fn instance_ids_are_vbd_numbers_or_nothing() {
+        let id = |s: &str| s.encode_utf16().collect::<std::vec::Vec<u16>>();
+        assert_eq!(vbd_number(&id("51712")), Some(51712));
+        assert_eq!(vbd_number(&id("0")), Some(0));
+        assert_eq!(vbd_number(&id("65536")), None);
+        assert_eq!(vbd_number(&id("123456")), None);
+        assert_eq!(vbd_number(&id("")), None);
+        assert_eq!(vbd_number(&id("12a")), None);
+        assert_eq!(vbd_number(&id("-1")), None);
+        assert_eq!(
+            vbd_number(&[0x0661]),
+            None,
+            "an Arabic-Indic digit is not a digit here"
+        );
     }
 
     #[test]

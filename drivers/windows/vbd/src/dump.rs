@@ -25,10 +25,10 @@ use xenpv_datapath::blkif::{
 use xenpv_datapath::platform::{
     Access, EventChannels, GrantedRegion, Grants, PlatformError, StillInUse,
 };
-use xenpv_datapath::scsi::{self, Identity};
+use xenpv_datapath::scsi;
 use xenpv_datapath::shmem::SharedMem;
 
-use crate::miniport::{Finished, Miniport, Prepared, Submitted, Window};
+use crate::miniport::{scsi_disk, Finished, Miniport, Prepared, Submitted, Window};
 use crate::srb::{Outcome, SrbInfo};
 use xenpv_ddk::storport::srb::SRB_STATUS_BUSY;
 
@@ -280,9 +280,7 @@ where
         let ring = queue
             .connect(backend, 0, features)
             .map_err(DumpError::Setup)?;
-        let scsi_disk =
-            scsi::Disk::new(disk, &features, &config, Identity::derived(u32::from(vdev)))
-                .map_err(DumpError::Disk)?;
+        let scsi_disk = scsi_disk(disk, &features, &config, vdev).map_err(DumpError::Disk)?;
         let miniport = Miniport::new(Arc::new(scsi_disk), alloc::vec![handle], DUMP_REQUESTS);
         Ok((Self { queue, miniport }, ring))
     }

@@ -20,8 +20,13 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use xenpv_abi::blkif::BLKIF_SECTOR_SIZE;
-use xenpv_datapath::blkif::{BlockRequest, IoError, QueueHandle};
-use xenpv_datapath::scsi::{self, Action, BlockCommand, Data, Disk};
+use xenpv_abi::PAGE_SIZE;
+use xenpv_control::vbd::FrontWishes;
+use xenpv_datapath::blkif::params::segments_per_request;
+use xenpv_datapath::blkif::{
+    BlockRequest, Disk as BlkDisk, Features, IoError, QueueConfig, QueueHandle,
+};
+use xenpv_datapath::scsi::{self, Action, BlockCommand, Data, Disk, DiskError, Identity};
 use xenpv_ddk::storport::srb::*;
 
 use crate::srb::{Direction, Outcome, SrbInfo};
@@ -156,46 +161,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Miniport<B> {
         self.stale
     }
 
-    /// Decides what to do with the request `info` describes; `buf` is its data buffer (`None`
-    /// when it has none or storport could not map it).
-    pub fn prepare(&self, info: &SrbInfo, mut buf: Option<B>) -> Prepared<B> {
-        let done = |outcome, buf| Prepared::Done(outcome, buf);
-        match info.function {
-            SRB_FUNCTION_EXECUTE_SCSI => {}
-            // No adapter cache to flush (the disk's own cache is SYNCHRONIZE CACHE's business),
-            // nothing to reset (requests finish or are replayed on their own), no power state.
-            SRB_FUNCTION_FLUSH
-            | SRB_FUNCTION_SHUTDOWN
-            | SRB_FUNCTION_RESET_BUS
-            | SRB_FUNCTION_RESET_DEVICE
-            | SRB_FUNCTION_RESET_LOGICAL_UNIT
-            | SRB_FUNCTION_POWER
-            | SRB_FUNCTION_PNP => return done(Outcome::port(SRB_STATUS_SUCCESS), buf),
-            _ => return done(Outcome::port(SRB_STATUS_INVALID_REQUEST), buf),
-        }
-        // One disk: bus 0, target 0, LUN 0.
-        if info.address.path != 0 || info.address.target != 0 {
-            return done(Outcome::port(SRB_STATUS_NO_DEVICE), buf);
-        }
-        if info.address.lun != 0 {
-            return done(Outcome::port(SRB_STATUS_INVALID_LUN), buf);
-        }
-        if info.data_transfer_length > 0 && buf.is_none() {
-            // Storport maps every buffer (STOR_MAP_ALL_BUFFERS_INCLUDING_READ_WRITE) but may fail
-            // to under memory pressure; it retries a busy request.
-            return done(Outcome::port(SRB_STATUS_BUSY), buf);
-        }
-        let len = info.data_transfer_length as usize;
-        let data = match (&mut buf, info.direction()) {
-            (Some(b), Direction::In) => Data::In(window(b.as_mut(), len)),
-            (Some(b), Direction::Out) => Data::Out(window(b.as_mut(), len)),
-            _ => Data::None,
-        };
-        match scsi::translate(&self.disk, info.cdb(), data) {
-            Err(sense) => done(Outcome::check(sense), buf),
-            Ok(Action::Complete { data_len }) => done(Outcome::good(data_len as u32), buf),
-            Ok(Action::Block(cmd)) => Prepared::Block(cmd, buf),
-        }
+    /// [`prepare`] against this miniport's disk.
+    pub fn prepare(&self, info: &SrbInfo, buf: Option<B>) -> Prepared<B> {
+        prepare(&self.disk, info, buf)
     }
 
     /// Hands a prepared block command to the queue of `processor`.
@@ -326,6 +294,77 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Miniport<B> {
     }
 }
 
+/// Decides what to do with the request `info` describes, for `disk`; `buf` is its data buffer
+/// (`None` when it has none or storport could not map it). It reads only the disk description,
+/// so HwBuildIo runs it on any processor without a lock.
+pub fn prepare<B: AsMut<[u8]>>(disk: &Disk, info: &SrbInfo, mut buf: Option<B>) -> Prepared<B> {
+    let done = |outcome, buf| Prepared::Done(outcome, buf);
+    match info.function {
+        SRB_FUNCTION_EXECUTE_SCSI => {}
+        // No adapter cache to flush (the disk's own cache is SYNCHRONIZE CACHE's business),
+        // nothing to reset (requests finish or are replayed on their own), no power state.
+        SRB_FUNCTION_FLUSH
+        | SRB_FUNCTION_SHUTDOWN
+        | SRB_FUNCTION_RESET_BUS
+        | SRB_FUNCTION_RESET_DEVICE
+        | SRB_FUNCTION_RESET_LOGICAL_UNIT
+        | SRB_FUNCTION_POWER
+        | SRB_FUNCTION_PNP => return done(Outcome::port(SRB_STATUS_SUCCESS), buf),
+        _ => return done(Outcome::port(SRB_STATUS_INVALID_REQUEST), buf),
+    }
+    // One disk: bus 0, target 0, LUN 0.
+    if info.address.path != 0 || info.address.target != 0 {
+        return done(Outcome::port(SRB_STATUS_NO_DEVICE), buf);
+    }
+    if info.address.lun != 0 {
+        return done(Outcome::port(SRB_STATUS_INVALID_LUN), buf);
+    }
+    if info.data_transfer_length > 0 && buf.is_none() {
+        // Storport maps every buffer (STOR_MAP_ALL_BUFFERS_INCLUDING_READ_WRITE) but may fail
+        // to under memory pressure; it retries a busy request.
+        return done(Outcome::port(SRB_STATUS_BUSY), buf);
+    }
+    let len = info.data_transfer_length as usize;
+    let data = match (&mut buf, info.direction()) {
+        (Some(b), Direction::In) => Data::In(window(b.as_mut(), len)),
+        (Some(b), Direction::Out) => Data::Out(window(b.as_mut(), len)),
+        _ => Data::None,
+    };
+    match scsi::translate(disk, info.cdb(), data) {
+        Err(sense) => done(Outcome::check(sense), buf),
+        Ok(Action::Complete { data_len }) => done(Outcome::good(data_len as u32), buf),
+        Ok(Action::Block(cmd)) => Prepared::Block(cmd, buf),
+    }
+}
+
+/// What XENVBD asks of a backend: as Linux blkfront, persistent grants and indirect
+/// descriptors where offered, a two-page ring, and up to `queues` queues.
+pub fn wishes(queues: u32) -> FrontWishes {
+    FrontWishes {
+        persistent: true,
+        indirect: true,
+        ring_order: 1,
+        queues,
+    }
+}
+
+/// The largest transfer one blkif request carries on a connection with `features` and
+/// `config` (what the translation layer accepts and PORT_CONFIGURATION_INFORMATION must say).
+pub fn max_transfer(features: &Features, config: &QueueConfig) -> u32 {
+    segments_per_request(features, config).saturating_mul(PAGE_SIZE as u32)
+}
+
+/// The SCSI view of a connected disk: the core's disk `blk` with the features the queues
+/// negotiated, identified by its vbd number.
+pub fn scsi_disk(
+    blk: Arc<BlkDisk>,
+    features: &Features,
+    config: &QueueConfig,
+    vdev: u16,
+) -> Result<Disk, DiskError> {
+    Disk::new(blk, features, config, Identity::derived(u32::from(vdev)))
+}
+
 /// Bytes a finished command moved (the SRB's transfer length on success).
 fn moved(cmd: &BlockCommand) -> u32 {
     match cmd {
@@ -341,4 +380,31 @@ fn moved(cmd: &BlockCommand) -> u32 {
 fn window(b: &mut [u8], len: usize) -> &mut [u8] {
     let n = len.min(b.len());
     &mut b[..n]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_transfer_limit_follows_the_negotiated_segments() {
+        let config = QueueConfig::default();
+        let direct = Features::default();
+        assert_eq!(max_transfer(&direct, &config), 11 * 4096);
+        let indirect = Features {
+            max_indirect_segments: 64,
+            ..direct
+        };
+        assert_eq!(max_transfer(&indirect, &config), 64 * 4096);
+        let blk = Arc::new(BlkDisk::new(1 << 20, 512, 512, false).unwrap());
+        let disk = scsi_disk(blk, &indirect, &config, 768).unwrap();
+        // The translation refuses exactly what one request cannot carry.
+        let mut buf = [0u8; 65 * 4096];
+        let cdb = |blocks: u16| {
+            let n = blocks.to_be_bytes();
+            [0x28, 0, 0, 0, 0, 0, 0, n[0], n[1], 0]
+        };
+        assert!(scsi::translate(&disk, &cdb(512), Data::In(&mut buf)).is_ok());
+        assert!(scsi::translate(&disk, &cdb(520), Data::In(&mut buf)).is_err());
+    }
 }

@@ -54,6 +54,9 @@ pub struct SrbInfo {
     /// `DataBuffer` as an address (a system address when storport maps buffers).
     pub data_buffer: u64,
     pub address: Address,
+    /// The SRB extension storport allocated for the miniport (`SrbExtension`, or for an
+    /// extended block `MiniportContext`), as an address.
+    pub srb_extension: u64,
     cdb: [u8; MAX_CDB],
     cdb_len: u8,
     /// `SenseInfoBuffer` as an address, and its length.
@@ -135,6 +138,30 @@ fn array<const N: usize>(b: &[u8], at: usize) -> Result<[u8; N], SrbError> {
     Ok(s.ok_or(too_short)?.try_into().expect("N bytes"))
 }
 
+/// Largest extended block accepted (storport's are a few hundred bytes).
+pub const MAX_SRB_LENGTH: usize = 4096;
+
+/// How many bytes the request block starting with `head` spans: the fixed size of a
+/// `SCSI_REQUEST_BLOCK`, or an extended block's `SrbLength` (at most [`MAX_SRB_LENGTH`]). `head`
+/// must hold the first 0x14 bytes (enough for either); the kernel glue reads that much, then the
+/// whole block.
+pub fn srb_len(head: &[u8]) -> Result<usize, SrbError> {
+    let function = u8_at(head, offset_of!(ScsiRequestBlock, function))?;
+    if function != SRB_FUNCTION_STORAGE_REQUEST_BLOCK {
+        return Ok(size_of::<ScsiRequestBlock>());
+    }
+    let len = u32_at(head, offset_of!(StorageRequestBlock, srb_length))?;
+    if len as usize > MAX_SRB_LENGTH
+        || (len as usize) < offset_of!(StorageRequestBlock, srb_ex_data_offset)
+    {
+        return Err(SrbError::Length(len));
+    }
+    Ok(len as usize)
+}
+
+/// Bytes [`srb_len`] needs to see.
+pub const SRB_HEAD: usize = offset_of!(StorageRequestBlock, srb_length) + 4;
+
 impl SrbInfo {
     /// Reads the request block in `bytes` (the block's memory; for an extended block at least
     /// its `SrbLength`).
@@ -173,6 +200,7 @@ impl SrbInfo {
                 target: b[offset_of!(S, target_id)],
                 lun: b[offset_of!(S, lun)],
             },
+            srb_extension: u64_at(b, offset_of!(S, srb_extension))?,
             cdb,
             cdb_len,
             sense_buffer: u64_at(b, offset_of!(S, sense_info_buffer))?,
@@ -215,6 +243,7 @@ impl SrbInfo {
             data_transfer_length: u32_at(b, offset_of!(S, data_transfer_length))?,
             data_buffer: u64_at(b, offset_of!(S, data_buffer))?,
             address,
+            srb_extension: u64_at(b, offset_of!(S, miniport_context))?,
             cdb: [0; MAX_CDB],
             cdb_len: 0,
             sense_buffer: 0,
@@ -505,6 +534,40 @@ pub(crate) mod tests {
         assert_eq!(info.address.lun, 3);
         assert_eq!((info.sense_buffer, info.sense_len), (0x3000, 32));
         assert_eq!(info.data_transfer_length, 4096);
+    }
+
+    #[test]
+    fn the_length_of_either_block_comes_from_its_head() {
+        let scsi = scsi_srb(&READ10, 0, 0, 0);
+        assert_eq!(
+            srb_len(&scsi[..SRB_HEAD]),
+            Ok(size_of::<ScsiRequestBlock>())
+        );
+        let ext = storage_srb(&READ10, 0, 0, 0);
+        assert_eq!(srb_len(&ext[..SRB_HEAD]), Ok(ext.len()));
+        let mut big = ext.clone();
+        put(
+            &mut big,
+            offset_of!(StorageRequestBlock, srb_length),
+            &5000u32.to_le_bytes(),
+        );
+        assert_eq!(srb_len(&big[..SRB_HEAD]), Err(SrbError::Length(5000)));
+        assert!(srb_len(&ext[..SRB_HEAD - 1]).is_err());
+        // The extension address is read from the field each format keeps it in.
+        let mut b = ext;
+        put(
+            &mut b,
+            offset_of!(StorageRequestBlock, miniport_context),
+            &0x4000u64.to_le_bytes(),
+        );
+        assert_eq!(SrbInfo::parse(&b).unwrap().srb_extension, 0x4000);
+        let mut b = scsi;
+        put(
+            &mut b,
+            offset_of!(ScsiRequestBlock, srb_extension),
+            &0x5000u64.to_le_bytes(),
+        );
+        assert_eq!(SrbInfo::parse(&b).unwrap().srb_extension, 0x5000);
     }
 
     #[test]

@@ -3,9 +3,11 @@
 //! name imported here is listed in drivers/windows/imports.txt.
 
 use core::ffi::c_void;
+use core::ptr::null_mut;
 
 use super::config::{HwInitializationData, PortConfigurationInformation};
 use super::sgl::{StorDpc, StorScatterGatherList};
+use crate::object::DeviceObject;
 
 /// `HW_DPC_ROUTINE`.
 pub type HwDpcRoutine = unsafe extern "system" fn(
@@ -20,6 +22,7 @@ pub const REQUEST_COMPLETE: u32 = 0;
 pub const NEXT_REQUEST: u32 = 1;
 pub const RESET_DETECTED: u32 = 3;
 pub const BUS_CHANGE_DETECTED: u32 = 7;
+pub const ENABLE_PASSIVE_INITIALIZATION: u32 = 0x1000;
 pub const INITIALIZE_DPC: u32 = 0x1001;
 pub const ISSUE_DPC: u32 = 0x1002;
 
@@ -50,11 +53,47 @@ unsafe extern "system" {
     ) -> i64;
     /// Memory for the adapter's shared structures, allocated by storport during HwFindAdapter
     /// (the only allocation a dump-mode miniport may make).
+    /// `StorPortExtendedFunction(code, HwDeviceExtension, ...)`: the variadic arguments depend
+    /// on the `STORPORT_FUNCTION_CODE` (see [`get_device_objects`]); returns a `STOR_STATUS`.
+    pub fn StorPortExtendedFunction(
+        function_code: u32,
+        hw_device_extension: *mut c_void,
+        ...
+    ) -> u32;
     pub fn StorPortGetUncachedExtension(
         hw_device_extension: *mut c_void,
         config_info: *mut PortConfigurationInformation,
         number_of_bytes: u32,
     ) -> *mut c_void;
+}
+
+/// `STORPORT_FUNCTION_CODE::ExtFunctionGetDeviceObjects`.
+pub const EXT_FUNCTION_GET_DEVICE_OBJECTS: u32 = 8;
+/// `STOR_STATUS_SUCCESS`.
+pub const STOR_STATUS_SUCCESS: u32 = 0;
+
+/// The device objects of the adapter (`StorPortGetDeviceObjects`, an inline of storport.h):
+/// storport's FDO, the PDO it was started on, and the device just below the FDO.
+///
+/// # Safety
+/// `hw_device_extension` is the extension storport passed to a miniport callback.
+pub unsafe fn get_device_objects(
+    hw_device_extension: *mut c_void,
+) -> Option<(*mut DeviceObject, *mut DeviceObject, *mut DeviceObject)> {
+    let mut fdo: *mut DeviceObject = null_mut();
+    let mut pdo: *mut DeviceObject = null_mut();
+    let mut lower: *mut DeviceObject = null_mut();
+    // SAFETY: the caller's promise; the three pointers receive the device objects.
+    let status = unsafe {
+        StorPortExtendedFunction(
+            EXT_FUNCTION_GET_DEVICE_OBJECTS,
+            hw_device_extension,
+            &mut fdo as *mut *mut DeviceObject,
+            &mut pdo as *mut *mut DeviceObject,
+            &mut lower as *mut *mut DeviceObject,
+        )
+    };
+    (status == STOR_STATUS_SUCCESS && !lower.is_null()).then_some((fdo, pdo, lower))
 }
 
 /// `StorPortNotification(RequestComplete, ...)`: the SRB is finished; storport owns it again.
@@ -64,6 +103,33 @@ unsafe extern "system" {
 pub unsafe fn request_complete(hw_device_extension: *mut c_void, srb: *mut c_void) {
     // SAFETY: the caller's promise; RequestComplete takes exactly the SRB.
     unsafe { StorPortNotification(REQUEST_COMPLETE, hw_device_extension, srb) }
+}
+
+/// `HW_PASSIVE_INITIALIZE_ROUTINE`.
+pub type HwPassiveInitializeRoutine =
+    unsafe extern "system" fn(hw_device_extension: *mut c_void) -> u8;
+
+/// `StorPortEnablePassiveInitialization` (an inline of storport.h): `routine` runs at
+/// PASSIVE_LEVEL after HwInitialize returns. Only from HwInitialize; false if not available
+/// (dump mode).
+///
+/// # Safety
+/// `hw_device_extension` is the extension storport passed to HwInitialize.
+pub unsafe fn enable_passive_initialization(
+    hw_device_extension: *mut c_void,
+    routine: HwPassiveInitializeRoutine,
+) -> bool {
+    let mut enabled: i32 = 0;
+    // SAFETY: the caller's promise; the result is written through the last pointer.
+    unsafe {
+        StorPortNotification(
+            ENABLE_PASSIVE_INITIALIZATION,
+            hw_device_extension,
+            routine,
+            &mut enabled as *mut i32,
+        )
+    };
+    enabled != 0
 }
 
 /// `StorPortInitializeDpc` (an inline of storport.h).
