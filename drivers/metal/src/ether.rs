@@ -172,3 +172,130 @@ pub fn parse(frame: &[u8]) -> Option<Incoming<'_>> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec;
+
+    const US: (Mac, Ip) = ([0, 0x16, 0x3e, 0, 0, 2], [10, 9, 1, 2]);
+    const DOM0: (Mac, Ip) = ([0xfe, 0xff, 0xff, 0xff, 0xff, 0xff], [10, 9, 1, 1]);
+
+    /// The echo reply dom0 would send for `request`: addresses swapped, type 0, checksums redone.
+    fn reply_to(request: &[u8]) -> Vec<u8> {
+        let mut f = request.to_vec();
+        let (dst, src) = (f[0..6].to_vec(), f[6..12].to_vec());
+        f[0..6].copy_from_slice(&src);
+        f[6..12].copy_from_slice(&dst);
+        let (s, d) = (f[26..30].to_vec(), f[30..34].to_vec());
+        f[26..30].copy_from_slice(&d);
+        f[30..34].copy_from_slice(&s);
+        f[24..26].fill(0);
+        let c = checksum(&f[14..34]);
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+        f[34] = ICMP_ECHO_REPLY;
+        let total = usize::from(u16::from_be_bytes([f[16], f[17]]));
+        f[36..38].fill(0);
+        let c = checksum(&f[34..14 + total]);
+        f[36..38].copy_from_slice(&c.to_be_bytes());
+        f
+    }
+
+    #[test]
+    fn checksum_matches_rfc_1071() {
+        // RFC 1071's example words sum to 0xddf2; the checksum is its complement.
+        assert_eq!(
+            checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
+            !0xddf2
+        );
+        // An odd length pads with a zero byte.
+        assert_eq!(checksum(&[0xab]), !0xab00);
+        // A block with its checksum inserted sums to zero.
+        let mut b = vec![
+            0x45, 0, 0, 28, 0, 1, 0x40, 0, 64, 1, 0, 0, 10, 9, 1, 2, 10, 9, 1, 1,
+        ];
+        let c = checksum(&b);
+        b[10..12].copy_from_slice(&c.to_be_bytes());
+        assert_eq!(checksum(&b), 0);
+    }
+
+    #[test]
+    fn arp_request_and_reply_parse_back() {
+        let req = arp_request(US.0, US.1, DOM0.1);
+        assert_eq!(req.len(), MIN_FRAME);
+        assert_eq!(req[0..6], [0xFF; 6]);
+        assert_eq!(
+            parse(&req),
+            Some(Incoming::ArpRequest {
+                mac: US.0,
+                ip: US.1,
+                target: DOM0.1
+            })
+        );
+        let rep = arp_reply(DOM0.0, DOM0.1, US.0, US.1);
+        assert_eq!(rep[0..6], US.0);
+        assert_eq!(
+            parse(&rep),
+            Some(Incoming::ArpReply {
+                mac: DOM0.0,
+                ip: DOM0.1
+            })
+        );
+    }
+
+    #[test]
+    fn an_echo_request_has_valid_checksums_and_its_reply_parses() {
+        let req = echo_request(US, DOM0, 0x6d74, 7, b"payload!");
+        assert_eq!(checksum(&req[14..34]), 0, "IPv4 header checksum");
+        assert_eq!(checksum(&req[34..34 + 8 + 8]), 0, "ICMP checksum");
+        // A request is not a reply.
+        assert_eq!(parse(&req), None);
+        let rep = reply_to(&req);
+        assert_eq!(
+            parse(&rep),
+            Some(Incoming::EchoReply {
+                src: DOM0.1,
+                dst: US.1,
+                id: 0x6d74,
+                seq: 7,
+                payload: b"payload!"
+            })
+        );
+    }
+
+    #[test]
+    fn malformed_frames_are_ignored() {
+        let rep = reply_to(&echo_request(US, DOM0, 1, 2, &[9; 40]));
+        // Every truncation, however short.
+        for len in 0..14 + 20 + 8 + 40 {
+            assert_eq!(parse(&rep[..len]), None, "truncated to {len}");
+        }
+        let corrupt = |at: usize| {
+            let mut f = rep.clone();
+            f[at] ^= 0x10;
+            parse(&f).is_none()
+        };
+        assert!(corrupt(14 + 12), "IPv4 header checksum");
+        assert!(corrupt(14 + 20 + 8 + 3), "ICMP checksum over the payload");
+        // A fragment, even with a correct checksum.
+        let mut frag = rep.clone();
+        frag[14 + 6] |= 0x20;
+        frag[24..26].fill(0);
+        let c = checksum(&frag[14..34]);
+        frag[24..26].copy_from_slice(&c.to_be_bytes());
+        assert_eq!(parse(&frag), None);
+        // An IPv4 total length beyond the frame, or below its header.
+        for total in [u16::MAX, 19] {
+            let mut f = rep.clone();
+            f[16..18].copy_from_slice(&total.to_be_bytes());
+            assert_eq!(parse(&f), None, "total length {total}");
+        }
+        // ARP for another protocol or with an unknown operation.
+        let mut arp = arp_reply(DOM0.0, DOM0.1, US.0, US.1);
+        arp[14 + 7] = 3;
+        assert_eq!(parse(&arp), None);
+        arp[14 + 7] = 2;
+        arp[14 + 2] = 0x86;
+        assert_eq!(parse(&arp), None);
+    }
+}

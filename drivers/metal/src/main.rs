@@ -10,7 +10,6 @@ mod blk;
 mod boot;
 mod clock;
 mod console;
-mod ether;
 mod events;
 mod fifo_events;
 mod front;

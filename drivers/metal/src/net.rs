@@ -14,7 +14,7 @@ use xenpv_control::xenbus::FrontendDriver;
 use xenpv_control::xs::client::Store;
 use xenpv_datapath::netif::{OwnedPacket, TxDone, TxOffload, TxRefused};
 
-use crate::ether::{self, Incoming, Ip, Mac};
+use xenpv_metal::ether::{self, Incoming, Ip, Mac};
 use crate::front::{ms, pump, Fronts, Metal};
 use crate::say;
 use crate::steps::{at, detail, Failure};
