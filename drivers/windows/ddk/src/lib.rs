@@ -25,6 +25,7 @@ pub mod irp;
 pub mod memory;
 pub mod ndis;
 pub mod object;
+pub mod personality;
 pub mod pool;
 pub mod resource;
 pub mod status;

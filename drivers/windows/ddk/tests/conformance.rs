@@ -470,6 +470,7 @@ fn table() -> Vec<Probe> {
         "EVENT_MODIFY_STATE": EVENT_MODIFY_STATE => "EVENT_MODIFY_STATE",
         "UserMode": USER_MODE => "UserMode",
         "DelayedWorkQueue": DELAYED_WORK_QUEUE => "DelayedWorkQueue",
+        "ExceptionContinueSearch": xenpv_ddk::personality::EXCEPTION_CONTINUE_SEARCH => "ExceptionContinueSearch",
         // NTSTATUS values, compared as 32-bit patterns.
         "STATUS_SUCCESS": STATUS_SUCCESS as u32 => "(ULONG)STATUS_SUCCESS",
         "STATUS_PENDING": STATUS_PENDING as u32 => "(ULONG)STATUS_PENDING",

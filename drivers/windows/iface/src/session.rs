@@ -8,9 +8,9 @@
 //! channels, grants). The driver implements them over XENBUS's interface; the tests over the sim.
 
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
-use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::fmt::Write as _;
 
 use xenpv_abi::{DomId, EvtchnPort, GrantRef};
 use xenpv_control::xs::client::{Client, Error as StoreError, Transport};
@@ -218,7 +218,11 @@ pub fn parse_token(token: &str) -> Option<(u32, u32)> {
 }
 
 fn token(session: u32, watch: u32) -> String {
-    format!("{TOKEN_PREFIX}{session}/{watch}")
+    // Written into the String directly: `format!` would pull in alloc's precompiled formatter,
+    // whose unwind tables need a C++ exception personality a kernel image does not have.
+    let mut t = String::new();
+    let _ = write!(t, "{TOKEN_PREFIX}{session}/{watch}");
+    t
 }
 
 pub(crate) fn unexpected(expected: MsgType, got: &Response) -> OpError {
@@ -520,6 +524,17 @@ impl<E, L> Session<E, L> {
             self.grants.insert(id, stuck);
             OpError::GrantInUse
         })
+    }
+
+    /// The grant whose lease is `lease`, if this session has it.
+    pub fn grant_with_lease(&self, lease: &L) -> Option<u32>
+    where
+        L: PartialEq,
+    {
+        self.grants
+            .iter()
+            .find(|(_, g)| g.lease == *lease)
+            .map(|(id, _)| *id)
     }
 
     /// Releases everything the handle owns: aborts its transactions, removes its watches, closes

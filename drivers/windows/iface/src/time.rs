@@ -35,6 +35,32 @@ pub fn windows_time(sec: u64, nsec: u32) -> Result<i64, TimeError> {
     i64::try_from(ticks).map_err(|_| TimeError::OutOfRange)
 }
 
+/// How far back a resync may set the clock. After a resume the guest's clock is behind (the
+/// domain was paused or saved), so the bus's clock is ahead of it; a clock far *behind* Windows'
+/// own is not a current time (e.g. Xen's wall clock base without the system time added) and
+/// setting it would break the machine's time.
+pub const MAX_BACKWARD_TICKS: i64 = 60 * TICKS_PER_SEC as i64;
+
+/// What to do with the system time after a resume.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resync {
+    /// Set the system time to this (ZwSetSystemTime).
+    Set(i64),
+    /// The bus's clock is this many 100-ns intervals behind the system time: left alone.
+    Refused { behind: i64 },
+}
+
+/// Decides the resync from the current system time `now` and the bus's wall clock.
+pub fn resync(now: i64, sec: u64, nsec: u32) -> Result<Resync, TimeError> {
+    let xen = windows_time(sec, nsec)?;
+    let behind = now.saturating_sub(xen);
+    Ok(if behind > MAX_BACKWARD_TICKS {
+        Resync::Refused { behind }
+    } else {
+        Resync::Set(xen)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +130,31 @@ mod tests {
     #[test]
     fn the_epoch_difference_is_369_years_of_days() {
         assert_eq!(days_1601_to_1970() * 86_400, EPOCH_DIFFERENCE_SECS);
+    }
+
+    #[test]
+    fn resync_moves_the_clock_forward_and_refuses_a_base_far_behind() {
+        let now = windows_time(1_800_000_000, 0).unwrap();
+        // Resumed after an hour saved: forward by an hour.
+        assert_eq!(
+            resync(now, 1_800_003_600, 5_000),
+            Ok(Resync::Set(now + 3600 * 10_000_000 + 50))
+        );
+        // A little backwards (host clocks differ slightly) is still a correction.
+        assert_eq!(
+            resync(now, 1_799_999_990, 0),
+            Ok(Resync::Set(now - 10 * 10_000_000))
+        );
+        // A base a day behind is not a current time.
+        assert_eq!(
+            resync(now, 1_800_000_000 - 86_400, 0),
+            Ok(Resync::Refused {
+                behind: 86_400 * 10_000_000
+            })
+        );
+        assert_eq!(
+            resync(now, 0, 2_000_000_000),
+            Err(TimeError::BadNanoseconds(2_000_000_000))
+        );
     }
 }

@@ -33,7 +33,6 @@ unsafe extern "system" {
     pub fn RtlFreeUnicodeString(unicode_string: *mut UnicodeString);
 
     // PnP requests a driver sends itself (IRP_MN_QUERY_INTERFACE to its stack).
-    pub fn IoGetAttachedDeviceReference(device_object: *mut DeviceObject) -> *mut DeviceObject;
     pub fn IoBuildSynchronousFsdRequest(
         major_function: u32,
         device_object: *mut DeviceObject,
@@ -86,12 +85,16 @@ unsafe extern "system" {
     pub fn ObfDereferenceObject(object: *mut c_void) -> isize;
 
     // Time.
+    /// The system time (100-ns intervals since 1601, UTC), precise (Windows 8 and later).
+    pub fn KeQuerySystemTimePrecise(current_time: *mut i64);
     pub fn ZwSetSystemTime(new_time: *const i64, old_time: *mut i64) -> NtStatus;
 }
 
 #[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
 unsafe extern "C" {
-    /// `ExEventObjectType`: the object type of events (a `POBJECT_TYPE` variable the kernel
-    /// exports), to refuse a user handle that is not an event.
-    pub static ExEventObjectType: *mut *mut c_void;
+    /// `ExEventObjectType`: the kernel's `POBJECT_TYPE` variable of events, to refuse a user
+    /// handle that is not an event. Rust reads an imported static through the import table
+    /// (raw-dylib imports are dllimport), so its value is the object type itself: what C code
+    /// writes as `*ExEventObjectType`, C declaring the import slot instead.
+    pub static ExEventObjectType: *mut c_void;
 }

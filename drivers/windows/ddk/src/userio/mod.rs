@@ -11,6 +11,8 @@ pub mod guid;
 pub mod mdl;
 
 #[cfg(windows)]
+pub mod forward;
+#[cfg(windows)]
 pub mod imports;
 
 /// `ACCESS_MASK` bit `EVENT_MODIFY_STATE`: enough to set an event (winnt.h / wdm.h).

@@ -560,6 +560,8 @@ fn grants_end_only_when_the_remote_domain_lets_go() {
     s.grant(&mut home, 5, DOM0, false, &gfns, "lease-5")
         .ok()
         .unwrap();
+    assert_eq!(s.grant_with_lease(&"lease-5"), Some(5));
+    assert_eq!(s.grant_with_lease(&"other"), None);
     let Answer::Refs(refs) = run(&mut s, Request::GrantRefs { id: 5 }, &mut xs, &mut home).unwrap()
     else {
         panic!()

@@ -1,0 +1,571 @@
+//! The running XENIFACE: XENBUS's interface, one xenstore session shared by every handle and
+//! the agent, the handles' sessions, and the work item that handles what xenstore sends on its
+//! own (watch events) and what the kernel hands back (cancelled grants).
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+use core::ffi::c_void;
+use core::ptr::{null, null_mut};
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use xenpv_busif::{open_store, Bus, BusInterface, BusStore, StoreWaker, SuspendRegistration};
+use xenpv_busif::{
+    SUSPEND_PHASE_RESUME, XENBUS_INTERFACE_GUID, XENBUS_INTERFACE_SIZE, XENBUS_INTERFACE_VERSION,
+};
+use xenpv_ddk::debug::{print, DPFLTR_ERROR_LEVEL, DPFLTR_INFO_LEVEL};
+use xenpv_ddk::irp::{
+    current_stack_location, next_stack_location, IoStatusBlock, Irp, IRP_MJ_PNP,
+    IRP_MN_QUERY_INTERFACE,
+};
+use xenpv_ddk::kernel::{IofCallDriver, KeInitializeEvent, KeSetEvent, KeWaitForSingleObject};
+use xenpv_ddk::object::DeviceObject;
+use xenpv_ddk::status::*;
+use xenpv_ddk::sync::{KEvent, EXECUTIVE, KERNEL_MODE, NOTIFICATION_EVENT, SYNCHRONIZATION_EVENT};
+use xenpv_ddk::userio::forward::complete;
+use xenpv_ddk::userio::guid::Guid;
+use xenpv_ddk::userio::imports::{
+    IoAllocateWorkItem, IoBuildSynchronousFsdRequest, IoFreeWorkItem, IoQueueWorkItem,
+    KeDelayExecutionThread, KeQuerySystemTimePrecise, ZwSetSystemTime,
+};
+use xenpv_ddk::userio::DELAYED_WORK_QUEUE;
+use xenpv_winiface::agent::{Action, Agent, Features, Outcome, AGENT_TOKEN, SHUTDOWN_PATH};
+use xenpv_winiface::reply::Reply;
+use xenpv_winiface::session::{parse_token, Answer, Fired, Grant, Session};
+use xenpv_winiface::time::{resync, Resync};
+
+use crate::home::{KernelHome, UserEvent};
+use crate::mutex::PassiveMutex;
+use crate::pending::{Filter, Kind, Pending};
+
+/// A `GrantAccess` request: the lease on its pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lease(pub *mut Irp);
+
+pub type HandleSession = Session<UserEvent, Lease>;
+
+/// Actions kept for `AgentWaitAction` when nobody waits (the newest are dropped past this).
+const MAX_ACTIONS: usize = 8;
+
+/// What this guest advertises: the OS actions user mode carries out. Sleep and hibernation are
+/// left out until the user-mode side says it can do them.
+const FEATURES: Features = Features {
+    poweroff: true,
+    reboot: true,
+    suspend: true,
+    s3: false,
+    s4: false,
+};
+
+/// Everything the sessions and the agent share, under one mutex (taken before the store's).
+pub struct State {
+    pub sessions: BTreeMap<u32, HandleSession>,
+    pub home: KernelHome,
+    pub agent: Agent,
+    /// Actions no `AgentWaitAction` has collected yet.
+    pub actions: VecDeque<Action>,
+    /// Grants of closed handles that the remote domain still maps: their requests stay pending
+    /// (their pages locked) until the grants end.
+    pub stuck: Vec<Grant<Lease>>,
+    /// Cancelled leases whose grants could not end yet: completed when they do.
+    pub cancelled: BTreeSet<usize>,
+    next_session: u32,
+}
+
+/// The session's wake-ups: `reply` for a request waiting inside the client (one at a time, under
+/// the store mutex), and the work item for everything else.
+pub struct Waker {
+    reply: UnsafeCell<KEvent>,
+    service: *const Service,
+}
+
+// SAFETY: a kernel event may be set and waited on from any thread; the service outlives the
+// store session that calls us.
+unsafe impl Send for Waker {}
+// SAFETY: as above.
+unsafe impl Sync for Waker {}
+
+impl StoreWaker for Waker {
+    fn wake(&self) {
+        // SAFETY: initialised in `Service::start`; the service is alive while the session is.
+        unsafe {
+            KeSetEvent(self.reply.get(), 0, 0);
+            (*self.service).kick();
+        }
+    }
+
+    fn wait(&self) {
+        // SAFETY: as above.
+        unsafe {
+            KeWaitForSingleObject(self.reply.get().cast(), EXECUTIVE, KERNEL_MODE, 0, null())
+        };
+    }
+}
+
+const IDLE: u32 = 0;
+const QUEUED: u32 = 1;
+const RUNNING: u32 = 2;
+
+pub struct Service {
+    bus: Arc<Bus>,
+    pub state: PassiveMutex<State>,
+    pub store: PassiveMutex<Option<BusStore<Waker>>>,
+    pub pending: Pending,
+    work_item: *mut c_void,
+    work: AtomicU32,
+    suspend: Option<SuspendRegistration>,
+}
+
+// SAFETY: shared between dispatch routines, the work item and bus callbacks; every mutable part
+// is behind a mutex, an atomic or the queue's spin lock.
+unsafe impl Send for Service {}
+// SAFETY: as above.
+unsafe impl Sync for Service {}
+
+/// Asks the bus below for its interface (IRP_MN_QUERY_INTERFACE), at PASSIVE_LEVEL.
+///
+/// # Safety
+/// `lower` is the next device of this driver's stack.
+unsafe fn query_bus(lower: *mut DeviceObject) -> Result<Bus, NtStatus> {
+    let mut table: BusInterface = Bus::request();
+    let guid = Guid {
+        data1: XENBUS_INTERFACE_GUID.data1,
+        data2: XENBUS_INTERFACE_GUID.data2,
+        data3: XENBUS_INTERFACE_GUID.data3,
+        data4: XENBUS_INTERFACE_GUID.data4,
+    };
+    // SAFETY: a synchronous PnP IRP to our own stack; the event, status block, GUID and table live
+    // on this stack until the IRP has completed (the wait below).
+    unsafe {
+        let mut event: KEvent = core::mem::zeroed();
+        KeInitializeEvent(&mut event, NOTIFICATION_EVENT, 0);
+        let mut iosb: IoStatusBlock = core::mem::zeroed();
+        let irp = IoBuildSynchronousFsdRequest(
+            u32::from(IRP_MJ_PNP),
+            lower,
+            null_mut(),
+            0,
+            null_mut(),
+            &mut event,
+            &mut iosb,
+        );
+        if irp.is_null() {
+            return Err(STATUS_INSUFFICIENT_RESOURCES);
+        }
+        // A PnP request starts as "not supported", the answer when nobody below handles it.
+        (*irp).io_status.status = STATUS_NOT_SUPPORTED;
+        let location = next_stack_location(irp);
+        (*location).minor_function = IRP_MN_QUERY_INTERFACE;
+        (*location).set_query_interface(
+            &guid,
+            XENBUS_INTERFACE_SIZE,
+            XENBUS_INTERFACE_VERSION,
+            (&mut table as *mut BusInterface).cast(),
+        );
+        let mut status = IofCallDriver(lower, irp);
+        if status == STATUS_PENDING {
+            KeWaitForSingleObject(
+                (&mut event as *mut KEvent).cast(),
+                EXECUTIVE,
+                KERNEL_MODE,
+                0,
+                null(),
+            );
+            status = iosb.status;
+        }
+        if !nt_success(status) {
+            return Err(status);
+        }
+        Bus::from_interface(table).map_err(|_| STATUS_DEVICE_CONFIGURATION_ERROR)
+    }
+}
+
+impl Service {
+    /// Connects to the bus below `lower`, opens the store session, advertises the agent's
+    /// features and watches control/shutdown.
+    ///
+    /// # Safety
+    /// `device` is this driver's FDO and `lower` the next device of its stack; PASSIVE_LEVEL.
+    pub unsafe fn start(
+        device: *mut DeviceObject,
+        lower: *mut DeviceObject,
+    ) -> Result<Box<Service>, NtStatus> {
+        // SAFETY: the caller's promise.
+        let bus = Arc::new(unsafe { query_bus(lower)? });
+        // SAFETY: our own device object.
+        let work_item = unsafe { IoAllocateWorkItem(device) };
+        if work_item.is_null() {
+            return Err(STATUS_INSUFFICIENT_RESOURCES);
+        }
+        let service = Box::new(Service {
+            bus: bus.clone(),
+            state: PassiveMutex::new(State {
+                sessions: BTreeMap::new(),
+                home: KernelHome::new(bus.clone()),
+                agent: Agent::new(FEATURES),
+                actions: VecDeque::new(),
+                stuck: Vec::new(),
+                cancelled: BTreeSet::new(),
+                next_session: 1,
+            }),
+            store: PassiveMutex::new(None),
+            pending: Pending::new(lease_cancelled, null()),
+            work_item,
+            work: AtomicU32::new(IDLE),
+            suspend: None,
+        });
+        let raw: *mut Service = Box::into_raw(service);
+        // SAFETY: `raw` is the boxed service, at its final address from here on; nothing else
+        // refers to it yet.
+        let mut service = unsafe {
+            (*raw).state.init();
+            (*raw).store.init();
+            (*raw).pending = Pending::new(lease_cancelled, raw as *const c_void);
+            Box::from_raw(raw)
+        };
+        if let Err(status) = service.connect(&bus) {
+            service.stop();
+            return Err(status);
+        }
+        // The watch fired when it was set: handle that (and anything since).
+        service.kick();
+        Ok(service)
+    }
+
+    /// Registers the queue, opens the store session, advertises and watches; then the suspend
+    /// handler.
+    fn connect(&mut self, bus: &Arc<Bus>) -> Result<(), NtStatus> {
+        let status = self.pending.init();
+        if !nt_success(status) {
+            return Err(status);
+        }
+        let waker = Arc::new(Waker {
+            // SAFETY: zero bytes until KeInitializeEvent just below.
+            reply: UnsafeCell::new(unsafe { core::mem::zeroed() }),
+            service: self,
+        });
+        // SAFETY: the Arc keeps the event at a stable address.
+        unsafe { KeInitializeEvent(waker.reply.get(), SYNCHRONIZATION_EVENT, 0) };
+        let mut store = open_store(bus, waker).map_err(|_| STATUS_DEVICE_NOT_READY)?;
+        if let Err(e) = self.state.lock().agent.advertise(&mut store) {
+            print(
+                DPFLTR_ERROR_LEVEL,
+                format_args!("xeniface: cannot advertise features: {e:?}"),
+            );
+        }
+        if let Err(e) = store.watch(SHUTDOWN_PATH, AGENT_TOKEN) {
+            print(
+                DPFLTR_ERROR_LEVEL,
+                format_args!("xeniface: cannot watch {SHUTDOWN_PATH}: {e:?}"),
+            );
+            return Err(STATUS_DEVICE_NOT_READY);
+        }
+        *self.store.lock() = Some(store);
+        let me = self as *const Service as usize;
+        self.suspend = bus
+            .on_suspend(move |phase| {
+                if phase == SUSPEND_PHASE_RESUME {
+                    // SAFETY: the registration is dropped (and waited out) before the service.
+                    unsafe { (*(me as *const Service)).resumed() };
+                }
+            })
+            .ok();
+        Ok(())
+    }
+
+    /// Stops everything: no bus callback, store session or work item runs after this returns.
+    /// Requests still pending on stuck grants are left pending (their pages must stay locked).
+    pub fn stop(mut self: Box<Self>) {
+        drop(self.suspend.take());
+        // Closing the session stops the bus's wake-ups; then the work item finishes.
+        drop(self.store.lock().take());
+        while self.work.load(Ordering::Acquire) != IDLE {
+            let ten_ms: i64 = -100_000;
+            // SAFETY: PASSIVE_LEVEL; a relative interval.
+            unsafe { KeDelayExecutionThread(KERNEL_MODE, 0, &ten_ms) };
+        }
+        let state = self.state.lock();
+        if !state.stuck.is_empty() {
+            print(
+                DPFLTR_ERROR_LEVEL,
+                format_args!("xeniface: {} grant(s) still mapped remotely at removal: their pages stay locked", state.stuck.len()),
+            );
+        }
+        drop(state);
+        // SAFETY: allocated in `start`; not queued any more (the work state is idle).
+        unsafe { IoFreeWorkItem(self.work_item) };
+    }
+
+    /// Runs the work item (from any IRQL up to DISPATCH_LEVEL).
+    pub fn kick(&self) {
+        if self.work.swap(QUEUED, Ordering::AcqRel) == IDLE {
+            // SAFETY: the work item is ours until `stop`, which waits for it to be idle.
+            unsafe {
+                IoQueueWorkItem(
+                    self.work_item,
+                    work_routine,
+                    DELAYED_WORK_QUEUE,
+                    self as *const Service as *mut c_void,
+                )
+            };
+        }
+    }
+
+    /// A new handle's session id.
+    pub fn open(&self) -> u32 {
+        let mut state = self.state.lock();
+        let mut id = state.next_session;
+        while id == 0 || state.sessions.contains_key(&id) {
+            id = id.wrapping_add(1);
+        }
+        state.next_session = id.wrapping_add(1);
+        state.sessions.insert(id, Session::new(id));
+        id
+    }
+
+    /// Releases everything handle `id` owned (IRP_MJ_CLEANUP).
+    pub fn cleanup(&self, id: u32) {
+        let mut state = self.state.lock();
+        for kind in [Kind::WatchWait, Kind::AgentWait] {
+            while let Some(irp) = self.pending.take(Filter {
+                session: Some(id),
+                kind: Some(kind),
+                irp: null_mut(),
+            }) {
+                // SAFETY: taken out of the queue: ours to complete.
+                unsafe { complete(irp.as_ptr(), STATUS_CANCELLED, 0) };
+            }
+        }
+        let Some(session) = state.sessions.remove(&id) else {
+            return;
+        };
+        let mut store = self.store.lock();
+        let closed = match store.as_mut() {
+            Some(store) => session.close(store, &mut state.home),
+            None => return,
+        };
+        drop(store);
+        for lease in closed.released {
+            self.finish_lease(&mut state, lease, STATUS_CANCELLED);
+        }
+        state.stuck.extend(closed.stuck);
+    }
+
+    /// Completes a lease whose grants have ended, unless a cancellation holds it (then the work
+    /// item completes it).
+    pub fn finish_lease(&self, state: &mut State, lease: Lease, status: NtStatus) {
+        let taken = self.pending.take(Filter {
+            session: None,
+            kind: Some(Kind::Lease),
+            irp: lease.0,
+        });
+        if taken.is_some() || state.cancelled.remove(&(lease.0 as usize)) {
+            // SAFETY: out of the queue (or handed to us by its cancellation): ours to complete.
+            unsafe { complete(lease.0, status, 0) };
+        }
+    }
+
+    /// Completes `irp` with `answer` written into its buffered output.
+    ///
+    /// # Safety
+    /// `irp` is a METHOD_BUFFERED device control request this driver owns.
+    pub unsafe fn answer(irp: *mut Irp, answer: &Answer) {
+        // SAFETY: the caller's promise: the system buffer holds the output length.
+        unsafe {
+            let location = current_stack_location(irp);
+            let len = (*location).device_io_control().output_buffer_length as usize;
+            let buffer = (*irp).associated_irp.cast::<u8>();
+            let out: &mut [u8] = if buffer.is_null() || len == 0 {
+                &mut []
+            } else {
+                core::slice::from_raw_parts_mut(buffer, len)
+            };
+            let done = answer.reply().unwrap_or(Reply::Empty).encode(out);
+            complete(irp, done.status, done.information);
+        }
+    }
+
+    /// Hands `action` to a waiting `AgentWaitAction`, or keeps it for the next one.
+    fn deliver(&self, state: &mut State, action: Action) {
+        let waiting = self.pending.take(Filter {
+            session: None,
+            kind: Some(Kind::AgentWait),
+            irp: null_mut(),
+        });
+        match waiting {
+            // SAFETY: taken out of the queue: ours to complete.
+            Some(irp) => unsafe { Service::answer(irp.as_ptr(), &Answer::U32(action as u32)) },
+            None if state.actions.len() < MAX_ACTIONS => state.actions.push_back(action),
+            None => print(
+                DPFLTR_ERROR_LEVEL,
+                format_args!("xeniface: action {action:?} dropped, nobody collects"),
+            ),
+        }
+    }
+
+    /// The work item: watch events, cancelled leases, stuck grants.
+    fn work(&self) {
+        let mut state = self.state.lock();
+        let mut store_guard = self.store.lock();
+        let Some(store) = store_guard.as_mut() else {
+            return;
+        };
+        if let Err(e) = store.process_pending() {
+            print(
+                DPFLTR_ERROR_LEVEL,
+                format_args!("xeniface: store session failed: {e:?}"),
+            );
+        }
+        while let Some(event) = store.try_event() {
+            if event.token == AGENT_TOKEN {
+                match state.agent.on_shutdown_watch(store) {
+                    Ok(Outcome::Act(action)) => {
+                        print(
+                            DPFLTR_INFO_LEVEL,
+                            format_args!("xeniface: toolstack asks for {action:?}"),
+                        );
+                        self.deliver(&mut state, action);
+                    }
+                    Ok(Outcome::Ignored(value)) => print(
+                        DPFLTR_ERROR_LEVEL,
+                        format_args!(
+                            "xeniface: ignoring control/shutdown = {:?}",
+                            core::str::from_utf8(&value)
+                        ),
+                    ),
+                    Ok(Outcome::Nothing | Outcome::Repeated(_)) => {}
+                    Err(e) => print(
+                        DPFLTR_ERROR_LEVEL,
+                        format_args!("xeniface: control/shutdown: {e:?}"),
+                    ),
+                }
+                continue;
+            }
+            let Some((id, _)) = parse_token(&event.token) else {
+                continue;
+            };
+            let State { sessions, home, .. } = &mut *state;
+            let Some(session) = sessions.get_mut(&id) else {
+                continue;
+            };
+            if session.on_watch_event(&event.token, &event.path, home) == Fired::Queued {
+                if let Some(irp) = self.pending.take(Filter {
+                    session: Some(id),
+                    kind: Some(Kind::WatchWait),
+                    irp: null_mut(),
+                }) {
+                    let answer = session.next_fired().unwrap_or(Answer::Wait);
+                    // SAFETY: taken out of the queue: ours to complete.
+                    unsafe { Service::answer(irp.as_ptr(), &answer) };
+                }
+            }
+        }
+        drop(store_guard);
+        for irp in self.pending.take_cancelled_leases() {
+            self.cancel_lease(&mut state, Lease(irp));
+        }
+        let stuck = core::mem::take(&mut state.stuck);
+        for grant in stuck {
+            match grant.end(&mut state.home) {
+                Ok(lease) => self.finish_lease(&mut state, lease, STATUS_CANCELLED),
+                Err(grant) => state.stuck.push(grant),
+            }
+        }
+    }
+
+    /// A lease request was cancelled: end its grants, then complete it (or when they end).
+    fn cancel_lease(&self, state: &mut State, lease: Lease) {
+        let owner = state
+            .sessions
+            .iter()
+            .find_map(|(id, s)| s.grant_with_lease(&lease).map(|g| (*id, g)));
+        let ended = match owner {
+            Some((id, grant)) => {
+                let State { sessions, home, .. } = &mut *state;
+                sessions
+                    .get_mut(&id)
+                    .is_some_and(|s| s.revoke(home, grant).is_ok())
+            }
+            // A stuck grant of a closed handle, or already revoked.
+            None => !state.stuck.iter().any(|g| g.lease == lease),
+        };
+        if ended {
+            // SAFETY: cancelled and handed to us by the queue: ours to complete.
+            unsafe { complete(lease.0, STATUS_CANCELLED, 0) };
+        } else {
+            state.cancelled.insert(lease.0 as usize);
+        }
+    }
+
+    /// After a resume: re-advertise, accept a new suspend request, and set the clock from Xen's.
+    fn resumed(&self) {
+        let mut state = self.state.lock();
+        let mut store = self.store.lock();
+        if let Some(store) = store.as_mut() {
+            if let Err(e) = state.agent.resumed(store) {
+                print(
+                    DPFLTR_ERROR_LEVEL,
+                    format_args!("xeniface: re-advertising after resume: {e:?}"),
+                );
+            }
+        }
+        drop(store);
+        drop(state);
+        let clock = match self.bus.wall_clock() {
+            Ok(c) => c,
+            Err(e) => {
+                print(
+                    DPFLTR_ERROR_LEVEL,
+                    format_args!("xeniface: no wall clock after resume: {e}"),
+                );
+                return;
+            }
+        };
+        let mut now = 0i64;
+        // SAFETY: writes one LARGE_INTEGER.
+        unsafe { KeQuerySystemTimePrecise(&mut now) };
+        match resync(now, clock.sec, clock.nsec) {
+            Ok(Resync::Set(time)) => {
+                // SAFETY: kernel-mode caller (no privilege check), a valid LARGE_INTEGER.
+                let status = unsafe { ZwSetSystemTime(&time, null_mut()) };
+                print(
+                    DPFLTR_INFO_LEVEL,
+                    format_args!("xeniface: clock set from Xen after resume ({:+} ms): {status:#x}", (time - now) / 10_000),
+                );
+            }
+            Ok(Resync::Refused { behind }) => print(
+                DPFLTR_ERROR_LEVEL,
+                format_args!("xeniface: Xen's clock is {} s behind Windows': not a current time, clock left alone", behind / 10_000_000),
+            ),
+            Err(e) => print(DPFLTR_ERROR_LEVEL, format_args!("xeniface: bad wall clock {clock:?}: {e:?}")),
+        }
+    }
+}
+
+/// `IO_WORKITEM_ROUTINE`: runs [`Service::work`] until no kick came in meanwhile.
+unsafe extern "system" fn work_routine(_device: *mut DeviceObject, context: *mut c_void) {
+    // SAFETY: the service that queued us; `stop` waits for the idle state before freeing it.
+    let service = unsafe { &*(context as *const Service) };
+    loop {
+        service.work.store(RUNNING, Ordering::Release);
+        service.work();
+        if service
+            .work
+            .compare_exchange(RUNNING, IDLE, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            break;
+        }
+    }
+}
+
+/// The queue's callback for a cancelled lease: the work item ends its grants.
+///
+/// # Safety
+/// `context` is the live service.
+unsafe fn lease_cancelled(context: *const c_void) {
+    // SAFETY: the caller's promise.
+    unsafe { (*(context as *const Service)).kick() };
+}
