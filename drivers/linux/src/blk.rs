@@ -1,18 +1,23 @@
 //! `xenpv-blk`: a vbd served by the blkif core and exposed as the kernel's nbd block device.
 //!
 //! One thread does everything but NBD_DO_IT: it polls the shutdown pipe, the store, the event
-//! channel device and our end of the nbd socket, and after each wake-up lets the store and the
-//! queues process what is pending. NBD requests become `BlockRequest`s tagged with the NBD handle;
-//! completions become replies. While the backend is away (closed, restarting) requests wait in the
-//! queues and are replayed on the next connection.
+//! channel device and our ends of the nbd sockets, and after each wake-up lets the store and the
+//! queues process what is pending. Each blkif queue has its own nbd connection (the kernel makes
+//! one hardware queue per connection). NBD requests become `BlockRequest`s tagged with the NBD
+//! handle; completions become replies, a whole batch per `writev`. While the backend is away
+//! (closed, restarting) requests wait in the queues and are replayed on the next connection.
 //!
 //! Why the kernel's nbd device and not ublk: with nbd's ioctl interface (NBD_SET_SOCK + NBD_DO_IT
 //! on a socket pair) the kernel speaks the NBD transmission phase to us, a 28-byte request / 16-byte
 //! reply protocol over a byte stream that is small enough to frame and test completely here
 //! ([`crate::nbd`]), needs no handshake, no netlink and no io_uring, and plugs into the same poll()
-//! loop as the store and the event channels. ublk would save the copy through the socket, but
-//! needs io_uring with URING_CMD, a per-tag buffer protocol and a second ring of our own; in the
-//! time this front had, nbd was the one that could be made correct and shown in the VM.
+//! loop as the store and the event channels. The domU's kernel has ublk_drv, and ublk would save
+//! the two copies through the socket (a read's data: granted page -> our buffer -> socket -> bio,
+//! against blkfront's granted page -> bio) and most system calls; but it needs io_uring with
+//! URING_CMD, a per-tag buffer protocol and a second ring of our own, and no ublk or io_uring
+//! crate is available here. What the nbd path does instead: read buffers come from a pool (no
+//! allocation or zeroing per request), replies of a batch go out in one `writev`, socket buffers
+//! hold a whole 1 MiB reply, and the persistent pool holds eight 1 MiB requests.
 
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
@@ -504,7 +509,7 @@ pub fn run(args: &DeviceArgs) -> Result<(), BlkError> {
 /// persistently and maps the others per request, for either front.
 const LARGE_IN_FLIGHT: usize = 8;
 
-/// The queue configuration: the default, with a pool of [`LARGE_IN_FLIGHT`] full-size indirect
+/// The queue configuration: the default, with a pool of `LARGE_IN_FLIGHT` (8) full-size indirect
 /// requests (256 data pages and the page of segment descriptors each: 2056 pages, ~8 MiB).
 pub fn queue_config() -> QueueConfig {
     let default = QueueConfig::default();
