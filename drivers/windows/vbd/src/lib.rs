@@ -11,6 +11,8 @@
 //! - [`adapter`]: what XENVBD tells storport about itself (HW_INITIALIZATION_DATA and
 //!   PORT_CONFIGURATION_INFORMATION choices, in normal and dump mode) and the adapter control
 //!   types it supports.
+//! - [`frontend`]: the vbd's frontend driver (control plane) around the miniport: the first
+//!   handshake and the rounds that follow backend restarts and protocol errors.
 //! - [`dump`]: the crash-dump / hibernation path: one ring, polled, granting only through the
 //!   reserved grant references, no allocation once started.
 //!
@@ -24,5 +26,6 @@ extern crate std;
 
 pub mod adapter;
 pub mod dump;
+pub mod frontend;
 pub mod miniport;
 pub mod srb;
