@@ -310,10 +310,7 @@ unsafe fn run(service: &Service, irp: *mut Irp, id: u32, request: Request<'_>) -
             }
         }
         Request::AgentWaitAction => match state.actions.pop_front() {
-            Some(action) => {
-                unsafe { Service::answer(irp, &Answer::U32(action as u32)) };
-                STATUS_SUCCESS
-            }
+            Some(action) => unsafe { Service::answer(irp, &Answer::U32(action as u32)) },
             None => unsafe {
                 mark_pending(irp);
                 service.pending.insert(irp, id, Kind::AgentWait);
@@ -332,10 +329,7 @@ unsafe fn run(service: &Service, irp: *mut Irp, id: u32, request: Request<'_>) -
                     service.pending.insert(irp, id, Kind::WatchWait);
                     STATUS_PENDING
                 },
-                Ok(answer) => unsafe {
-                    Service::answer(irp, &answer);
-                    (*irp).io_status.status
-                },
+                Ok(answer) => unsafe { Service::answer(irp, &answer) },
                 Err(e) => unsafe { complete(irp, e.status(), 0) },
             }
         }

@@ -367,11 +367,12 @@ impl Service {
         }
     }
 
-    /// Completes `irp` with `answer` written into its buffered output.
+    /// Completes `irp` with `answer` written into its buffered output; returns the status it
+    /// completed with (the IRP itself may be gone by then).
     ///
     /// # Safety
     /// `irp` is a METHOD_BUFFERED device control request this driver owns.
-    pub unsafe fn answer(irp: *mut Irp, answer: &Answer) {
+    pub unsafe fn answer(irp: *mut Irp, answer: &Answer) -> NtStatus {
         // SAFETY: the caller's promise: the system buffer holds the output length.
         unsafe {
             let location = current_stack_location(irp);
@@ -383,7 +384,7 @@ impl Service {
                 core::slice::from_raw_parts_mut(buffer, len)
             };
             let done = answer.reply().unwrap_or(Reply::Empty).encode(out);
-            complete(irp, done.status, done.information);
+            complete(irp, done.status, done.information)
         }
     }
 
@@ -395,8 +396,10 @@ impl Service {
             irp: null_mut(),
         });
         match waiting {
-            // SAFETY: taken out of the queue: ours to complete.
-            Some(irp) => unsafe { Service::answer(irp.as_ptr(), &Answer::U32(action as u32)) },
+            Some(irp) => {
+                // SAFETY: taken out of the queue: ours to complete.
+                unsafe { Service::answer(irp.as_ptr(), &Answer::U32(action as u32)) };
+            }
             None if state.actions.len() < MAX_ACTIONS => state.actions.push_back(action),
             None => print(
                 DPFLTR_ERROR_LEVEL,
