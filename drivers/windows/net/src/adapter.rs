@@ -23,17 +23,19 @@ use alloc::format;
 use alloc::string::ToString;
 use alloc::sync::Arc;
 
+use xenpv_abi::EvtchnPort;
 use xenpv_control::vif::{VifDeviceError, VifFrontend, VifWishes};
 use xenpv_control::xenbus::{DriverError, FrontendDriver};
 use xenpv_control::xs::client::{Client, Store, Transport, WatchEvent};
 use xenpv_datapath::netif::toeplitz::Steering;
+use xenpv_datapath::netif::EventPorts;
 use xenpv_datapath::netif::{TxDone, TxOffload, TxPacket, TxRefused};
 use xenpv_datapath::platform::Platform;
 use xenpv_ddk::ndis::miniport::NdisOffload;
-use xenpv_ddk::ndis::nbl::NetBufferList;
+use xenpv_ddk::ndis::nbl::{NetBufferList, NET_BUFFER_LIST_CANCEL_ID};
 use xenpv_ddk::ndis::{
     NdisStatus, NDIS_STATUS_MEDIA_DISCONNECTED, NDIS_STATUS_PAUSED, NDIS_STATUS_RESOURCES,
-    NDIS_STATUS_SUCCESS,
+    NDIS_STATUS_SEND_ABORTED, NDIS_STATUS_SUCCESS,
 };
 
 use crate::announce::{self, Frame};
@@ -96,6 +98,18 @@ pub fn parse_mac(s: &[u8]) -> Option<[u8; 6]> {
         *b = u8::from_str_radix(p, 16).ok()?;
     }
     parts.next().is_none().then_some(mac)
+}
+
+/// The vif number in a device's instance id (what XENBUS gives `XENPV\VIF` children): 1 to 5
+/// decimal UTF-16 digits.
+pub fn vif_number(id: &[u16]) -> Option<u32> {
+    if id.is_empty() || id.len() > 5 {
+        return None;
+    }
+    id.iter().try_fold(0u32, |n, &c| {
+        let d = char::from_u32(u32::from(c))?.to_digit(10)?;
+        Some(n * 10 + d)
+    })
 }
 
 /// The IPv6 link-local address of `mac` (modified EUI-64, RFC 4291 appendix A).
@@ -718,6 +732,42 @@ impl<Pl: Platform, T: Transport> Adapter<Pl, T> {
         }
     }
 
+    /// The event channels the home must deliver to [`poll`](Self::poll) (every queue's, and
+    /// the ctrl ring's); they change when the device reconnects.
+    pub fn event_ports(&mut self) -> alloc::vec::Vec<EvtchnPort> {
+        let mut ports = alloc::vec::Vec::new();
+        if let Some(front) = self.driver.device_mut().netfront() {
+            for q in front.queues() {
+                match q.keys().ports {
+                    EventPorts::Shared(p) => ports.push(p),
+                    EventPorts::Split { tx, rx } => ports.extend([tx, rx]),
+                }
+            }
+            if let Some(c) = front.ctrl_mut() {
+                ports.push(c.port());
+            }
+        }
+        ports
+    }
+
+    /// MiniportCancelSend: NET_BUFFERs still in the backlog whose list carries `id`
+    /// (NetBufferListCancelId) complete with NDIS_STATUS_SEND_ABORTED; those already on a ring
+    /// finish normally.
+    pub fn cancel_send(&mut self, id: usize) {
+        let (cancelled, kept): (alloc::vec::Vec<TxItem>, alloc::vec::Vec<TxItem>) =
+            self.backlog.drain(..).partition(|item| match item {
+                // SAFETY: the lists of backlog items are ours until completed.
+                TxItem::Nb(p) => unsafe {
+                    (*p.nbl()).net_buffer_list_info[NET_BUFFER_LIST_CANCEL_ID] == id
+                },
+                TxItem::Announce(_) => false,
+            });
+        self.backlog.extend(kept);
+        for item in cancelled {
+            self.fail(item, NDIS_STATUS_SEND_ABORTED);
+        }
+    }
+
     /// Whether the RSS configuration is still being written.
     pub fn rss_pending(&self) -> bool {
         self.ctrl.active
@@ -765,6 +815,16 @@ mod tests {
         assert_eq!(parse_mac(b"0:16:3e:12:ab:cd"), None);
         assert_eq!(parse_mac(b"00:16:3e:12:ab:zz"), None);
         assert_eq!(parse_mac(&[0xff, 0xfe]), None);
+    }
+
+    #[test]
+    fn vif_numbers_are_short_decimal_ids() {
+        let utf16 = |s: &str| s.encode_utf16().collect::<std::vec::Vec<u16>>();
+        assert_eq!(vif_number(&utf16("0")), Some(0));
+        assert_eq!(vif_number(&utf16("12345")), Some(12345));
+        assert_eq!(vif_number(&utf16("123456")), None);
+        assert_eq!(vif_number(&utf16("")), None);
+        assert_eq!(vif_number(&utf16("1a")), None);
     }
 
     #[test]

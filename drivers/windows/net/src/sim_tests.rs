@@ -170,7 +170,7 @@ fn bench() -> Bench {
     let back = NetbackDevice::attach(&sim.host, &sim.xenstored, &dev, 1, linux_netback(2)).unwrap();
     let client = guest.store().unwrap();
     let platform = Arc::new(SimPlatform::new(sim.host.clone(), 1));
-    let (pool, rx) = rx_pool(64, 65536 + 64);
+    let (pool, rx) = rx_pool(320, 16 * 1024);
     let wishes = VifWishes {
         queues: 2,
         multicast_control: true,
@@ -318,6 +318,45 @@ fn nbls_go_out_and_come_back_through_the_sim_netback() {
         info[NET_BUFFER_LIST_HASH_INFO] as u32,
         NDIS_HASH_FUNCTION_TOEPLITZ | NDIS_HASH_TCP_IPV4
     );
+    b.give_back(&received);
+
+    // More NET_BUFFERs than a ring holds, without letting the backend run: the rest waits in
+    // the backlog, and cancelling their id aborts exactly those.
+    assert!(
+        b.adapter.event_ports().len() >= 3,
+        "two queues' ports and the ctrl ring's"
+    );
+    let many = 300;
+    let frame = to_us(tcp4(60));
+    let mut bufs: Vec<Vec<u8>> = (0..many).map(|_| frame.clone()).collect();
+    let mut mdls: Vec<Box<Mdl>> = bufs.iter_mut().map(|f| mdl(f)).collect();
+    let mut nbs: Vec<Box<NetBuffer>> = (0..many).map(|_| zeroed()).collect();
+    let mut lists: Vec<Box<NetBufferList>> = (0..many).map(|_| zeroed()).collect();
+    let mut chain_out = NblChain::default();
+    for i in 0..many {
+        nbs[i].current_mdl = &mut *mdls[i];
+        nbs[i].data_length = frame.len() as u32;
+        lists[i].first_net_buffer = &mut *nbs[i];
+        lists[i].net_buffer_list_info[NET_BUFFER_LIST_CANCEL_ID] = 0x77;
+        // SAFETY: the lists outlive their completion.
+        unsafe { chain_out.push(&mut *lists[i]) };
+    }
+    // SAFETY: as above.
+    unsafe { b.adapter.send(chain_out.take().0) };
+    b.adapter.cancel_send(0x77);
+    let (head, aborted) = b.adapter.take_completed();
+    assert!(
+        aborted > 0 && aborted < many as u32,
+        "{aborted} of {many} were still waiting"
+    );
+    // SAFETY: completed lists of the test.
+    for l in unsafe { chain::iter(head) } {
+        assert_eq!(
+            unsafe { (*l).status },
+            xenpv_ddk::ndis::NDIS_STATUS_SEND_ABORTED
+        );
+    }
+    let (_, received) = b.traffic(many as u32 - aborted, many as u32 - aborted);
     b.give_back(&received);
 
     // Pause: sends are refused with NDIS_STATUS_PAUSED and the adapter is quiet.

@@ -76,4 +76,35 @@ unsafe extern "system" {
         length: u32,
     ) -> *mut Mdl;
     pub fn NdisFreeMdl(mdl: *mut Mdl);
+    pub fn NdisMPauseComplete(adapter_handle: NdisHandle);
+    pub fn NdisAllocateIoWorkItem(ndis_object_handle: NdisHandle) -> NdisHandle;
+    pub fn NdisQueueIoWorkItem(
+        work_item: NdisHandle,
+        routine: NdisIoWorkItemRoutine,
+        context: *mut c_void,
+    );
+    pub fn NdisFreeIoWorkItem(work_item: NdisHandle);
+}
+
+/// `NDIS_IO_WORKITEM_ROUTINE`: runs at PASSIVE_LEVEL.
+pub type NdisIoWorkItemRoutine =
+    unsafe extern "system" fn(context: *mut c_void, work_item: NdisHandle);
+
+/// `MM_PAGE_PRIORITY::NormalPagePriority`.
+pub const NORMAL_PAGE_PRIORITY: u32 = 16;
+/// `MdlMappingNoExecute`, or-ed into the priority (Windows 8 and later).
+pub const MDL_MAPPING_NO_EXECUTE: u32 = 0x4000_0000;
+
+// What `NdisQueryMdl` / `MmGetSystemAddressForMdlSafe` expand to (wdm.h inlines over this
+// ntoskrnl export): mapping an MDL's pages into system space.
+#[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
+unsafe extern "system" {
+    pub fn MmMapLockedPagesSpecifyCache(
+        mdl: *mut Mdl,
+        access_mode: i8,
+        cache_type: u32,
+        requested_address: *mut c_void,
+        bug_check_on_failure: u32,
+        priority: u32,
+    ) -> *mut c_void;
 }

@@ -33,6 +33,7 @@ pub const NDIS_STATUS_INDICATION_REQUIRED: NdisStatus = 0x4023_0001;
 pub const NDIS_STATUS_MEDIA_CONNECT: NdisStatus = 0x4001_000B;
 pub const NDIS_STATUS_MEDIA_DISCONNECT: NdisStatus = 0x4001_000C;
 pub const NDIS_STATUS_LINK_STATE: NdisStatus = 0x4001_0017;
+pub const NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG: NdisStatus = 0x4002_0006;
 pub const NDIS_STATUS_FAILURE: NdisStatus = 0xC000_0001_u32 as NdisStatus;
 pub const NDIS_STATUS_RESOURCES: NdisStatus = 0xC000_009A_u32 as NdisStatus;
 pub const NDIS_STATUS_NOT_SUPPORTED: NdisStatus = 0xC000_00BB_u32 as NdisStatus;

@@ -81,6 +81,7 @@ const _: () = assert!(offset_of!(NetBuffer, data_physical_address) == 0xa0);
 /// `NDIS_NET_BUFFER_LIST_INFO` indices (ndis.h, x64, NDIS 6.30).
 pub const TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO: usize = 0;
 pub const TCP_LARGE_SEND_NET_BUFFER_LIST_INFO: usize = 2;
+pub const NET_BUFFER_LIST_CANCEL_ID: usize = 5;
 pub const NET_BUFFER_LIST_HASH_VALUE: usize = 8;
 pub const NET_BUFFER_LIST_HASH_INFO: usize = 9;
 pub const TCP_RECV_SEG_COALESCE_INFO: usize = 22;
