@@ -6,8 +6,10 @@
 //! kernel spreads by flow over TAP queue i go out on netif queue i (virtio-net header + frame
 //! become a packet with offload requests), and frames the backend delivers on netif queue i are
 //! written to TAP queue i with the header their metadata calls for, so a flow keeps to one queue
-//! both ways. While the backend is away the TAP stays up and frames read from it are dropped, as
-//! on a cable that is unplugged.
+//! both ways. A TAP read lands in a recycled frame buffer (header apart, by `readv`), which the
+//! netif core copies into its granted pool: one copy in user space per transmitted frame. While
+//! the backend is away the TAP stays up and frames read from it are dropped, as on a cable that
+//! is unplugged.
 
 use std::fmt;
 use std::io;
@@ -27,10 +29,10 @@ use crate::platform::LinuxPlatform;
 use crate::signals::ShutdownSignal;
 use crate::sys::{TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6};
 use crate::tap::Tap;
-use crate::vnet::{rx_header, tx_offload, VnetHdr, VNET_HDR_LEN};
+use crate::vnet::{rx_header, tx_offload, VnetError, VnetHdr, VNET_HDR_LEN};
 use crate::xenbus::{open_store, Store};
 
-type Packet = OwnedPacket<Vec<u8>>;
+type Packet = OwnedPacket<TapFrame>;
 type Vif = VifFrontend<Packet, LinuxPlatform>;
 type Driver = FrontendDriver<Vif>;
 
@@ -69,14 +71,86 @@ pub fn tap_offloads(gso_tcpv4: bool, gso_tcpv6: bool) -> libc::c_uint {
     f
 }
 
-/// The packet for a frame read from the TAP (`raw` = header + frame), or why it cannot be sent.
-pub fn packet_from_tap(raw: &[u8]) -> Result<Packet, crate::vnet::VnetError> {
-    let hdr = VnetHdr::parse(raw)?;
-    let offload = tx_offload(&hdr)?;
-    Ok(OwnedPacket {
-        frame: raw[VNET_HDR_LEN..].to_vec(),
-        offload,
-    })
+/// Largest frame a TAP hands us: a 64 KiB GSO frame with its link-layer header.
+pub const MAX_FRAME: usize = 65536 + 64;
+
+/// A frame read from the TAP in a buffer of its own: the buffer keeps its full size (zeroed once,
+/// when first made) and `len` says how much of it is the frame, so a recycled buffer is reused
+/// without being cleared or grown.
+#[derive(Debug)]
+pub struct TapFrame {
+    buf: Box<[u8]>,
+    len: usize,
+}
+
+impl TapFrame {
+    pub fn new() -> TapFrame {
+        TapFrame {
+            buf: vec![0; MAX_FRAME].into_boxed_slice(),
+            len: 0,
+        }
+    }
+}
+
+impl Default for TapFrame {
+    fn default() -> Self {
+        TapFrame::new()
+    }
+}
+
+impl AsRef<[u8]> for TapFrame {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// Frame buffers given back by transmit completions, for the next TAP reads: the netif core copies
+/// a frame into its granted pool at send, so the only other copy of a transmitted frame is the
+/// TAP's own read, straight into one of these.
+#[derive(Debug, Default)]
+pub struct FramePool {
+    free: Vec<TapFrame>,
+}
+
+impl FramePool {
+    /// A full ring's worth of frames; more are freed.
+    const KEEP: usize = 256;
+
+    pub fn take(&mut self) -> TapFrame {
+        self.free.pop().unwrap_or_default()
+    }
+
+    pub fn give(&mut self, f: TapFrame) {
+        if self.free.len() < Self::KEEP {
+            self.free.push(f);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.free.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.free.is_empty()
+    }
+}
+
+/// The packet for what one TAP read brought (`read` bytes: `hdr`, then the frame in `frame`), or
+/// why it cannot be sent (with the buffer, to reuse).
+pub fn packet_from_tap(
+    hdr: &[u8; VNET_HDR_LEN],
+    mut frame: TapFrame,
+    read: usize,
+) -> Result<Packet, (VnetError, TapFrame)> {
+    if read < VNET_HDR_LEN {
+        return Err((VnetError::Short(read), frame));
+    }
+    let offload = match VnetHdr::parse(hdr).and_then(|h| tx_offload(&h)) {
+        Ok(o) => o,
+        Err(e) => return Err((e, frame)),
+    };
+    frame.len = (read - VNET_HDR_LEN).min(frame.buf.len());
+    Ok(OwnedPacket { frame, offload })
 }
 
 struct Home {
@@ -91,14 +165,18 @@ struct Home {
     offloads: Option<libc::c_uint>,
     dropped: u64,
     link: LinkWatch,
+    frames: FramePool,
 }
 
 impl Home {
     fn pump_store(&mut self) -> Result<(), NetError> {
         pump_store(&mut self.xs, &mut self.driver, "xenpv-net", |_, _, _| {})
             .map_err(NetError::Driver)?;
-        // Packets in flight when the backend went away: nothing to tell anyone.
-        self.driver.device_mut().take_aborted();
+        // Packets in flight when the backend went away: nothing to tell anyone; their buffers are
+        // reused.
+        for done in self.driver.device_mut().take_aborted() {
+            recycle(&mut self.frames, done);
+        }
         match self
             .link
             .observe(self.driver.machine().is_connected(), Instant::now())
@@ -149,6 +227,7 @@ impl Home {
     fn poll_queues(&mut self) -> Result<(), NetError> {
         let platform = self.platform.clone();
         let taps = &self.taps;
+        let frames = &mut self.frames;
         let connected = self.driver.machine().is_connected();
         let Some(front) = self.driver.device_mut().netfront() else {
             return Ok(());
@@ -161,7 +240,7 @@ impl Home {
             let tap = &taps[tap_queue(q.index().into(), taps.len())];
             let r = q.poll(
                 &*platform,
-                &mut |_: TxDone<Packet>| {},
+                &mut |done: TxDone<Packet>| recycle(frames, done),
                 &mut |meta, frame| {
                     let hdr = rx_header(meta, frame).encode();
                     if let Err(e) = tap.send(&hdr, frame) {
@@ -178,9 +257,9 @@ impl Home {
 
     /// Moves frames from every TAP queue to its netif queue until the TAP queue is empty or the
     /// ring is full, then pushes what was queued.
-    fn transmit(&mut self, buf: &mut [u8]) -> Result<(), NetError> {
+    fn transmit(&mut self) -> Result<(), NetError> {
         for t in 0..self.taps.len() {
-            self.transmit_from(t, buf)?;
+            self.transmit_from(t)?;
         }
         let platform = self.platform.clone();
         if let Some(front) = self.driver.device_mut().netfront() {
@@ -191,18 +270,25 @@ impl Home {
         Ok(())
     }
 
-    fn transmit_from(&mut self, t: usize, buf: &mut [u8]) -> Result<(), NetError> {
+    fn transmit_from(&mut self, t: usize) -> Result<(), NetError> {
         let connected = self.driver.machine().is_connected();
+        let mut hdr = [0u8; VNET_HDR_LEN];
         loop {
             let packet = match self.held[t].take() {
                 Some(p) => p,
                 None => {
-                    let Some(n) = self.taps[t].recv(buf).map_err(os("TAP read"))? else {
+                    let mut frame = self.frames.take();
+                    let Some(n) = self.taps[t]
+                        .recv_split(&mut hdr, &mut frame.buf)
+                        .map_err(os("TAP read"))?
+                    else {
+                        self.frames.give(frame);
                         break;
                     };
-                    match packet_from_tap(&buf[..n]) {
+                    match packet_from_tap(&hdr, frame, n) {
                         Ok(p) => p,
-                        Err(e) => {
+                        Err((e, frame)) => {
+                            self.frames.give(frame);
                             self.dropped += 1;
                             eprintln!("xenpv-net: dropping a TAP frame: {e}");
                             continue;
@@ -214,6 +300,7 @@ impl Home {
                 Some(f) if connected => f,
                 // No backend: the frame goes nowhere.
                 _ => {
+                    self.frames.give(packet.frame);
                     self.dropped += 1;
                     continue;
                 }
@@ -226,7 +313,8 @@ impl Home {
                     self.held[t] = Some(p);
                     break;
                 }
-                Err((_, why)) => {
+                Err((p, why)) => {
+                    self.frames.give(p.frame);
                     self.dropped += 1;
                     eprintln!("xenpv-net: frame refused: {why:?}");
                 }
@@ -282,6 +370,7 @@ pub fn run(args: &DeviceArgs) -> Result<(), NetError> {
         offloads: None,
         dropped: 0,
         link: LinkWatch::default(),
+        frames: FramePool::default(),
     };
     let t0 = Instant::now();
     home.until(Duration::from_secs(30), "the backend to connect", |h| {
@@ -309,8 +398,6 @@ pub fn run(args: &DeviceArgs) -> Result<(), NetError> {
 }
 
 fn serve(home: &mut Home, signal: &ShutdownSignal) -> Result<(), NetError> {
-    // Room for a 64 KiB GSO frame and its header.
-    let mut buf = vec![0u8; 65536 + VNET_HDR_LEN + 64];
     loop {
         let mut fds = vec![
             signal.fd(),
@@ -338,7 +425,14 @@ fn serve(home: &mut Home, signal: &ShutdownSignal) -> Result<(), NetError> {
             home.take_events()?;
         }
         home.poll_queues()?;
-        home.transmit(&mut buf)?;
+        home.transmit()?;
+    }
+}
+
+/// Keeps the buffer of a transmitted packet for the next TAP read.
+fn recycle(frames: &mut FramePool, done: TxDone<Packet>) {
+    if let TxDone::Packet { packet, .. } = done {
+        frames.give(packet.frame);
     }
 }
 
@@ -382,18 +476,25 @@ mod tests {
         );
     }
 
+    /// A TAP read of `bytes` after a header: the buffer and the byte count readv returns.
+    fn frame_of(bytes: &[u8]) -> (TapFrame, usize) {
+        let mut f = TapFrame::new();
+        f.buf[..bytes.len()].copy_from_slice(bytes);
+        (f, VNET_HDR_LEN + bytes.len())
+    }
+
     #[test]
-    fn tap_frames_become_packets_without_their_header() {
+    fn tap_frames_become_packets_of_exactly_their_length() {
         let hdr = VnetHdr {
             flags: F_NEEDS_CSUM,
             gso_type: GSO_TCPV4,
             gso_size: 1448,
             ..VnetHdr::default()
         };
-        let mut raw = hdr.encode().to_vec();
-        raw.extend_from_slice(&[0xaa; 60]);
-        let p = packet_from_tap(&raw).unwrap();
-        assert_eq!(p.frame, vec![0xaa; 60]);
+        let (mut f, n) = frame_of(&[0xaa; 60]);
+        f.buf[60..100].fill(0xbb); // a longer frame's leftovers
+        let p = packet_from_tap(&hdr.encode(), f, n).unwrap();
+        assert_eq!(p.frame.as_ref(), &[0xaa; 60][..]);
         assert_eq!(p.offload.checksum, TxChecksum::Offload);
         assert_eq!(
             p.offload.gso,
@@ -407,7 +508,48 @@ mod tests {
             gso_size: 1000,
             ..VnetHdr::default()
         };
-        assert!(packet_from_tap(&udp.encode()).is_err());
-        assert!(packet_from_tap(&[0; 4]).is_err());
+        let (f, n) = frame_of(&[1; 10]);
+        let (_, back) = packet_from_tap(&udp.encode(), f, n).unwrap_err();
+        assert_eq!(
+            back.buf.len(),
+            MAX_FRAME,
+            "the buffer comes back to be reused"
+        );
+        let (f, _) = frame_of(&[]);
+        let huge = packet_from_tap(&VnetHdr::default().encode(), f, usize::MAX).unwrap();
+        assert_eq!(
+            huge.frame.as_ref().len(),
+            MAX_FRAME,
+            "never past the buffer"
+        );
+        let (f, _) = frame_of(&[]);
+        let (e, _) = packet_from_tap(&[0; VNET_HDR_LEN], f, 4).unwrap_err();
+        assert_eq!(e, VnetError::Short(4), "a read shorter than a header");
+        let (f, n) = frame_of(&[]);
+        let empty = packet_from_tap(&VnetHdr::default().encode(), f, n).unwrap();
+        assert!(empty.frame.as_ref().is_empty());
+    }
+
+    #[test]
+    fn frame_buffers_are_reused_and_the_pool_stays_bounded() {
+        let mut pool = FramePool::default();
+        let f = pool.take();
+        let ptr = f.buf.as_ptr();
+        pool.give(f);
+        assert_eq!(pool.take().buf.as_ptr(), ptr);
+        for _ in 0..FramePool::KEEP + 3 {
+            pool.give(TapFrame::new());
+        }
+        assert_eq!(pool.len(), FramePool::KEEP);
+        let mut pool = FramePool::default();
+        let done = TxDone::Packet {
+            packet: OwnedPacket {
+                frame: TapFrame::new(),
+                offload: Default::default(),
+            },
+            status: xenpv_datapath::netif::TxStatus::Ok,
+        };
+        recycle(&mut pool, done);
+        assert!(!pool.is_empty(), "a completed packet's buffer returns");
     }
 }

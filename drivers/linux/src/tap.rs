@@ -71,17 +71,27 @@ impl Tap {
         Ok(())
     }
 
-    /// Reads one frame with its header into `buf`; `Ok(None)` when nothing is waiting.
-    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    /// Reads one frame: its virtio-net header into `hdr`, the frame itself straight into `frame`
+    /// (one `readv`, no copy after it); returns how many bytes came, header included, or
+    /// `Ok(None)` when nothing is waiting.
+    pub fn recv_split(
+        &self,
+        hdr: &mut [u8; VNET_HDR_LEN],
+        frame: &mut [u8],
+    ) -> io::Result<Option<usize>> {
+        let iov = [
+            libc::iovec {
+                iov_base: hdr.as_mut_ptr() as *mut libc::c_void,
+                iov_len: hdr.len(),
+            },
+            libc::iovec {
+                iov_base: frame.as_mut_ptr() as *mut libc::c_void,
+                iov_len: frame.len(),
+            },
+        ];
         loop {
-            // SAFETY: reading into a live buffer of the given length.
-            let n = unsafe {
-                libc::read(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr() as *mut libc::c_void,
-                    buf.len(),
-                )
-            };
+            // SAFETY: both iovecs point at live, exclusively borrowed buffers of their lengths.
+            let n = unsafe { libc::readv(self.fd.as_raw_fd(), iov.as_ptr(), 2) };
             if n >= 0 {
                 return Ok(Some(n as usize));
             }
