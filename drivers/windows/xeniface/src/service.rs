@@ -3,9 +3,8 @@
 //! own (watch events) and what the kernel hands back (cancelled grants).
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
 use core::ptr::{null, null_mut};
@@ -32,8 +31,9 @@ use xenpv_ddk::userio::imports::{
 };
 use xenpv_ddk::userio::DELAYED_WORK_QUEUE;
 use xenpv_winiface::agent::{Action, Agent, Features, Outcome, AGENT_TOKEN, SHUTDOWN_PATH};
+use xenpv_winiface::lease::{LeaseQueue, Leases};
 use xenpv_winiface::reply::Reply;
-use xenpv_winiface::session::{parse_token, Answer, Fired, Grant, Session};
+use xenpv_winiface::session::{parse_token, Answer, Fired, Session};
 use xenpv_winiface::time::{resync, Resync};
 
 use crate::home::{KernelHome, UserEvent};
@@ -66,11 +66,8 @@ pub struct State {
     pub agent: Agent,
     /// Actions no `AgentWaitAction` has collected yet.
     pub actions: VecDeque<Action>,
-    /// Grants of closed handles that the remote domain still maps: their requests stay pending
-    /// (their pages locked) until the grants end.
-    pub stuck: Vec<Grant<Lease>>,
-    /// Cancelled leases whose grants could not end yet: completed when they do.
-    pub cancelled: BTreeSet<usize>,
+    /// The requests behind grants of closed handles or cancelled while still granted.
+    pub leases: Leases<Lease>,
     next_session: u32,
 }
 
@@ -206,8 +203,7 @@ impl Service {
                 home: KernelHome::new(bus.clone()),
                 agent: Agent::new(FEATURES),
                 actions: VecDeque::new(),
-                stuck: Vec::new(),
-                cancelled: BTreeSet::new(),
+                leases: Leases::default(),
                 next_session: 1,
             }),
             store: PassiveMutex::new(None),
@@ -286,14 +282,13 @@ impl Service {
             // SAFETY: PASSIVE_LEVEL; a relative interval.
             unsafe { KeDelayExecutionThread(KERNEL_MODE, 0, &ten_ms) };
         }
-        let state = self.state.lock();
-        if !state.stuck.is_empty() {
+        let stuck = self.state.lock().leases.stuck();
+        if stuck != 0 {
             print(
                 DPFLTR_ERROR_LEVEL,
-                format_args!("xeniface: {} grant(s) still mapped remotely at removal: their pages stay locked", state.stuck.len()),
+                format_args!("xeniface: {stuck} grant(s) still mapped remotely at removal: their pages stay locked"),
             );
         }
-        drop(state);
         // SAFETY: allocated in `start`; not queued any more (the work state is idle).
         unsafe { IoFreeWorkItem(self.work_item) };
     }
@@ -350,18 +345,14 @@ impl Service {
         for lease in closed.released {
             self.finish_lease(&mut state, lease, STATUS_CANCELLED);
         }
-        state.stuck.extend(closed.stuck);
+        state.leases.keep(closed.stuck);
     }
 
     /// Completes a lease whose grants have ended, unless a cancellation holds it (then the work
     /// item completes it).
     pub fn finish_lease(&self, state: &mut State, lease: Lease, status: NtStatus) {
-        let taken = self.pending.take(Filter {
-            session: None,
-            kind: Some(Kind::Lease),
-            irp: lease.0,
-        });
-        if taken.is_some() || state.cancelled.remove(&(lease.0 as usize)) {
+        let mut queue = &self.pending;
+        if let Some(lease) = state.leases.ended(lease, &mut queue) {
             // SAFETY: out of the queue (or handed to us by its cancellation): ours to complete.
             unsafe { complete(lease.0, status, 0) };
         }
@@ -466,39 +457,22 @@ impl Service {
             }
         }
         drop(store_guard);
+        let State {
+            sessions,
+            home,
+            leases,
+            ..
+        } = &mut *state;
         for irp in self.pending.take_cancelled_leases() {
-            self.cancel_lease(&mut state, Lease(irp));
-        }
-        let stuck = core::mem::take(&mut state.stuck);
-        for grant in stuck {
-            match grant.end(&mut state.home) {
-                Ok(lease) => self.finish_lease(&mut state, lease, STATUS_CANCELLED),
-                Err(grant) => state.stuck.push(grant),
+            if let Some(lease) = leases.cancelled(Lease(irp), sessions.values_mut(), home) {
+                // SAFETY: cancelled and handed to us by the queue, its grants ended: ours.
+                unsafe { complete(lease.0, STATUS_CANCELLED, 0) };
             }
         }
-    }
-
-    /// A lease request was cancelled: end its grants, then complete it (or when they end).
-    fn cancel_lease(&self, state: &mut State, lease: Lease) {
-        let owner = state
-            .sessions
-            .iter()
-            .find_map(|(id, s)| s.grant_with_lease(&lease).map(|g| (*id, g)));
-        let ended = match owner {
-            Some((id, grant)) => {
-                let State { sessions, home, .. } = &mut *state;
-                sessions
-                    .get_mut(&id)
-                    .is_some_and(|s| s.revoke(home, grant).is_ok())
-            }
-            // A stuck grant of a closed handle, or already revoked.
-            None => !state.stuck.iter().any(|g| g.lease == lease),
-        };
-        if ended {
-            // SAFETY: cancelled and handed to us by the queue: ours to complete.
+        let mut queue = &self.pending;
+        for lease in leases.retry(home, &mut queue) {
+            // SAFETY: grants ended; out of the queue or handed over by its cancellation.
             unsafe { complete(lease.0, STATUS_CANCELLED, 0) };
-        } else {
-            state.cancelled.insert(lease.0 as usize);
         }
     }
 
@@ -571,4 +545,19 @@ unsafe extern "system" fn work_routine(_device: *mut DeviceObject, context: *mut
 unsafe fn lease_cancelled(context: *const c_void) {
     // SAFETY: the caller's promise.
     unsafe { (*(context as *const Service)).kick() };
+}
+
+/// The lease requests of the cancel-safe queue.
+impl LeaseQueue<Lease> for &Pending {
+    fn take(&mut self, lease: Lease) -> bool {
+        Pending::take(
+            self,
+            Filter {
+                session: None,
+                kind: Some(Kind::Lease),
+                irp: lease.0,
+            },
+        )
+        .is_some()
+    }
 }
