@@ -33,10 +33,6 @@ pub const LSO_MAX_SIZE: u32 = 62 * 1024;
 pub const LSO_MIN_SEGMENTS: u32 = 2;
 /// The vendor id: the Xen Project's IEEE OUI (00:16:3e), in the low three bytes.
 pub const VENDOR_ID: u32 = 0x003e_1600;
-/// `OID_GEN_NETWORK_LAYER_ADDRESSES` (ntddndis.h).
-pub const OID_GEN_NETWORK_LAYER_ADDRESSES: u32 = 0x0001_0118;
-/// `NDIS_PROTOCOL_ID_TCP_IP`: the address type of IPv4 entries.
-pub const NDIS_PROTOCOL_ID_TCP_IP: u16 = 0x02;
 /// IPv4 addresses kept for announcements.
 pub const MAX_ADDRESSES: usize = 8;
 
@@ -595,24 +591,25 @@ fn set_offload_parameters(c: &mut Ctx<'_>, d: &[u8]) -> Result<usize, OidError> 
 }
 
 fn set_network_addresses(c: &mut Ctx<'_>, d: &[u8]) -> Result<usize, OidError> {
-    // NETWORK_ADDRESS_LIST: LONG AddressCount, USHORT AddressType, then from offset 6 the
-    // NETWORK_ADDRESS entries (USHORT AddressLength, USHORT AddressType, Address[AddressLength]);
-    // an IPv4 entry's address is a NETWORK_ADDRESS_IP (USHORT sin_port, ULONG in_addr at 4,
-    // UCHAR sin_zero[8]). Offsets measured from mingw-w64's ntddndis.h.
-    need(d, 6)?;
+    // NETWORK_ADDRESS_LIST: a count, then entries (length, type, address bytes); an IPv4
+    // entry's address is a NETWORK_ADDRESS_IP with the address at `in_addr`. Layouts measured
+    // against ntddndis.h by xenpv-ddk's conformance test.
+    need(d, NETWORK_ADDRESS_LIST_ADDRESS_OFFSET)?;
     let count = i32::from_le_bytes([d[0], d[1], d[2], d[3]]);
-    let mut at = 6;
+    let mut at = NETWORK_ADDRESS_LIST_ADDRESS_OFFSET;
     let mut found: ArrayVec<[u8; 4], MAX_ADDRESSES> = ArrayVec::new();
     for _ in 0..count.max(0) {
-        need(d, at + 4)?;
+        let data = at + NETWORK_ADDRESS_ADDRESS_OFFSET;
+        need(d, data)?;
         let len = usize::from(u16::from_le_bytes([d[at], d[at + 1]]));
         let kind = u16::from_le_bytes([d[at + 2], d[at + 3]]);
-        need(d, at + 4 + len)?;
-        if kind == NDIS_PROTOCOL_ID_TCP_IP && len >= 8 && !found.is_full() {
-            let a = &d[at + 4 + 4..at + 4 + 8];
+        need(d, data + len)?;
+        if kind == NDIS_PROTOCOL_ID_TCP_IP && len >= NETWORK_ADDRESS_LENGTH_IP && !found.is_full() {
+            let a = &d[data + NETWORK_ADDRESS_IP_IN_ADDR_OFFSET
+                ..data + NETWORK_ADDRESS_IP_IN_ADDR_OFFSET + 4];
             found.push([a[0], a[1], a[2], a[3]]);
         }
-        at += 4 + len;
+        at = data + len;
     }
     c.state.ipv4 = found;
     Ok(d.len())

@@ -380,7 +380,7 @@ fn nbls_go_out_and_come_back_through_the_sim_netback() {
     addrs.extend_from_slice(&[0; 8]);
     assert_eq!(
         b.adapter
-            .oid_set(crate::oid::OID_GEN_NETWORK_LAYER_ADDRESSES, &addrs)
+            .oid_set(OID_GEN_NETWORK_LAYER_ADDRESSES, &addrs)
             .status,
         NDIS_STATUS_SUCCESS
     );

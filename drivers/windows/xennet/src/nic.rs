@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
 use core::ptr::null_mut;
-use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use xenpv_abi::EvtchnPort;
 use xenpv_busif::{open_store, Bus, BusPlatform, BusTransport, EventRegistration};
@@ -33,7 +33,7 @@ use xenpv_ddk::ndis::*;
 use xenpv_ddk::object::DeviceObject;
 use xenpv_ddk::sync::KERNEL_MODE;
 use xenpv_winnet::adapter::Adapter;
-use xenpv_winnet::chain;
+use xenpv_winnet::chain::{self, NblStack};
 use xenpv_winnet::oid::{media_connect_state, TABLE};
 use xenpv_winnet::recv::{RxBuffer, RxPool};
 
@@ -76,8 +76,8 @@ pub struct Nic {
     locked: AtomicBool,
     inner: UnsafeCell<Option<Inner>>,
     poll_wanted: AtomicBool,
-    sends: AtomicPtr<NetBufferList>,
-    returns: AtomicPtr<NetBufferList>,
+    sends: NblStack,
+    returns: NblStack,
     work_item: NdisHandle,
     work_queued: AtomicBool,
     halting: AtomicBool,
@@ -94,38 +94,6 @@ pub struct Nic {
 unsafe impl Send for Nic {}
 // SAFETY: as above.
 unsafe impl Sync for Nic {}
-
-/// Pushes every list of `head` on the lock-free stack `stack`, one at a time (so that reversing
-/// the stack restores the order they came in).
-fn push_all(stack: &AtomicPtr<NetBufferList>, head: *mut NetBufferList) {
-    // SAFETY: the caller hands over a chain it owns; `next` is read before it is rewritten.
-    for nbl in unsafe { chain::iter(head) } {
-        let mut top = stack.load(Ordering::Acquire);
-        loop {
-            // SAFETY: the list is ours until a lock holder takes the stack.
-            unsafe { (*nbl).next = top };
-            match stack.compare_exchange_weak(top, nbl, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => break,
-                Err(t) => top = t,
-            }
-        }
-    }
-}
-
-/// Takes the whole stack and returns it in push order.
-fn take_all(stack: &AtomicPtr<NetBufferList>) -> *mut NetBufferList {
-    let mut list = stack.swap(null_mut(), Ordering::AcqRel);
-    let mut reversed: *mut NetBufferList = null_mut();
-    while !list.is_null() {
-        // SAFETY: the stack's lists are owned by whoever took it.
-        let next = unsafe { (*list).next };
-        // SAFETY: as above.
-        unsafe { (*list).next = reversed };
-        reversed = list;
-        list = next;
-    }
-    reversed
-}
 
 /// Maps every MDL of a send chain that has no system address yet (`NdisQueryMdl`).
 ///
@@ -161,6 +129,19 @@ unsafe fn map_mdls(head: *mut NetBufferList) {
     }
 }
 
+/// `KeGetCurrentIrql`: wdm.h defines it for x64 as `__readcr8()`, the task priority register.
+fn current_irql() -> u8 {
+    let irql: u64;
+    // SAFETY: reading CR8 has no side effects and is allowed in kernel mode.
+    unsafe {
+        core::arch::asm!("mov {}, cr8", out(reg) irql, options(nomem, nostack, preserves_flags))
+    };
+    irql as u8
+}
+
+/// `DISPATCH_LEVEL`.
+const DISPATCH_LEVEL: u8 = 2;
+
 impl Nic {
     fn try_lock(&self) -> bool {
         self.locked
@@ -174,17 +155,17 @@ impl Nic {
 
     fn pending(&self) -> bool {
         self.poll_wanted.load(Ordering::Acquire)
-            || !self.sends.load(Ordering::Acquire).is_null()
-            || !self.returns.load(Ordering::Acquire).is_null()
+            || !self.sends.is_empty()
+            || !self.returns.is_empty()
     }
 
     /// The deferred work, under the lock: returned lists, queued sends, a poll.
     fn work(&self, inner: &mut Inner, out: &mut Outputs) {
         let a = &mut inner.adapter;
-        let returns = take_all(&self.returns);
+        let returns = self.returns.take_all();
         // SAFETY: lists NDIS returned, all from this adapter's pool.
         unsafe { a.return_nbls(returns) };
-        let sends = take_all(&self.sends);
+        let sends = self.sends.take_all();
         // SAFETY: lists NDIS handed to MiniportSendNetBufferLists, mapped there.
         unsafe { a.send(sends) };
         if self.poll_wanted.swap(false, Ordering::AcqRel) {
@@ -236,13 +217,26 @@ impl Nic {
 
     /// Hands results to NDIS (no lock held: NDIS may call back into the miniport).
     fn deliver(&self, out: Outputs) {
+        // Both calls must say whether the caller runs at DISPATCH_LEVEL; deliveries happen from
+        // the event DPC and from PASSIVE_LEVEL handlers alike.
+        let dispatch = current_irql() >= DISPATCH_LEVEL;
         let (completed, n) = out.completed;
         if n > 0 {
+            let flags = if dispatch {
+                NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL
+            } else {
+                0
+            };
             // SAFETY: completed send lists, handed back once.
-            unsafe { NdisMSendNetBufferListsComplete(self.handle, completed, 0) };
+            unsafe { NdisMSendNetBufferListsComplete(self.handle, completed, flags) };
         }
         let (received, n) = out.received;
         if n > 0 {
+            let flags = if dispatch {
+                NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL
+            } else {
+                0
+            };
             // SAFETY: lists of this adapter's pool, filled and owned until returned.
             unsafe {
                 NdisMIndicateReceiveNetBufferLists(
@@ -250,7 +244,7 @@ impl Nic {
                     received,
                     NDIS_DEFAULT_PORT_NUMBER,
                     n,
-                    0,
+                    flags,
                 )
             };
         }
@@ -326,13 +320,15 @@ impl Nic {
     pub fn send(&self, nbls: *mut NetBufferList) {
         // SAFETY: the chain NDIS handed over.
         unsafe { map_mdls(nbls) };
-        push_all(&self.sends, nbls);
+        // SAFETY: the chain NDIS handed over, ours until completed.
+        unsafe { self.sends.push_chain(nbls) };
         self.kick();
     }
 
     /// MiniportReturnNetBufferLists.
     pub fn return_nbls(&self, nbls: *mut NetBufferList) {
-        push_all(&self.returns, nbls);
+        // SAFETY: lists NDIS returns, ours again.
+        unsafe { self.returns.push_chain(nbls) };
         self.kick();
     }
 
@@ -524,8 +520,8 @@ pub unsafe fn initialize(handle: NdisHandle) -> Result<*mut Nic, InitError> {
         locked: AtomicBool::new(false),
         inner: UnsafeCell::new(None),
         poll_wanted: AtomicBool::new(false),
-        sends: AtomicPtr::new(null_mut()),
-        returns: AtomicPtr::new(null_mut()),
+        sends: NblStack::default(),
+        returns: NblStack::default(),
         work_item,
         work_queued: AtomicBool::new(false),
         halting: AtomicBool::new(false),
@@ -779,7 +775,7 @@ pub unsafe fn halt(nic: *mut Nic) {
         // Lists NDIS already returned but nobody processed yet go back to the pool first.
         let mut a = inner.adapter;
         // SAFETY: returned lists of this pool.
-        unsafe { a.return_nbls(take_all(&n.returns)) };
+        unsafe { a.return_nbls(n.returns.take_all()) };
         if let Ok(pool) = a.halt() {
             if let Ok(buffers) = pool.into_buffers() {
                 for b in buffers {

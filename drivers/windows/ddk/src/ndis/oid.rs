@@ -101,6 +101,19 @@ pub const OID_TCP_OFFLOAD_CURRENT_CONFIG: u32 = 0xfc01_020b;
 pub const OID_TCP_OFFLOAD_PARAMETERS: u32 = 0xfc01_020c;
 pub const OID_TCP_OFFLOAD_HARDWARE_CAPABILITIES: u32 = 0xfc01_020d;
 
+/// `OID_GEN_NETWORK_LAYER_ADDRESSES`: the stack's addresses on this interface (a set).
+pub const OID_GEN_NETWORK_LAYER_ADDRESSES: u32 = 0x0001_0118;
+/// `NDIS_PROTOCOL_ID_TCP_IP`: the `AddressType` of IPv4 entries.
+pub const NDIS_PROTOCOL_ID_TCP_IP: u16 = 0x02;
+/// `offsetof(NETWORK_ADDRESS_LIST, Address)`: LONG AddressCount, USHORT AddressType, then the
+/// 2-byte aligned entries.
+pub const NETWORK_ADDRESS_LIST_ADDRESS_OFFSET: usize = 6;
+/// `offsetof(NETWORK_ADDRESS, Address)`: USHORT AddressLength, USHORT AddressType, the bytes.
+pub const NETWORK_ADDRESS_ADDRESS_OFFSET: usize = 4;
+/// `offsetof(NETWORK_ADDRESS_IP, in_addr)` and `sizeof(NETWORK_ADDRESS_IP)`.
+pub const NETWORK_ADDRESS_IP_IN_ADDR_OFFSET: usize = 4;
+pub const NETWORK_ADDRESS_LENGTH_IP: usize = 16;
+
 // NDIS_PACKET_TYPE_* (ntddndis.h): the packet filter bits.
 pub const NDIS_PACKET_TYPE_DIRECTED: u32 = 0x0000_0001;
 pub const NDIS_PACKET_TYPE_MULTICAST: u32 = 0x0000_0002;
