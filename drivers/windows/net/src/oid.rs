@@ -874,4 +874,61 @@ mod tests {
         let r = set(&mut c, OID_GEN_NETWORK_LAYER_ADDRESSES, &d);
         assert_eq!(r.status, NDIS_STATUS_INVALID_LENGTH);
     }
+
+    /// A small deterministic generator for arbitrary bytes (xorshift64).
+    fn bytes(seed: &mut u64, n: usize) -> std::vec::Vec<u8> {
+        (0..n)
+            .map(|_| {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                *seed as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn no_buffer_length_or_content_reads_or_writes_outside_the_buffer() {
+        let counters = Counters {
+            tx_packets: u64::MAX,
+            ..Counters::default()
+        };
+        let mut seed = 0x9e37_79b9_7f4a_7c15;
+        for entry in TABLE {
+            for len in 0..=200usize {
+                let mut state = OidState::default();
+                let mut c = ctx(&mut state, &counters);
+                if entry.query.is_some() {
+                    // The answer goes into `len` bytes of a larger buffer whose tail must stay.
+                    let mut big = std::vec![0x5a_u8; len + 64];
+                    let r = query(&mut c, entry.oid, &mut big[..len]);
+                    assert!(
+                        big[len..].iter().all(|&b| b == 0x5a),
+                        "{:#x} wrote past {len}",
+                        entry.oid
+                    );
+                    assert!(r.bytes as usize <= len);
+                    if r.status == NDIS_STATUS_BUFFER_TOO_SHORT {
+                        assert!(
+                            r.needed as usize > len,
+                            "{:#x}: needed {} at {len}",
+                            entry.oid,
+                            r.needed
+                        );
+                    } else {
+                        assert_eq!(r.status, NDIS_STATUS_SUCCESS, "{:#x} at {len}", entry.oid);
+                    }
+                }
+                if entry.set.is_some() {
+                    // Arbitrary contents: a typed refusal or success, never a panic.
+                    let data = bytes(&mut seed, len);
+                    let r = set(&mut c, entry.oid, &data);
+                    assert!(r.bytes as usize <= len);
+                    if r.status == NDIS_STATUS_INVALID_LENGTH {
+                        assert!(r.needed as usize > len, "{:#x}", entry.oid);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -260,6 +260,41 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_frames_from_the_backend_never_panic() {
+        // Truncations of a real frame at every length, and headers with every IHL / TCP data
+        // offset, under every metadata combination.
+        let base = tcp4(200);
+        let metas = [
+            RxMeta::default(),
+            RxMeta {
+                checksum: RxChecksum::Validated,
+                gso: Some(Gso {
+                    kind: GsoKind::TcpV4,
+                    mss: 1,
+                }),
+                hash: Some(RssHash {
+                    value: 1,
+                    kind: HashKind::Ipv6,
+                }),
+            },
+        ];
+        for meta in &metas {
+            for len in 0..base.len() {
+                let info = rx_info(meta, &base[..len], ALL);
+                if len < 54 && meta.gso.is_some() {
+                    assert_eq!(info.rsc, 0, "no segment count without a whole TCP header");
+                }
+            }
+            for ihl in 0..=0xff_u8 {
+                let mut f = base.clone();
+                f[14] = ihl;
+                f[46] = ihl;
+                let _ = rx_info(meta, &f, ALL);
+            }
+        }
+    }
+
+    #[test]
     fn buffers_cycle_through_ndis_and_run_out() {
         let mut mem = vec![0u8; 2 * 2048];
         let (a, b) = mem.split_at_mut(2048);
