@@ -28,7 +28,7 @@ pub const WINDOWS_TARGET: Requirement = Requirement::Component {
 
 /// The driver crates of the drivers/windows workspace, by directory; each builds `<name>.dll`
 /// (packaged as `<name>.sys`) and has `<name>/<name>.inf`.
-const DRIVERS: &[&str] = &["xenbus", "xeniface", "xennet"];
+const DRIVERS: &[&str] = &["xenbus", "xeniface", "xennet", "xenvbd"];
 
 /// The portable crates with code that compiles only for Windows (their FFI, allocator and panic
 /// handler): linted for the Windows target from the root workspace, where they are members.
