@@ -463,6 +463,14 @@ mod tests {
     }
 
     #[test]
+    fn the_xenvbd_inf_passes_with_the_vbd_hardware_id() {
+        let text = include_str!("../../xenvbd/xenvbd.inf");
+        let summary = check_inf(text, "xenvbd.sys").unwrap_or_else(|p| panic!("{p:?}"));
+        assert_eq!(summary.hardware_ids, ["XENPV\\VBD"]);
+        assert_eq!(summary.service, "xenvbd");
+    }
+
+    #[test]
     fn the_xenbus_inf_passes_with_the_platform_device_ids() {
         let summary = check_inf(XENBUS_INF, "xenbus.sys").unwrap_or_else(|p| panic!("{p:?}"));
         assert_eq!(
