@@ -49,6 +49,8 @@ use crate::send::{completion_status, Completion, NbPacket};
 
 /// NET_BUFFERs that can wait for ring space.
 pub const BACKLOG: usize = 1024;
+/// The watch token of the backend's `carrier` key (the xenbus driver watches `state` only).
+const CARRIER_TOKEN: &str = "xennet-carrier";
 
 /// What travels through the netif queues: a NET_BUFFER of the stack, or an announcement.
 #[derive(Debug)]
@@ -222,11 +224,15 @@ impl<Pl: Platform, T: Transport> Adapter<Pl, T> {
         self.mac
     }
 
-    /// Starts connecting to the backend.
+    /// Starts connecting to the backend, and follows its `carrier` key (link up or down).
     pub fn connect(&mut self) -> Result<(), AdapterError> {
         self.driver
             .connect(&mut self.client)
             .map_err(AdapterError::Driver)?;
+        let carrier = format!("{}/carrier", self.driver.paths().backend);
+        self.client
+            .watch(&carrier, CARRIER_TOKEN)
+            .map_err(AdapterError::Store)?;
         self.after_store();
         Ok(())
     }
@@ -259,6 +265,19 @@ impl<Pl: Platform, T: Transport> Adapter<Pl, T> {
     }
 
     fn on_watch(&mut self, ev: &WatchEvent) -> Result<(), AdapterError> {
+        if ev.token == CARRIER_TOKEN {
+            let paths = self.driver.paths().clone();
+            return match self
+                .driver
+                .device_mut()
+                .update_link(&mut self.client, &paths)
+            {
+                // A malformed carrier key leaves the link as it was.
+                Ok(_) | Err(VifDeviceError::Feature(_)) => Ok(()),
+                Err(VifDeviceError::Store(e)) => Err(AdapterError::Store(e)),
+                Err(_) => Ok(()),
+            };
+        }
         match self.driver.on_watch(&mut self.client, ev) {
             // A device error has already taken the machine towards Closed; it reconnects
             // when the backend offers again.
@@ -465,18 +484,22 @@ impl<Pl: Platform, T: Transport> Adapter<Pl, T> {
         }
     }
 
-    /// Moves backlog items to their queues until a ring is full, then kicks the backend.
+    /// Moves backlog items to their queues until a ring is full, then kicks the backend. Without
+    /// a connected backend and link nothing waits: the items complete as disconnected (NDIS
+    /// expects sends to finish, and frames held across an outage would arrive stale).
     fn drain(&mut self) {
         let platform = self.platform.clone();
-        let connected = self.connected;
-        let Some(front) = self.driver.device_mut().netfront() else {
-            while let Some(item) = self.backlog.pop_front() {
-                self.fail(item, NDIS_STATUS_MEDIA_DISCONNECTED);
+        let front = match self.driver.device_mut().netfront() {
+            Some(front) if self.connected => front,
+            _ => {
+                while let Some(item) = self.backlog.pop_front() {
+                    self.fail(item, NDIS_STATUS_MEDIA_DISCONNECTED);
+                }
+                return;
             }
-            return;
         };
         let mut failed = alloc::vec::Vec::new();
-        while let Some(item) = connected.then(|| self.backlog.pop_front()).flatten() {
+        while let Some(item) = self.backlog.pop_front() {
             let queue = match &item {
                 TxItem::Nb(p) => p.fragments().next().map_or(0, |h| front.select_queue(h)),
                 TxItem::Announce(_) => 0,
