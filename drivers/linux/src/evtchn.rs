@@ -123,6 +123,47 @@ impl Evtchn {
     }
 }
 
+impl Evtchn {
+    /// Unmasks every port of `ports` that is masked, with one write for all of them (the device
+    /// takes any number of ports per write): one system call per wake-up instead of one per port.
+    pub fn unmask_all(&self, ports: &[EvtchnPort]) {
+        // A ring's worth of ports per write, on the stack: this runs on every service pass.
+        let mut buf = [0u32; 64];
+        let mut n = 0;
+        for &p in ports {
+            if self.masked.take(p) {
+                buf[n] = p;
+                n += 1;
+            }
+            if n == buf.len() {
+                self.write_ports(&buf);
+                n = 0;
+            }
+        }
+        if n > 0 {
+            self.write_ports(&buf[..n]);
+        }
+    }
+
+    fn write_ports(&self, ports: &[u32]) {
+        let len = std::mem::size_of_val(ports);
+        // SAFETY: writing `len` bytes from a live slice of u32s.
+        let n = unsafe {
+            libc::write(
+                self.fd.as_raw_fd(),
+                ports.as_ptr() as *const libc::c_void,
+                len,
+            )
+        };
+        if n != len as isize {
+            eprintln!(
+                "xenpv: evtchn unmask {ports:?}: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
 impl AsFd for Evtchn {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
@@ -144,24 +185,7 @@ impl EventChannels for Evtchn {
     }
 
     fn unmask(&self, port: EvtchnPort) {
-        if !self.masked.take(port) {
-            return;
-        }
-        let bytes = port.to_ne_bytes();
-        // SAFETY: writing 4 bytes from a live array.
-        let n = unsafe {
-            libc::write(
-                self.fd.as_raw_fd(),
-                bytes.as_ptr() as *const libc::c_void,
-                bytes.len(),
-            )
-        };
-        if n != bytes.len() as isize {
-            eprintln!(
-                "xenpv: evtchn unmask {port}: {}",
-                std::io::Error::last_os_error()
-            );
-        }
+        self.unmask_all(&[port]);
     }
 
     fn close(&self, port: EvtchnPort) {

@@ -21,7 +21,6 @@ use xenpv_abi::xenbus::XenbusState;
 use xenpv_control::vif::{VifDeviceError, VifFrontend, VifWishes};
 use xenpv_control::xenbus::{DriverError, FrontendDriver};
 use xenpv_datapath::netif::{OwnedPacket, TxDone, TxRefused};
-use xenpv_datapath::platform::EventChannels;
 
 use crate::fd::poll_readable;
 use crate::front::{online_cpus, pump_store, queue_wish, DeviceArgs, LinkChange, LinkWatch};
@@ -216,9 +215,8 @@ impl Home {
     /// Unmasks the ports that fired (the netif core leaves that to the home) before polling, so
     /// that an event arriving during the poll is not lost.
     fn take_events(&mut self) -> Result<(), NetError> {
-        for port in self.platform.evtchn.take_fired().map_err(os("evtchn"))? {
-            self.platform.evtchn.unmask(port);
-        }
+        let fired = self.platform.evtchn.take_fired().map_err(os("evtchn"))?;
+        self.platform.evtchn.unmask_all(&fired);
         Ok(())
     }
 
