@@ -17,7 +17,6 @@
 //!   impatient. An action already handed out is acknowledged again but not handed out twice
 //!   (a suspend only until the domain has resumed).
 
-use alloc::string::String;
 use alloc::vec::Vec;
 
 use xenpv_control::xs::client::Error as StoreError;
@@ -25,7 +24,8 @@ use xenpv_control::xs::wire::{MsgType, Request as XsRequest, Response};
 use xenpv_control::xs::XsError;
 
 use crate::error::OpError;
-use crate::session::{unexpected, StoreConn};
+use crate::session::{unexpected, InTx, StoreConn};
+use xenpv_control::xs::client::Store;
 
 /// The key the toolstack writes requests to (relative to the domain's home).
 pub const SHUTDOWN_PATH: &str = "control/shutdown";
@@ -156,11 +156,11 @@ impl Agent {
                 Response::TransactionStart(tx) => tx,
                 other => return Err(unexpected(MsgType::TransactionStart, &other)),
             };
-            let value = match read_in(store, tx) {
-                Ok(v) => v,
+            let value = match InTx::new(store, tx).try_read(SHUTDOWN_PATH) {
+                Ok(v) => v.unwrap_or_default(),
                 Err(e) => {
                     let _ = store.request(&XsRequest::TransactionEnd { commit: false }, tx);
-                    return Err(e);
+                    return Err(e.into());
                 }
             };
             let action = Action::parse(&value).filter(|a| self.features.handles(*a));
@@ -173,11 +173,7 @@ impl Agent {
                     Outcome::Ignored(value)
                 });
             };
-            let clear = XsRequest::Write {
-                path: SHUTDOWN_PATH.into(),
-                value: Vec::new(),
-            };
-            if let Err(e) = store.request(&clear, tx) {
+            if let Err(e) = InTx::new(store, tx).write(SHUTDOWN_PATH, b"") {
                 let _ = store.request(&XsRequest::TransactionEnd { commit: false }, tx);
                 return Err(e.into());
             }
@@ -210,18 +206,6 @@ impl Agent {
     /// The action handed out last and not finished.
     pub fn under_way(&self) -> Option<Action> {
         self.under_way
-    }
-}
-
-fn read_in<S: StoreConn>(store: &mut S, tx: u32) -> Result<Vec<u8>, OpError> {
-    let req = XsRequest::Read {
-        path: String::from(SHUTDOWN_PATH),
-    };
-    match store.request(&req, tx) {
-        Ok(Response::Read(v)) => Ok(v),
-        Err(StoreError::Xs(XsError::ENOENT)) => Ok(Vec::new()),
-        Ok(other) => Err(unexpected(MsgType::Read, &other)),
-        Err(e) => Err(e.into()),
     }
 }
 

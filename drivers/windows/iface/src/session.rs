@@ -13,7 +13,7 @@ use alloc::vec::Vec;
 use core::fmt::Write as _;
 
 use xenpv_abi::{DomId, EvtchnPort, GrantRef};
-use xenpv_control::xs::client::{Client, Error as StoreError, Transport};
+use xenpv_control::xs::client::{Client, Error as StoreError, Store, Transport};
 use xenpv_control::xs::wire::{MsgType, Request as XsRequest, Response};
 use xenpv_datapath::platform::PlatformError;
 
@@ -54,6 +54,25 @@ impl<T: Transport> StoreConn for Client<T> {
 
     fn unwatch(&mut self, path: &str, token: &str) -> Result<(), StoreError> {
         Client::unwatch(self, path, token)
+    }
+}
+
+/// A connection seen through one transaction (0: none), so that the control plane's `Store`
+/// operations (and their handling of long directory listings) serve every transaction.
+pub struct InTx<'c, S: StoreConn> {
+    conn: &'c mut S,
+    tx: u32,
+}
+
+impl<'c, S: StoreConn> InTx<'c, S> {
+    pub fn new(conn: &'c mut S, tx: u32) -> Self {
+        InTx { conn, tx }
+    }
+}
+
+impl<S: StoreConn> Store for InTx<'_, S> {
+    fn call(&mut self, req: XsRequest) -> Result<Response, StoreError> {
+        self.conn.request(&req, self.tx)
     }
 }
 
@@ -283,34 +302,21 @@ impl<E, L> Session<E, L> {
     ) -> Result<Answer, OpError> {
         match request {
             Request::StoreRead { tx, path } => {
-                let tx = self.check_tx(tx)?;
-                match store.request(&XsRequest::Read { path: path.into() }, tx)? {
-                    Response::Read(v) => Ok(Answer::Bytes(v)),
-                    other => Err(unexpected(MsgType::Read, &other)),
-                }
+                let mut store = InTx::new(store, self.check_tx(tx)?);
+                Ok(Answer::Bytes(store.read(path)?))
             }
             Request::StoreWrite { tx, path, value } => {
-                let tx = self.check_tx(tx)?;
-                let req = XsRequest::Write {
-                    path: path.into(),
-                    value: value.into(),
-                };
-                ack(store.request(&req, tx)?, MsgType::Write)
+                InTx::new(store, self.check_tx(tx)?).write(path, value)?;
+                Ok(Answer::Empty)
             }
             Request::StoreDirectory { tx, path } => {
-                let tx = self.check_tx(tx)?;
-                let req = XsRequest::Directory { path: path.into() };
-                match store.request(&req, tx)? {
-                    Response::Directory(names) => Ok(Answer::Names(names)),
-                    other => Err(unexpected(MsgType::Directory, &other)),
-                }
+                // Lists too long for one reply come in DIRECTORY_PART pieces (the Store trait).
+                let mut store = InTx::new(store, self.check_tx(tx)?);
+                Ok(Answer::Names(store.directory(path)?))
             }
             Request::StoreRemove { tx, path } => {
-                let tx = self.check_tx(tx)?;
-                ack(
-                    store.request(&XsRequest::Rm { path: path.into() }, tx)?,
-                    MsgType::Rm,
-                )
+                InTx::new(store, self.check_tx(tx)?).rm(path)?;
+                Ok(Answer::Empty)
             }
             Request::TransactionStart => {
                 if self.transactions.len() >= MAX_TRANSACTIONS {

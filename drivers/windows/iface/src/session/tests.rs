@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::error::OpError;
+use alloc::format;
 use core::sync::atomic::Ordering;
 use xenpv_control::xs::client::Store;
 use xenpv_control::xs::XsError;
@@ -511,4 +512,38 @@ fn a_grant_that_runs_out_of_references_ends_what_it_granted() {
     );
     assert_eq!(sim.host.grant_table(DOMID).active(), 0);
     assert_eq!(s.revoke(&mut home, 1), Err(OpError::NoSuchGrant(1)));
+}
+
+#[test]
+fn a_listing_longer_than_one_message_arrives_whole_in_or_out_of_a_transaction() {
+    let Setup {
+        sim,
+        guest,
+        mut home,
+    } = setup();
+    let mut xs = guest.store().unwrap();
+    let dom0 = sim.xenstored.connect(DOM0);
+    // 80 names of 60 bytes: over 4800 bytes, more than one xenstore message holds.
+    let names: Vec<String> = (0..80).map(|i| format!("{i:060}")).collect();
+    for name in &names {
+        dom0.write(&format!("/local/domain/7/big/{name}"), "")
+            .unwrap();
+    }
+    let mut s = S::new(1);
+    let Answer::U32(tx) = run(&mut s, Request::TransactionStart, &mut xs, &mut home).unwrap()
+    else {
+        panic!("tx")
+    };
+    for tx in [0, tx] {
+        let Ok(Answer::Names(mut got)) = run(
+            &mut s,
+            Request::StoreDirectory { tx, path: "big" },
+            &mut xs,
+            &mut home,
+        ) else {
+            panic!("directory in tx {tx}")
+        };
+        got.sort();
+        assert_eq!(got, names, "tx {tx}");
+    }
 }
