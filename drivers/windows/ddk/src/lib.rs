@@ -19,6 +19,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod bus;
 pub mod debug;
 pub mod interrupt;
 pub mod irp;
@@ -43,5 +44,7 @@ pub mod kernel;
 #[cfg(windows)]
 mod remove_lock;
 
+#[cfg(windows)]
+mod chkstk;
 #[cfg(windows)]
 mod runtime;

@@ -19,8 +19,13 @@ use xenpv_ddk::status::{
 use xenpv_ddk::sync::{IoRemoveLock, KEvent, EXECUTIVE, KERNEL_MODE, NOTIFICATION_EVENT};
 use xenpv_wdm::pnp::{Action, AfterLower, PnpRequest};
 
-use crate::fdo::extension;
+use xenpv_ddk::bus::BUS_RELATIONS;
+use xenpv_ddk::irp::IRP_MN_QUERY_DEVICE_RELATIONS;
+
+use crate::children::Enumeration;
+use crate::fdo::{extension, kind, Fdo, KIND_PDO};
 use crate::hardware::PlatformResources;
+use crate::pdo;
 
 /// Completes `irp` here with `status`.
 ///
@@ -38,8 +43,11 @@ unsafe fn complete(irp: *mut Irp, status: NtStatus) -> NtStatus {
 
 /// `DRIVER_DISPATCH` for every major function without its own routine: down the stack unchanged.
 pub unsafe extern "system" fn pass_through(device: *mut DeviceObject, irp: *mut Irp) -> NtStatus {
-    // SAFETY: the I/O manager calls us with one of our FDOs and an IRP we now own.
+    // SAFETY: the I/O manager calls us with one of our device objects and an IRP we now own.
     unsafe {
+        if kind(device) == KIND_PDO {
+            return pdo::other(irp);
+        }
         let fdo = extension(device);
         let lock = addr_of_mut!((*fdo).remove_lock);
         let tag = irp.cast::<c_void>();
@@ -59,6 +67,9 @@ pub unsafe extern "system" fn power(device: *mut DeviceObject, irp: *mut Irp) ->
     // SAFETY: as for pass_through. PoStartNextPowerIrp is required before Windows Vista and
     // harmless after.
     unsafe {
+        if kind(device) == KIND_PDO {
+            return pdo::power(irp);
+        }
         let fdo = extension(device);
         let lock = addr_of_mut!((*fdo).remove_lock);
         let tag = irp.cast::<c_void>();
@@ -77,19 +88,31 @@ pub unsafe extern "system" fn power(device: *mut DeviceObject, irp: *mut Irp) ->
 /// `DRIVER_DISPATCH` for IRP_MJ_PNP: xenpv-wdm decides, this routine carries it out.
 pub unsafe extern "system" fn pnp(device: *mut DeviceObject, irp: *mut Irp) -> NtStatus {
     // SAFETY: as for pass_through; PnP IRPs for one device arrive one at a time at PASSIVE_LEVEL,
-    // so this routine is the only user of the extension's `pnp` and `hardware`.
+    // so this routine is the only user of the extension's `pnp`, `hardware` and `enumeration`.
     unsafe {
+        if kind(device) == KIND_PDO {
+            return pdo::pnp(device, irp);
+        }
         let fdo = extension(device);
         let lock = addr_of_mut!((*fdo).remove_lock);
         let lower = (*fdo).lower;
         let pnp = &mut *addr_of_mut!((*fdo).pnp);
-        let hardware = &mut *addr_of_mut!((*fdo).hardware);
         let tag = irp.cast::<c_void>();
         let status = IoRemoveLock::acquire(lock, tag);
         if !nt_success(status) {
             return complete(irp, status);
         }
         let location = current_stack_location(irp);
+        if (*location).minor_function == IRP_MN_QUERY_DEVICE_RELATIONS
+            && (*location).relation_type() == BUS_RELATIONS
+            && (*irp).io_status.information == 0
+        {
+            // Our children; the request then goes down like any other.
+            if let Some(rel) = (*fdo).devices.with(|d| d.relations(device)) {
+                (*irp).io_status.status = STATUS_SUCCESS;
+                (*irp).io_status.information = rel as usize;
+            }
+        }
         let request = PnpRequest::from_minor((*location).minor_function);
         match pnp.dispatch(request) {
             Action::PassDown {
@@ -97,7 +120,7 @@ pub unsafe extern "system" fn pnp(device: *mut DeviceObject, irp: *mut Irp) -> N
                 stop_hardware,
             } => {
                 if stop_hardware {
-                    hardware.stop();
+                    stop(fdo);
                 }
                 if let Some(status) = status {
                     (*irp).io_status.status = status;
@@ -112,8 +135,13 @@ pub unsafe extern "system" fn pnp(device: *mut DeviceObject, irp: *mut Irp) -> N
                 let status = match pnp.completed_below(request, below) {
                     AfterLower::StartHardware => {
                         let (raw, translated) = (*location).start_device_resources();
-                        let started = PlatformResources::decode(raw, translated)
-                            .and_then(|resources| hardware.start(&resources));
+                        let started =
+                            PlatformResources::decode(raw, translated).and_then(|resources| {
+                                (*fdo).hardware.start(device, (*fdo).pci_pdo, &resources)
+                            });
+                        if started.is_ok() {
+                            start_enumeration(fdo, device);
+                        }
                         pnp.hardware_started(started)
                     }
                     AfterLower::Complete(status) => status,
@@ -129,7 +157,7 @@ pub unsafe extern "system" fn pnp(device: *mut DeviceObject, irp: *mut Irp) -> N
             }
             Action::Remove { stop_hardware } => {
                 if stop_hardware {
-                    hardware.stop();
+                    stop(fdo);
                 }
                 // Waits for every other request holding the lock; later ones fail to acquire it.
                 IoRemoveLock::release_and_wait(lock, tag);
@@ -137,11 +165,49 @@ pub unsafe extern "system" fn pnp(device: *mut DeviceObject, irp: *mut Irp) -> N
                 skip_current_stack_location(irp);
                 let status = IofCallDriver(lower, irp);
                 IoDetachDevice(lower);
-                // The extension is freed with the device: nothing touches it after this.
+                // Children still reported go with their bus.
+                let pdos = (*fdo).devices.with(|d| core::mem::take(&mut d.pdos));
+                for (_, child) in pdos {
+                    IoDeleteDevice(child);
+                }
+                // The extension is freed with the device: drop what it owns first; nothing
+                // touches it after this.
+                core::ptr::drop_in_place(fdo);
                 IoDeleteDevice(device);
                 status
             }
         }
+    }
+}
+
+/// Starts enumerating the children once Xen is up (without it the bus still offers XENIFACE).
+///
+/// # Safety
+/// `fdo` is `device`'s extension; called from the PnP dispatch routine.
+unsafe fn start_enumeration(fdo: *mut Fdo, device: *mut DeviceObject) {
+    // SAFETY: the caller's promise; the provider and the devices outlive the enumeration, which
+    // `stop` drops before the hardware.
+    unsafe {
+        if let Some(p) = (*fdo).hardware.provider() {
+            (*fdo).enumeration = Enumeration::start(
+                p,
+                device,
+                (*fdo).pci_pdo,
+                core::ptr::addr_of!((*fdo).devices),
+            );
+        }
+    }
+}
+
+/// Stops enumerating, then tears Xen down.
+///
+/// # Safety
+/// As for [`start_enumeration`].
+unsafe fn stop(fdo: *mut Fdo) {
+    // SAFETY: the caller's promise.
+    unsafe {
+        drop((*fdo).enumeration.take());
+        (*fdo).hardware.stop();
     }
 }
 

@@ -12,16 +12,41 @@ use xenpv_ddk::status::{nt_success, NtStatus, STATUS_NO_SUCH_DEVICE, STATUS_SUCC
 use xenpv_ddk::sync::IoRemoveLock;
 use xenpv_wdm::pnp::PnpDevice;
 
+use crate::children::{ChildDevices, Enumeration};
 use crate::hardware::Hardware;
+use crate::kobj::Mutex;
+
+/// The first field of both extensions says which one it is: the dispatch routines get requests
+/// for the FDO and for the children's PDOs alike.
+pub const KIND_FDO: u32 = u32::from_le_bytes(*b"xbFD");
+pub const KIND_PDO: u32 = u32::from_le_bytes(*b"xbPD");
 
 /// The FDO's device extension, in the non-paged memory IoCreateDevice allocates after the
 /// DEVICE_OBJECT (16-aligned, zeroed) and valid until IoDeleteDevice.
+#[repr(C)]
 pub struct Fdo {
+    /// [`KIND_FDO`].
+    pub kind: u32,
     /// The device object below ours (the PCI bus driver's PDO, or a filter on it).
     pub lower: *mut DeviceObject,
+    /// The PCI bus driver's PDO itself (for the interrupt and for invalidating BusRelations).
+    pub pci_pdo: *mut DeviceObject,
     pub remove_lock: IoRemoveLock,
     pub pnp: PnpDevice,
     pub hardware: Hardware,
+    /// The children and their PDOs (BusRelations, the rescan work item, PDO removal).
+    pub devices: Mutex<ChildDevices>,
+    /// The store enumeration while started.
+    pub enumeration: Option<alloc::boxed::Box<Enumeration>>,
+}
+
+/// The kind of one of this driver's device objects.
+///
+/// # Safety
+/// `device` is one of this driver's device objects, not yet deleted.
+pub unsafe fn kind(device: *mut DeviceObject) -> u32 {
+    // SAFETY: both extensions start with the kind.
+    unsafe { *(*device).device_extension.cast::<u32>() }
 }
 
 const _: () = assert!(core::mem::align_of::<Fdo>() <= 16);
@@ -72,11 +97,15 @@ pub unsafe extern "system" fn add_device(
     unsafe {
         let extension = (*device).device_extension.cast::<Fdo>();
         extension.write(Fdo {
+            kind: KIND_FDO,
             lower,
+            pci_pdo: pdo,
             // Zeroed until initialised just below, as IoCreateDevice left it.
             remove_lock: core::mem::zeroed(),
             pnp: PnpDevice::new(),
             hardware: Hardware::new(),
+            devices: Mutex::new(ChildDevices::default()),
+            enumeration: None,
         });
         IoRemoveLock::initialize(&mut (*extension).remove_lock);
         // Power IRPs reach us the way the device below can take them.

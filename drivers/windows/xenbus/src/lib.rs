@@ -1,19 +1,27 @@
 //! XENBUS: the WDM function driver of the Xen platform PCI device (vendor 5853, devices 0001,
 //! 0002 and C000; see xenbus.inf).
 //!
-//! Today it owns the device in the PnP sense: DriverEntry registers the dispatch routines,
-//! AddDevice creates the function device object on top of the PCI bus driver's PDO, PnP requests
-//! follow xenpv-wdm's state machine with the kernel's remove lock guarding every request, power
-//! requests pass through. Bringing Xen up on start is drivers/xen's part (issue 7); it plugs in at
-//! [`hardware::Hardware`].
+//! DriverEntry registers the dispatch routines, AddDevice creates the function device object on
+//! top of the PCI bus driver's PDO, PnP requests follow xenpv-wdm's state machine with the
+//! kernel's remove lock guarding every request, power requests pass through. Start brings Xen up
+//! ([`hardware`]: hypercalls, shared_info and grant frames in the BAR, the event upcall on the
+//! device's interrupt ([`events`]), the store ring, emulated-device unplug) and builds the bus
+//! interface (`xenpv_busif`) that the children get. As a bus driver it enumerates `device/vif`,
+//! `device/vbd` and one XENIFACE device as children ([`children`]) and answers their PDOs' PnP
+//! requests ([`pdo`]).
 
 #![no_std]
 
 extern crate alloc;
 
+mod children;
 mod dispatch;
+mod events;
 mod fdo;
 mod hardware;
+mod kobj;
+mod pdo;
+mod xen;
 
 use xenpv_ddk::debug::DPFLTR_INFO_LEVEL;
 use xenpv_ddk::irp::{IRP_MJ_PNP, IRP_MJ_POWER};
