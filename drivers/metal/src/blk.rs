@@ -13,7 +13,7 @@ use xenpv_control::xenbus::FrontendDriver;
 use xenpv_control::xs::client::Store;
 use xenpv_datapath::blkif::{verify, BlockOp, BlockRequest, QueueConfig, QueueHandle};
 
-use crate::front::{ms, pump, Fronts, Metal};
+use crate::front::{ms, pump, Fronts, Metal, Waited};
 use crate::say;
 use crate::steps::{at, detail, Failure};
 use crate::store::{Device, StoreClient};
@@ -50,12 +50,14 @@ pub fn run(fronts: &Fronts, xs: &mut StoreClient, dev: &Device) -> Result<(), Fa
     let read = blk.read_back(fronts, xs)?;
     let stats = blk.driver.device_mut().queues_mut()[0].stats();
     say!(
-        "blk {}: wrote {} KiB in {} ms and read it back in {} ms: {} requests of {} KiB, \
-         {} ring requests ({} indirect); all {} sectors verified",
+        "blk {}: wrote {} KiB in {} ms and read it back in {} ms ({} + {} ring events): {} \
+         requests of {} KiB, {} ring requests ({} indirect); all {} sectors verified",
         blk.path,
         SPAN / 1024,
-        ms(wrote),
-        ms(read),
+        ms(wrote.ns),
+        ms(read.ns),
+        wrote.events,
+        read.events,
         stats.completed,
         REQUEST / 1024,
         stats.ring_requests,
@@ -92,7 +94,7 @@ impl Blk {
         let mut driver =
             FrontendDriver::attach(xs, &dev.path, vbd).map_err(detail("blk attach"))?;
         driver.connect(xs).map_err(detail("blk connect"))?;
-        let took = fronts.wait("blk connect", 15_000, || {
+        let took = fronts.wait("blk connect", 15_000, fronts.store_port, || {
             pump("blk connect", xs, &mut driver)?;
             Ok(driver.machine().is_connected())
         })?;
@@ -123,7 +125,7 @@ impl Blk {
              feature-persistent={persistent} feature-max-indirect-segments={indirect}; using \
              persistent={} indirect segments={} ({segments} per request), ring order {}",
             dev.path,
-            ms(took),
+            ms(took.ns),
             disk.sectors(),
             disk.sector_size,
             n.features.persistent,
@@ -152,13 +154,13 @@ impl Blk {
         })
     }
 
-    /// Writes the pattern over the range; returns the nanoseconds it took.
-    pub fn write(&mut self, fronts: &Fronts, xs: &mut StoreClient) -> Result<u64, Failure> {
+    /// Writes the pattern over the range.
+    pub fn write(&mut self, fronts: &Fronts, xs: &mut StoreClient) -> Result<Waited, Failure> {
         self.transfer(fronts, xs, BlockOp::Write)
     }
 
     /// Reads the range back and checks every sector against the pattern.
-    pub fn read_back(&mut self, fronts: &Fronts, xs: &mut StoreClient) -> Result<u64, Failure> {
+    pub fn read_back(&mut self, fronts: &Fronts, xs: &mut StoreClient) -> Result<Waited, Failure> {
         self.transfer(fronts, xs, BlockOp::Read)
     }
 
@@ -168,7 +170,7 @@ impl Blk {
         // blkback unmaps the ring and the pool only once we are Closed and then says Closed
         // itself; until then the queue keeps what the backend maps and retries at every service.
         driver.close(xs).map_err(detail("blk close"))?;
-        let took = fronts.wait("blk close", 10_000, || {
+        let took = fronts.wait("blk close", 10_000, fronts.store_port, || {
             pump("blk close", xs, driver)?;
             let q = &mut driver.device_mut().queues_mut()[0];
             q.service().map_err(detail("blk close"))?;
@@ -180,7 +182,7 @@ impl Blk {
         say!(
             "blk {}: closed in {} ms, backend Closed, every grant ended ({} of {} pages free)",
             self.path,
-            ms(took),
+            ms(took.ns),
             fronts.free_pages(),
             crate::pages::PAGES
         );
@@ -188,13 +190,13 @@ impl Blk {
     }
 
     /// Runs `op` over the whole range, [`IN_FLIGHT`] requests at a time; reads are checked
-    /// against the pattern as they complete. Returns the nanoseconds it took.
+    /// against the pattern as they complete.
     fn transfer(
         &mut self,
         fronts: &Fronts,
         xs: &mut StoreClient,
         op: BlockOp,
-    ) -> Result<u64, Failure> {
+    ) -> Result<Waited, Failure> {
         let step = if op == BlockOp::Write {
             "blk write"
         } else {
@@ -209,7 +211,10 @@ impl Blk {
             buffers: free,
             ..
         } = self;
-        fronts.wait(step, 30_000, || {
+        let port = driver.device_mut().queues_mut()[0]
+            .port()
+            .ok_or(at(step)("the queue has no event channel"))?;
+        fronts.wait(step, 30_000, port, || {
             pump(step, xs, driver)?;
             while issued < total {
                 let Some(mut buf) = free.pop() else { break };

@@ -1,14 +1,16 @@
 //! What both fronts share on this home: the platform the cores run on (hypercalls, the grant
-//! table, the page arena), a clock for bounded waits, and the loop that feeds xenstore watch
-//! events to a front's state machine.
+//! table, the page arena), bounded waits for events, and the loop that feeds xenstore watch events
+//! to a front's state machine.
 //!
-//! Events are polled: each round of a wait looks at the store and the rings and then yields the
-//! CPU to dom0, whose back ends do the other half of the work.
+//! Waiting is by event: each round of a wait looks at the store and the rings, then sleeps until
+//! the port that signals the awaited work fires (counted by the upcall, see [`crate::upcall`]) or
+//! a short timeout passes, so that timers (resends, deadlines) run even without events.
 
 use alloc::sync::Arc;
 use core::fmt::Debug;
 
 use xenpv_abi::shared_info::StartInfo;
+use xenpv_abi::EvtchnPort;
 use xenpv_control::xenbus::{FrontendDevice, FrontendDriver};
 use xenpv_control::xs::client::RingTransport;
 use xenpv_xen::gnttab::GrantTable;
@@ -17,10 +19,13 @@ use xenpv_xen::pages::PageArena;
 use xenpv_xen::platform::{XenGrants, XenPlatform};
 use xenpv_xen::Xen;
 
-use crate::clock::Clock;
 use crate::pages::PagesError;
 use crate::steps::{at, detail, Failure};
 use crate::store::{Signal, StoreClient};
+use crate::upcall::{self, WaitError};
+
+/// Longest sleep of one round of a wait, so that timers run without events.
+const ROUND_NS: u64 = 10_000_000;
 
 /// The platform the cores run on here.
 pub type Metal = XenPlatform<'static, Page>;
@@ -28,17 +33,18 @@ pub type Metal = XenPlatform<'static, Page>;
 /// The home of the fronts.
 pub struct Fronts {
     pub platform: Arc<Metal>,
-    pub clock: Clock,
+    /// The store's event channel: what a wait for a state change sleeps on.
+    pub store_port: EvtchnPort,
     pages: &'static PageArena<'static>,
 }
 
 impl Fronts {
-    pub fn new(
-        xen: &Xen<Page>,
-        si: &StartInfo,
-        table: &'static GrantTable<'static>,
-    ) -> Result<Self, Failure> {
-        let clock = Clock::new(xen, si).map_err(at("clock"))?;
+    pub fn new(si: &StartInfo, table: &'static GrantTable<'static>) -> Result<Self, Failure> {
+        if upcall::now_ns() == 0 {
+            return Err(at("fronts")(
+                "no system time: event upcalls are not installed",
+            ));
+        }
         let pages = crate::pages::arena(si).map_err(|e| {
             at("pages")(match e {
                 PagesError::Twice => "the arena was made twice",
@@ -52,9 +58,14 @@ impl Fronts {
         });
         Ok(Self {
             platform,
-            clock,
+            store_port: si.store_evtchn,
             pages,
         })
+    }
+
+    /// Xen system time in nanoseconds.
+    pub fn now(&self) -> u64 {
+        upcall::now_ns()
     }
 
     /// Pages of the arena not granted now.
@@ -62,26 +73,46 @@ impl Fronts {
         self.pages.free_pages()
     }
 
-    /// Runs `round` until it says done, yielding to dom0 between rounds; fails `step` after
-    /// `limit_ms`. Returns the nanoseconds it took.
+    /// Runs `round` until it says done, sleeping between rounds until `port` fires (or a round's
+    /// timeout passes); fails `step` after `limit_ms`.
     pub fn wait(
         &self,
         step: &'static str,
         limit_ms: u64,
+        port: EvtchnPort,
         mut round: impl FnMut() -> Result<bool, Failure>,
-    ) -> Result<u64, Failure> {
-        let start = self.clock.now();
+    ) -> Result<Waited, Failure> {
+        let start = self.now();
         let deadline = start + limit_ms * 1_000_000;
+        let first = upcall::count(port);
         loop {
+            // Counted before the round: an event for work the round started is not missed.
+            let seen = upcall::count(port);
             if round()? {
-                return Ok(self.clock.now() - start);
+                return Ok(Waited {
+                    ns: self.now() - start,
+                    events: upcall::count(port).wrapping_sub(first),
+                });
             }
-            if self.clock.now() > deadline {
+            let now = self.now();
+            if now > deadline {
                 return Err(at(step)("timed out"));
             }
-            let _ = self.platform.xen.sched_yield();
+            match upcall::wait_for(&self.platform.xen, port, seen, ROUND_NS.min(deadline - now)) {
+                Ok(_) | Err(WaitError::TimedOut) => {}
+                Err(e) => return Err(detail(step)(e)),
+            }
         }
     }
+}
+
+/// How a wait went.
+#[derive(Clone, Copy)]
+pub struct Waited {
+    /// Nanoseconds it took.
+    pub ns: u64,
+    /// Events that came on the port meanwhile.
+    pub events: u32,
 }
 
 /// Files what the store sent and passes each watch event to the front's state machine.

@@ -8,7 +8,6 @@ extern crate alloc;
 
 mod blk;
 mod boot;
-mod clock;
 mod console;
 mod events;
 mod fifo_events;

@@ -12,13 +12,14 @@ use xenpv_abi::xenbus::XenbusState;
 use xenpv_control::vif::{VifFrontend, VifWishes};
 use xenpv_control::xenbus::FrontendDriver;
 use xenpv_control::xs::client::Store;
-use xenpv_datapath::netif::{OwnedPacket, TxDone, TxOffload, TxRefused};
+use xenpv_datapath::netif::{EventPorts, OwnedPacket, TxDone, TxOffload, TxRefused};
+use xenpv_datapath::platform::EventChannels;
 
-use xenpv_metal::ether::{self, Incoming, Ip, Mac};
 use crate::front::{ms, pump, Fronts, Metal};
 use crate::say;
 use crate::steps::{at, detail, Failure};
 use crate::store::{Device, StoreClient};
+use xenpv_metal::ether::{self, Incoming, Ip, Mac};
 
 type Packet = OwnedPacket<Vec<u8>>;
 type Vif = VifFrontend<Packet, Metal>;
@@ -188,7 +189,7 @@ impl Net {
         let mut driver =
             FrontendDriver::attach(xs, &dev.path, vif).map_err(detail("net attach"))?;
         driver.connect(xs).map_err(detail("net connect"))?;
-        let took = fronts.wait("net connect", 15_000, || {
+        let took = fronts.wait("net connect", 15_000, fronts.store_port, || {
             pump("net connect", xs, &mut driver)?;
             Ok(driver.machine().is_connected())
         })?;
@@ -201,7 +202,7 @@ impl Net {
              using 1 queue, {} event channel",
             dev.path,
             mac_text,
-            ms(took),
+            ms(took.ns),
             n.backend.max_queues,
             n.backend.sg,
             n.backend.gso_tcpv4,
@@ -238,8 +239,19 @@ impl Net {
         };
         let platform = fronts.platform.clone();
         let mut arp_ms = None;
-        let start = fronts.clock.now();
-        let took = fronts.wait("net ping", 20_000, || {
+        let start = fronts.now();
+        // Replies arrive on the receive ring: its event is the one to sleep on.
+        let port = match driver
+            .device_mut()
+            .netfront()
+            .ok_or(at("net ping")("connected without a data path"))?
+            .queues()[0]
+            .keys()
+            .ports
+        {
+            EventPorts::Shared(p) | EventPorts::Split { rx: p, .. } => p,
+        };
+        let took = fronts.wait("net ping", 20_000, port, || {
             pump("net ping", xs, driver)?;
             // While the backend is away (a resume reconnecting), the resend timers wait for it.
             if !driver.machine().is_connected() {
@@ -250,7 +262,9 @@ impl Net {
                 .netfront()
                 .ok_or(at("net ping")("connected without a data path"))?;
             let q = &mut front.queues_mut()[0];
-            let now = fronts.clock.now();
+            // The netif core leaves unmasking to the home (blkif's service does its own).
+            platform.unmask(port);
+            let now = fronts.now();
             q.poll(&*platform, &mut |_: TxDone<Packet>| {}, &mut |_, frame| {
                 talk.receive(frame, now)
             })
@@ -282,8 +296,9 @@ impl Net {
         let m = talk.peer_mac.unwrap_or_default();
         say!(
             "net {}: dom0 {a}.{b}.{c}.{d} is at {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} (ARP \
-             after {} ms); {COUNT} ICMP echo requests, {} replies verified in {} ms (mean rtt {} \
-             us, {} resent, {} duplicates); queue: {} packets sent, {} received, {} dropped",
+             after {} ms); {COUNT} ICMP echo requests, {} replies verified in {} ms, {} events \
+             (mean rtt {} us, {} resent, {} duplicates); queue: {} packets sent, {} received, {} \
+             dropped",
             self.path,
             m[0],
             m[1],
@@ -293,7 +308,8 @@ impl Net {
             m[5],
             arp_ms.unwrap_or(0),
             talk.replies,
-            ms(took),
+            ms(took.ns),
+            took.events,
             talk.rtt_sum / talk.replies as u64 / 1000,
             talk.resent,
             talk.duplicates,
@@ -309,7 +325,7 @@ impl Net {
         let driver = &mut self.driver;
         let platform = fronts.platform.clone();
         driver.close(xs).map_err(detail("net close"))?;
-        let took = fronts.wait("net close", 10_000, || {
+        let took = fronts.wait("net close", 10_000, fronts.store_port, || {
             pump("net close", xs, driver)?;
             let held = driver.device_mut().quarantine().retry(&*platform);
             Ok(driver.machine().state() == XenbusState::Closed
@@ -319,7 +335,7 @@ impl Net {
         say!(
             "net {}: closed in {} ms, backend Closed, every grant ended ({} of {} pages free)",
             self.path,
-            ms(took),
+            ms(took.ns),
             fronts.free_pages(),
             crate::pages::PAGES
         );

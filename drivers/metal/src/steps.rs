@@ -151,7 +151,7 @@ pub fn run(xen: &Xen<Page>, si: &StartInfo) -> Result<(), Failure> {
     crate::events::run(xen, si)?;
     let mut found = xenstore(si)?;
     let table = crate::grants::run(xen, si, found.domid)?;
-    let fronts = crate::front::Fronts::new(xen, si, table)?;
+    let fronts = crate::front::Fronts::new(si, table)?;
     // The second of each twin pair, as in the Linux domU (the first is the kernel front's there).
     let vbd = found.vbds.last().ok_or(at("blk")("no vbd"))?;
     crate::blk::run(&fronts, &mut found.store, vbd)?;
