@@ -29,7 +29,7 @@ use xenpv_control::xenbus::{DriverError, FrontendDriver};
 use xenpv_control::xs::client::{Client, Store, Transport, WatchEvent};
 use xenpv_datapath::netif::toeplitz::Steering;
 use xenpv_datapath::netif::EventPorts;
-use xenpv_datapath::netif::{TxDone, TxOffload, TxPacket, TxRefused};
+use xenpv_datapath::netif::{RxMeta, TxDone, TxOffload, TxPacket, TxRefused};
 use xenpv_datapath::platform::Platform;
 use xenpv_ddk::ndis::miniport::NdisOffload;
 use xenpv_ddk::ndis::nbl::{NetBufferList, NET_BUFFER_LIST_CANCEL_ID};
@@ -45,6 +45,7 @@ use crate::oid::{
 };
 use crate::recv::{RxPool, RxReporting};
 use crate::rss::RssConfig;
+use crate::segment::segment;
 use crate::send::{completion_status, Completion, NbPacket};
 
 /// NET_BUFFERs that can wait for ring space.
@@ -136,6 +137,50 @@ pub fn link_local(mac: [u8; 6]) -> [u8; 16] {
     ]
 }
 
+/// Scratch space for one coalesced receive, and as much again for the segment being built.
+const SCRATCH: usize = 65536 + 256;
+
+/// Where received frames go: a receive list if the filter takes them, else counted.
+struct RxSink<'a> {
+    rx: &'a mut RxPool,
+    received: &'a mut NblChain,
+    filter: &'a crate::filter::Filter,
+    mac: [u8; 6],
+    filtered: &'a mut u64,
+    reporting: RxReporting,
+}
+
+impl RxSink<'_> {
+    fn deliver(&mut self, meta: &RxMeta, len: usize, copy: impl FnOnce(&mut [u8]) -> usize) {
+        let mut accepted = false;
+        let (filter, mac) = (self.filter, self.mac);
+        let nbl = self.rx.fill(
+            meta,
+            len,
+            |dst| {
+                let n = copy(dst);
+                let dest: [u8; 6] = dst
+                    .get(..6)
+                    .and_then(|d| d.try_into().ok())
+                    .unwrap_or([0; 6]);
+                accepted = filter.accepts(&mac, &dest);
+                n
+            },
+            self.reporting,
+        );
+        if let Some(nbl) = nbl {
+            if accepted {
+                // SAFETY: the pool's list, ours until indicated.
+                unsafe { self.received.push(nbl) };
+            } else {
+                *self.filtered += 1;
+                // SAFETY: it came from `fill` just now.
+                unsafe { self.rx.give_back(nbl) };
+            }
+        }
+    }
+}
+
 /// The RSS configuration being written to the ctrl ring, one request at a time.
 #[derive(Debug, Default)]
 struct CtrlJob {
@@ -171,6 +216,9 @@ pub struct Adapter<Pl: Platform, T: Transport> {
     tx_discards: u64,
     tx_errors: u64,
     rx_filtered: u64,
+    /// Coalesced receives that could not be split (RSC off).
+    rx_unsplit: u64,
+    scratch: alloc::vec::Vec<u8>,
 }
 
 impl<Pl: Platform, T: Transport> Adapter<Pl, T> {
@@ -216,6 +264,8 @@ impl<Pl: Platform, T: Transport> Adapter<Pl, T> {
             tx_discards: 0,
             tx_errors: 0,
             rx_filtered: 0,
+            rx_unsplit: 0,
+            scratch: alloc::vec![0; 2 * SCRATCH],
         })
     }
 
@@ -532,45 +582,43 @@ impl<Pl: Platform, T: Transport> Adapter<Pl, T> {
             rsc: self.oids.offload.rsc_v4 || self.oids.offload.rsc_v6,
             hash: self.oids.rss.is_some(),
         };
-        let (mac, running) = (self.mac, self.running);
+        let running = self.running;
         let mut done = alloc::vec::Vec::new();
         if let Some(front) = self.driver.device_mut().netfront() {
-            let rx = &mut self.rx;
-            let received = &mut self.received;
-            let filter = &self.oids.filter;
-            let filtered = &mut self.rx_filtered;
+            let mut sink = RxSink {
+                rx: &mut self.rx,
+                received: &mut self.received,
+                filter: &self.oids.filter,
+                mac: self.mac,
+                filtered: &mut self.rx_filtered,
+                reporting,
+            };
+            let (whole, segment_space) = self.scratch.split_at_mut(SCRATCH);
+            let unsplit = &mut self.rx_unsplit;
             for q in front.queues_mut() {
                 // A broken queue stays broken until the device reconnects; the store path
                 // tears it down.
                 let _ = q.poll_packets(&*platform, &mut |d| done.push(d), &mut |meta, packet| {
                     if !running {
-                        *filtered += 1;
+                        *sink.filtered += 1;
                         return;
                     }
-                    let mut accepted = false;
-                    let nbl = rx.fill(
-                        meta,
-                        packet.len(),
-                        |dst| {
-                            let n = packet.copy_to(dst);
-                            let dest: [u8; 6] = dst
-                                .get(..6)
-                                .and_then(|d| d.try_into().ok())
-                                .unwrap_or([0; 6]);
-                            accepted = filter.accepts(&mac, &dest);
-                            n
-                        },
-                        reporting,
-                    );
-                    if let Some(nbl) = nbl {
-                        if accepted {
-                            // SAFETY: the pool's list, ours until indicated.
-                            unsafe { received.push(nbl) };
-                        } else {
-                            *filtered += 1;
-                            // SAFETY: it came from `fill` just now.
-                            unsafe { rx.give_back(nbl) };
+                    match meta.gso {
+                        // RSC off: split a coalesced receive into segments.
+                        Some(gso) if !reporting.rsc => {
+                            let n = packet.copy_to(whole);
+                            let one = RxMeta { gso: None, ..*meta };
+                            let r = segment(&whole[..n], gso.mss, segment_space, |seg| {
+                                sink.deliver(&one, seg.len(), |dst| {
+                                    dst.copy_from_slice(seg);
+                                    seg.len()
+                                })
+                            });
+                            if r.is_err() {
+                                *unsplit += 1;
+                            }
                         }
+                        _ => sink.deliver(meta, packet.len(), |dst| packet.copy_to(dst)),
                     }
                 });
             }
@@ -610,6 +658,7 @@ impl<Pl: Platform, T: Transport> Adapter<Pl, T> {
             tx_discards: self.tx_discards,
             tx_errors: self.tx_errors,
             rx_discards: self.rx.no_buffer + self.rx.too_long,
+            rx_errors: self.rx_unsplit,
             ..Counters::default()
         };
         if let Some(front) = self.driver.device_mut().netfront() {

@@ -4,7 +4,8 @@
 //! - [`send`]: NET_BUFFER_LIST chains (each NET_BUFFER an Ethernet frame in an MDL chain) become
 //!   netif packets with their checksum / LSO requests; completions come back per NET_BUFFER_LIST.
 //! - [`recv`]: received packets are copied into pre-allocated NET_BUFFER_LISTs with their
-//!   checksum, RSC and RSS hash information; returned lists go back to the pool.
+//!   checksum, RSC and RSS hash information; returned lists go back to the pool. With RSC turned
+//!   off, [`segment`] splits the backend's coalesced receives into MSS-sized frames.
 //! - [`oid`]: the OID table (query and set handlers with NDIS's length rules), [`rss`] the
 //!   receive-scale parameters, [`filter`] the packet filter and multicast list.
 //! - [`announce`]: the gratuitous ARP and IPv6 unsolicited neighbour advertisement sent after a
@@ -30,6 +31,7 @@ pub mod frame;
 pub mod oid;
 pub mod recv;
 pub mod rss;
+pub mod segment;
 pub mod send;
 
 #[cfg(test)]

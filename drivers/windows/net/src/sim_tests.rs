@@ -320,6 +320,47 @@ fn nbls_go_out_and_come_back_through_the_sim_netback() {
     );
     b.give_back(&received);
 
+    // The stack turns RSC off: the backend's coalesced receive of the same LSO frame arrives as
+    // MSS-sized segments whose payloads add up to the original.
+    let off = NdisOffloadParameters {
+        rsc_ipv4: NDIS_OFFLOAD_PARAMETERS_RSC_DISABLED,
+        rsc_ipv6: NDIS_OFFLOAD_PARAMETERS_RSC_DISABLED,
+        ..Default::default()
+    };
+    // SAFETY: a repr(C) structure of integers viewed as its bytes.
+    let off_bytes = unsafe {
+        std::slice::from_raw_parts(
+            (&off as *const NdisOffloadParameters).cast::<u8>(),
+            core::mem::size_of::<NdisOffloadParameters>(),
+        )
+    };
+    assert_eq!(
+        b.adapter
+            .oid_set(OID_TCP_OFFLOAD_PARAMETERS, off_bytes)
+            .status,
+        NDIS_STATUS_SUCCESS
+    );
+    let offload = b.adapter.take_offload_change().expect("indicated");
+    assert_eq!(offload.rsc.ipv4_enabled, 0);
+    // The completion overwrote the LSO request; ask again.
+    list2.net_buffer_list_info[TCP_LARGE_SEND_NET_BUFFER_LIST_INFO] = 1448 | (34 << 20) | (1 << 30);
+    // SAFETY: list 2 completed above and is the test's again.
+    unsafe { b.adapter.send(&mut *list2) };
+    let (_, received) = b.traffic(1, 7);
+    let mut payload = Vec::new();
+    for &l in &received {
+        let seg = nbl_bytes(l);
+        assert!(seg.len() <= 1514, "{} bytes", seg.len());
+        // SAFETY: an indicated list.
+        assert_eq!(
+            unsafe { (*l).net_buffer_list_info[TCP_RECV_SEG_COALESCE_INFO] },
+            0
+        );
+        payload.extend_from_slice(&seg[54..]);
+    }
+    assert_eq!(payload, big[54..]);
+    b.give_back(&received);
+
     // More NET_BUFFERs than a ring holds, without letting the backend run: the rest waits in
     // the backlog, and cancelling their id aborts exactly those.
     assert!(
