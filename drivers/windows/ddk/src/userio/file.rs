@@ -121,7 +121,7 @@ mod tests {
             data3: 3,
             data4: [4; 8],
         };
-        l.set_query_interface(&guid, 0xb0, 1, 0x1000 as *mut c_void);
+        l.set_query_interface(&guid, 0xb0, 1, core::ptr::without_provenance_mut(0x1000));
         let b = l.parameter_bytes();
         assert_eq!(l.parameters[0], &guid as *const Guid as usize);
         assert_eq!(
