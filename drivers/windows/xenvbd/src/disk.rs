@@ -318,6 +318,8 @@ impl State {
                 &*runtime as *const Runtime as *mut Runtime,
                 Ordering::Release,
             );
+            // Store traffic since the handshake (no work item was there to take it).
+            runtime.queue();
             self.runtime = Some(runtime);
         }
         let ports: Vec<_> = self
