@@ -199,4 +199,42 @@ mod tests {
             }
         );
     }
+
+    proptest::proptest! {
+        /// Any reply into any output length: the bytes written stay inside the buffer, a
+        /// success carries the whole payload after its length, and a short buffer learns the
+        /// length it needs.
+        #[test]
+        fn any_reply_into_any_buffer(
+            kind in 0..5u8,
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            names in proptest::collection::vec("[a-z0-9]{0,12}", 0..6),
+            out_len in 0..200usize,
+        ) {
+            let refs: Vec<u32> = bytes.iter().map(|&b| u32::from(b) * 7).collect();
+            let path: String = names.concat();
+            let reply = match kind {
+                0 => Reply::U32(u32::from_le_bytes([1, 2, 3, 4])),
+                1 => Reply::Bytes(&bytes),
+                2 => Reply::Names(&names),
+                3 => Reply::WatchFired { watch: 9, path: &path },
+                _ => Reply::Refs(&refs),
+            };
+            let mut out = vec![0xAAu8; out_len + 8];
+            let c = reply.encode(&mut out[..out_len]);
+            proptest::prop_assert!(out[out_len..].iter().all(|&b| b == 0xAA), "wrote past the buffer");
+            let len = reply.payload_len();
+            if c.status == STATUS_SUCCESS {
+                proptest::prop_assert_eq!(c.information, LEN_BYTES + len);
+                proptest::prop_assert_eq!(&out[..4], &(len as u32).to_le_bytes()[..]);
+            } else if c.status == STATUS_BUFFER_OVERFLOW {
+                proptest::prop_assert!(out_len >= 4 && out_len < LEN_BYTES + len);
+                proptest::prop_assert_eq!(c.information, 4);
+                proptest::prop_assert_eq!(&out[..4], &(len as u32).to_le_bytes()[..]);
+            } else {
+                proptest::prop_assert_eq!(c, Completion::error(STATUS_BUFFER_TOO_SMALL));
+                proptest::prop_assert!(out_len < 4);
+            }
+        }
+    }
 }

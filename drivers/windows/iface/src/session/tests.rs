@@ -547,3 +547,108 @@ fn a_listing_longer_than_one_message_arrives_whole_in_or_out_of_a_transaction() 
         assert_eq!(got, names, "tx {tx}");
     }
 }
+
+/// One step of a handle's life, for the property below.
+#[derive(Clone, Debug)]
+enum Step {
+    Start,
+    WriteInTx(usize),
+    End(usize, bool),
+    Watch(bool),
+    Unwatch(usize),
+    Port,
+    Grant(usize),
+    Revoke(usize),
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        Just(Step::Start),
+        (0..4usize).prop_map(Step::WriteInTx),
+        (0..4usize, any::<bool>()).prop_map(|(i, c)| Step::End(i, c)),
+        any::<bool>().prop_map(Step::Watch),
+        (0..4usize).prop_map(Step::Unwatch),
+        Just(Step::Port),
+        (1..3usize).prop_map(Step::Grant),
+        (0..4usize).prop_map(Step::Revoke),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Whatever a handle did, closing it leaves nothing behind: no event referenced, no port
+    /// open, no grant active, no transaction's write visible, no watch firing.
+    #[test]
+    fn closing_a_handle_releases_whatever_it_did(steps in proptest::collection::vec(step(), 0..24)) {
+        let Setup { sim, guest, mut home } = setup();
+        let mut xs = guest.store().unwrap();
+        let mut s = S::new(11);
+        let (mut txs, mut watches, mut ports, mut grants) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut committed = false;
+        let mut next_grant = 0u32;
+        for step in steps {
+            match step {
+                Step::Start => {
+                    if let Ok(Answer::U32(tx)) = run(&mut s, Request::TransactionStart, &mut xs, &mut home) {
+                        txs.push(tx);
+                    }
+                }
+                Step::WriteInTx(i) => if let Some(&tx) = txs.get(i) {
+                    let w = Request::StoreWrite { tx, path: "data/tx", value: b"uncommitted" };
+                    let _ = run(&mut s, w, &mut xs, &mut home);
+                }
+                Step::End(i, commit) => if i < txs.len() {
+                    let tx = txs.remove(i);
+                    // A commit may conflict (EAGAIN); the transaction is over either way.
+                    let r = run(&mut s, Request::TransactionEnd { tx, commit }, &mut xs, &mut home);
+                    committed |= commit && r.is_ok();
+                }
+                Step::Watch(with_event) => {
+                    let event = with_event.then_some(1);
+                    if let Ok(Answer::U32(w)) = run(&mut s, Request::WatchAdd { event, path: "data" }, &mut xs, &mut home) {
+                        watches.push(w);
+                    }
+                }
+                Step::Unwatch(i) => if i < watches.len() {
+                    let watch = watches.remove(i);
+                    run(&mut s, Request::WatchRemove { watch }, &mut xs, &mut home).unwrap();
+                }
+                Step::Port => {
+                    let r = Request::EvtchnAllocUnbound { remote_domain: DOM0, event: 2 };
+                    if let Ok(Answer::U32(p)) = run(&mut s, r, &mut xs, &mut home) {
+                        ports.push(p);
+                    }
+                }
+                Step::Grant(pages) => {
+                    let (_mem, gfns) = home.host.frames.alloc(DOMID, pages).unwrap();
+                    next_grant += 1;
+                    if s.grant(&mut home, next_grant, DOM0, false, &gfns, "lease").is_ok() {
+                        grants.push(next_grant);
+                    }
+                }
+                Step::Revoke(i) => if i < grants.len() {
+                    let id = grants.remove(i);
+                    proptest::prop_assert_eq!(s.revoke(&mut home, id), Ok("lease"));
+                }
+            }
+        }
+        let closed = s.close(&mut xs, &mut home);
+        proptest::prop_assert_eq!(closed.released.len(), grants.len());
+        proptest::prop_assert!(closed.stuck.is_empty());
+        proptest::prop_assert_eq!(home.referenced, 0);
+        proptest::prop_assert_eq!(sim.host.grant_table(DOMID).active(), 0);
+        for port in ports {
+            proptest::prop_assert!(sim.host.evtchn.send(DOMID, port).is_err(), "port {} open", port);
+        }
+        if !committed {
+            proptest::prop_assert_eq!(xs.try_read("data/tx").unwrap(), None);
+        }
+        sim.xenstored.connect(DOM0).write("/local/domain/7/data/after", "1").unwrap();
+        xs.write("data/sync", b"").unwrap();
+        while let Some(e) = xs.try_event() {
+            proptest::prop_assert!(parse_token(&e.token).is_none(), "{:?} fired after close", e);
+        }
+    }
+}
