@@ -39,9 +39,9 @@ pub struct Window<B> {
     len: usize,
 }
 
-impl<B> Window<B> {
-    /// No data (flush, discard).
-    fn empty() -> Self {
+/// No data (flush, discard).
+impl<B> Default for Window<B> {
+    fn default() -> Self {
         Self { buf: None, len: 0 }
     }
 }
@@ -208,7 +208,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Miniport<B> {
             }
             (BlockCommand::Flush, buf) => {
                 slot.buf = buf;
-                h.submit(BlockRequest::flush(tag, Window::empty()))
+                h.submit(BlockRequest::flush(tag, Window::default()))
             }
             (BlockCommand::Discard { ranges }, buf) => {
                 slot.buf = buf;
@@ -218,7 +218,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Miniport<B> {
                     r.lba_512,
                     r.sectors,
                     false,
-                    Window::empty(),
+                    Window::default(),
                 ))
             }
             // prepare() makes reads and writes only with a buffer that holds them.
@@ -237,7 +237,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Miniport<B> {
         slot.result = Ok(());
         if let BlockCommand::Discard { ranges } = &cmd {
             for r in ranges.iter().skip(1) {
-                let req = BlockRequest::discard(tag, r.lba_512, r.sectors, false, Window::empty());
+                let req =
+                    BlockRequest::discard(tag, r.lba_512, r.sectors, false, Window::default());
                 if h.submit(req).is_err() {
                     // What is in the queue completes; the SRB then fails as retryable.
                     slot.result = Err(IoError::NoResources);

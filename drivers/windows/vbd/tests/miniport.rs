@@ -393,3 +393,38 @@ fn writes_survive_a_backend_reconnect_mid_flight_and_read_back_intact() {
         assert_eq!(f.buf.unwrap(), *data, "write {i}");
     }
 }
+
+#[test]
+fn completions_that_match_no_srb_are_counted_and_never_complete_one() {
+    // Without flush or barrier the core finishes a flush by itself, without the backend: the
+    // stray completions below arrive while the real SRB is still on the ring.
+    let config = BackendConfig {
+        flush: false,
+        barrier: false,
+        ..BackendConfig::default()
+    };
+    let mut d = Disk::new(config, 1);
+    // An SRB in flight in slot 0 (generation 1), its request issued but not answered.
+    let image = srb(&write10(0, 1, false), SRB_FLAGS_DATA_OUT, 512);
+    assert!(d.start(5, 0, &image, Some(vec![1; 512])).is_none());
+    d.queues[0].service().unwrap();
+    // Requests the miniport never made, tagged as slot 0 of another generation and as a slot
+    // that does not exist.
+    for tag in [7u64 << 32, 1 << 32 | 999] {
+        let req = xenpv_datapath::blkif::BlockRequest::flush(tag, Default::default());
+        assert!(d.rogue.try_push(req).is_ok());
+    }
+    d.queues[0].service().unwrap();
+    let mut out = Vec::new();
+    d.miniport.collect(0, |f| out.push(f));
+    assert_eq!(d.miniport.stale(), 2);
+    assert!(
+        out.is_empty(),
+        "the SRB in slot 0 is not finished by a stray completion"
+    );
+    d.pump(&mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].handle, 5);
+    assert_eq!(out[0].outcome, good(512));
+    assert_eq!(d.miniport.outstanding(), 0);
+}

@@ -8,7 +8,8 @@ use std::mem::{offset_of, size_of};
 use std::sync::{Arc, Mutex};
 
 use xenpv_control::vbd::{negotiate, FrontWishes, FrontendVbd};
-use xenpv_datapath::blkif::{BlkQueue, Disk as BlkDisk, QueueConfig};
+use xenpv_datapath::blkif::{BlkQueue, BlockRequest, Disk as BlkDisk, QueueConfig};
+use xenpv_datapath::queue::mpsc::Producer;
 use xenpv_datapath::scsi::{self, Identity};
 use xenpv_ddk::storport::srb::*;
 use xenpv_sim::blkback::{BackendConfig, BlkBack, SharedStorage, Storage};
@@ -107,6 +108,9 @@ pub struct Disk {
     pub queues: Vec<BlkQueue<SimPlatform, Window<Vec<u8>>>>,
     pub miniport: Miniport<Vec<u8>>,
     pub backend: Option<BlkBack>,
+    /// A submitter on queue 0 that bypasses the miniport (to send it completions it never asked
+    /// for).
+    pub rogue: Producer<BlockRequest<Window<Vec<u8>>>>,
 }
 
 impl Disk {
@@ -127,6 +131,7 @@ impl Disk {
         }
         let scsi_disk =
             scsi::Disk::new(blk, &n.features, &qconfig, Identity::derived(51712)).unwrap();
+        let rogue = handles[0].submitter();
         let miniport = Miniport::new(Arc::new(scsi_disk), handles, 128);
         let mut disk = Self {
             host,
@@ -136,6 +141,7 @@ impl Disk {
             queues: qs,
             miniport,
             backend: None,
+            rogue,
         };
         disk.connect();
         disk
