@@ -32,6 +32,8 @@ pub enum SendError {
     Empty,
     /// An MDL without a system address (the driver maps every MDL before translating).
     Unmapped,
+    /// `DataOffset` lies beyond the MDL chain.
+    Offset(usize),
     /// The MDL chain holds fewer bytes than `DataLength` says.
     ShortChain { needed: usize, present: usize },
     /// An LSO request whose headers do not match (not TCP, another IP version, the TCP header
@@ -109,6 +111,9 @@ impl<'a> Iterator for Fragments<'a> {
 pub struct NbPacket {
     nbl: *mut NetBufferList,
     nb: *mut NetBuffer,
+    /// The MDL the frame starts in, and where in it (from `MdlChain` and `DataOffset`).
+    start: *const Mdl,
+    start_offset: usize,
     len: usize,
     offload: TxOffload,
     /// TCP payload bytes of an LSO request, reported back on completion.
@@ -128,9 +133,25 @@ impl NbPacket {
         if len == 0 {
             return Err(SendError::Empty);
         }
+        // The frame starts `DataOffset` bytes into the chain (whole MDLs before it are the
+        // backfill space protocols leave in front).
+        let mut mdl = nb_ref.mdl_chain as *const Mdl;
+        let mut offset = nb_ref.data_offset as usize;
+        loop {
+            if mdl.is_null() {
+                return Err(SendError::Offset(nb_ref.data_offset as usize));
+            }
+            // SAFETY: MDLs of a valid NET_BUFFER are valid.
+            let size = unsafe { (*mdl).byte_count } as usize;
+            if offset < size {
+                break;
+            }
+            offset -= size;
+            // SAFETY: as above.
+            mdl = unsafe { (*mdl).next };
+        }
+        let (start, start_offset) = (mdl, offset);
         let mut present = 0usize;
-        let mut offset = nb_ref.current_mdl_offset as usize;
-        let mut mdl = nb_ref.current_mdl as *const Mdl;
         while present < len && !mdl.is_null() {
             // SAFETY: MDLs of a valid NET_BUFFER are valid.
             let m = unsafe { &*mdl };
@@ -151,6 +172,8 @@ impl NbPacket {
         let mut packet = NbPacket {
             nbl,
             nb,
+            start,
+            start_offset,
             len,
             offload: TxOffload::default(),
             tcp_payload: 0,
@@ -209,11 +232,9 @@ impl TxPacket for NbPacket {
     }
 
     fn fragments(&self) -> impl Iterator<Item = &[u8]> {
-        // SAFETY: `nb` is valid while the packet exists (`new`'s contract).
-        let nb = unsafe { &*self.nb };
         Fragments {
-            mdl: nb.current_mdl,
-            offset: nb.current_mdl_offset as usize,
+            mdl: self.start,
+            offset: self.start_offset,
             remaining: self.len,
             _packet: core::marker::PhantomData,
         }
@@ -424,6 +445,26 @@ pub(crate) mod tests {
             }
         );
         assert_eq!(p.tcp_payload(), 9000 - 54);
+    }
+
+    #[test]
+    fn data_offset_skips_the_backfill_mdls_before_the_frame() {
+        // The chain holds a 100-byte MDL of backfill, then the frame 10 bytes into the second;
+        // DataOffset 110 says so (CurrentMdl is deliberately left at the chain's head).
+        let frame = tcp4(100);
+        let mut backfill = [0xeeu8; 100];
+        let mut second = std::vec![0xddu8; 10];
+        second.extend_from_slice(&frame);
+        let mut mdls = std::vec![mdl(&mut backfill), mdl(&mut second)];
+        let (mut nbl, mut nb) = nbl_over(&mut mdls, 0, frame.len() as u32);
+        nb.data_offset = 110;
+        // SAFETY: the test's structures outlive the calls.
+        let p = unsafe { NbPacket::new(&mut *nbl, &mut *nb) }.unwrap();
+        assert_eq!(p.fragments().collect::<Vec<_>>().concat(), frame);
+        nb.data_offset = 100 + 10 + frame.len() as u32;
+        // SAFETY: as above.
+        let e = unsafe { NbPacket::new(&mut *nbl, &mut *nb) }.unwrap_err();
+        assert_eq!(e, SendError::Offset(100 + 10 + frame.len()));
     }
 
     #[test]

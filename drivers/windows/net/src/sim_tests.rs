@@ -376,6 +376,7 @@ fn nbls_go_out_and_come_back_through_the_sim_netback() {
     let mut chain_out = NblChain::default();
     for i in 0..many {
         nbs[i].current_mdl = &mut *mdls[i];
+        nbs[i].mdl_chain = nbs[i].current_mdl;
         nbs[i].data_length = frame.len() as u32;
         lists[i].first_net_buffer = &mut *nbs[i];
         lists[i].net_buffer_list_info[NET_BUFFER_LIST_CANCEL_ID] = 0x77;

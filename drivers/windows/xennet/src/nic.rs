@@ -105,7 +105,7 @@ unsafe fn map_mdls(head: *mut NetBufferList) {
         for nbl in chain::iter(head) {
             let mut nb = (*nbl).first_net_buffer;
             while !nb.is_null() {
-                let mut mdl = (*nb).current_mdl;
+                let mut mdl = (*nb).mdl_chain;
                 while !mdl.is_null() {
                     if (*mdl).mdl_flags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL)
                         == 0
