@@ -104,6 +104,7 @@ impl StoreWaker for Waker {
 const IDLE: u32 = 0;
 const QUEUED: u32 = 1;
 const RUNNING: u32 = 2;
+const STOPPED: u32 = 3;
 
 pub struct Service {
     bus: Arc<Bus>,
@@ -272,12 +273,20 @@ impl Service {
     }
 
     /// Stops everything: no bus callback, store session or work item runs after this returns.
-    /// Requests still pending on stuck grants are left pending (their pages must stay locked).
+    ///
+    /// Grants a remote domain still maps (of handles closed meanwhile) cannot end, and their
+    /// requests must stay pending with their pages locked; their queue must then stay valid for
+    /// a later cancellation, so the service is left allocated (and logged) instead of freed.
     pub fn stop(mut self: Box<Self>) {
         drop(self.suspend.take());
-        // Closing the session stops the bus's wake-ups; then the work item finishes.
+        // Closing the session stops the bus's wake-ups; then the work item finishes, and no kick
+        // queues it again.
         drop(self.store.lock().take());
-        while self.work.load(Ordering::Acquire) != IDLE {
+        while self
+            .work
+            .compare_exchange(IDLE, STOPPED, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
             let ten_ms: i64 = -100_000;
             // SAFETY: PASSIVE_LEVEL; a relative interval.
             unsafe { KeDelayExecutionThread(KERNEL_MODE, 0, &ten_ms) };
@@ -288,24 +297,44 @@ impl Service {
                 DPFLTR_ERROR_LEVEL,
                 format_args!("xeniface: {stuck} grant(s) still mapped remotely at removal: their pages stay locked"),
             );
+            Box::leak(self);
+            return;
         }
-        // SAFETY: allocated in `start`; not queued any more (the work state is idle).
+        // SAFETY: allocated in `start`; never queued again (the work state is stopped).
         unsafe { IoFreeWorkItem(self.work_item) };
     }
 
-    /// Runs the work item (from any IRQL up to DISPATCH_LEVEL).
+    /// Runs the work item (from any IRQL up to DISPATCH_LEVEL): queues it when idle, or makes a
+    /// running one go round again; nothing once stopped.
     pub fn kick(&self) {
-        if self.work.swap(QUEUED, Ordering::AcqRel) == IDLE {
-            // SAFETY: the work item is ours until `stop`, which waits for it to be idle.
-            unsafe {
-                IoQueueWorkItem(
-                    self.work_item,
-                    work_routine,
-                    DELAYED_WORK_QUEUE,
-                    self as *const Service as *mut c_void,
-                )
-            };
+        let mut now = self.work.load(Ordering::Acquire);
+        loop {
+            if now == STOPPED {
+                return;
+            }
+            match self
+                .work
+                .compare_exchange(now, QUEUED, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(before) => {
+                    if before != IDLE {
+                        return;
+                    }
+                    break;
+                }
+                Err(changed) => now = changed,
+            }
         }
+        // SAFETY: the work item is ours until `stop`, which waits for it to be idle and then
+        // keeps it from being queued again.
+        unsafe {
+            IoQueueWorkItem(
+                self.work_item,
+                work_routine,
+                DELAYED_WORK_QUEUE,
+                self as *const Service as *mut c_void,
+            )
+        };
     }
 
     /// A new handle's session id.
