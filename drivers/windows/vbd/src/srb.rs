@@ -182,13 +182,31 @@ impl SrbInfo {
                 need: size_of::<S>(),
             });
         }
-        let cdb_len = b[offset_of!(S, cdb_length)];
+        // Only EXECUTE_SCSI has the CDB, SCSI status and sense fields; the other functions'
+        // blocks (power, PnP, WMI) share the header, flags, transfer and extension fields but
+        // put other things there, which must be neither read as a CDB nor overwritten.
+        let execute = u32::from(b[offset_of!(S, function)]) == SRB_FUNCTION_EXECUTE_SCSI;
+        let cdb_len = if execute {
+            b[offset_of!(S, cdb_length)]
+        } else {
+            0
+        };
         if cdb_len as usize > 16 {
             return Err(SrbError::CdbLength(cdb_len));
         }
         let mut cdb = [0u8; MAX_CDB];
         let at = offset_of!(S, cdb);
         cdb[..cdb_len as usize].copy_from_slice(&b[at..at + cdb_len as usize]);
+        let (sense_buffer, sense_len, scsi_status_at, sense_len_at) = if execute {
+            (
+                u64_at(b, offset_of!(S, sense_info_buffer))?,
+                b[offset_of!(S, sense_info_buffer_length)],
+                Some(offset_of!(S, scsi_status)),
+                Some(offset_of!(S, sense_info_buffer_length)),
+            )
+        } else {
+            (0, 0, None, None)
+        };
         Ok(Self {
             format: SrbFormat::Scsi,
             function: u32::from(b[offset_of!(S, function)]),
@@ -203,10 +221,10 @@ impl SrbInfo {
             srb_extension: u64_at(b, offset_of!(S, srb_extension))?,
             cdb,
             cdb_len,
-            sense_buffer: u64_at(b, offset_of!(S, sense_info_buffer))?,
-            sense_len: b[offset_of!(S, sense_info_buffer_length)],
-            scsi_status_at: Some(offset_of!(S, scsi_status)),
-            sense_len_at: Some(offset_of!(S, sense_info_buffer_length)),
+            sense_buffer,
+            sense_len,
+            scsi_status_at,
+            sense_len_at,
             transfer_length_at: offset_of!(S, data_transfer_length),
         })
     }
@@ -534,6 +552,37 @@ pub(crate) mod tests {
         assert_eq!(info.address.lun, 3);
         assert_eq!((info.sense_buffer, info.sense_len), (0x3000, 32));
         assert_eq!(info.data_transfer_length, 4096);
+    }
+
+    #[test]
+    fn other_functions_in_the_classic_format_keep_their_own_fields() {
+        // A SCSI_POWER_REQUEST_BLOCK: SrbPowerFlags where EXECUTE_SCSI has ScsiStatus, the
+        // device power state where it has CdbLength.
+        let mut b = scsi_srb(&[], 0, 0, 0);
+        b[offset_of!(ScsiRequestBlock, function)] = SRB_FUNCTION_POWER as u8;
+        b[offset_of!(ScsiRequestBlock, scsi_status)] = 0x5a;
+        put(&mut b, 8, &4u32.to_le_bytes());
+        b[offset_of!(ScsiRequestBlock, cdb_length)] = 0xee;
+        let info = SrbInfo::parse(&b).unwrap();
+        assert_eq!(info.function, SRB_FUNCTION_POWER);
+        assert!(info.cdb().is_empty());
+        assert!(!info.autosense());
+        let status = Outcome::port(SRB_STATUS_SUCCESS).write(&info, &mut b, &mut []);
+        assert_eq!(status, SRB_STATUS_SUCCESS);
+        assert_eq!(
+            b[offset_of!(ScsiRequestBlock, srb_status)],
+            SRB_STATUS_SUCCESS
+        );
+        assert_eq!(
+            b[offset_of!(ScsiRequestBlock, scsi_status)],
+            0x5a,
+            "power flags kept"
+        );
+        assert_eq!(
+            b[offset_of!(ScsiRequestBlock, cdb_length)],
+            0xee,
+            "power state kept"
+        );
     }
 
     #[test]
