@@ -1,7 +1,7 @@
 //! A mutex for PASSIVE_LEVEL code that may block while holding it (a xenstore request waits for
 //! its reply): a synchronization event, signalled while free. The kernel's own mutexes would do
 //! the same with more imports; this needs only KeInitializeEvent / KeWaitForSingleObject /
-//! KeSetEvent.
+//! KeSetEvent and the critical region around the holder.
 
 use core::cell::UnsafeCell;
 use core::ops::{Deref, DerefMut};
@@ -9,6 +9,7 @@ use core::ptr::null;
 
 use xenpv_ddk::kernel::{KeInitializeEvent, KeSetEvent, KeWaitForSingleObject};
 use xenpv_ddk::sync::{KEvent, EXECUTIVE, KERNEL_MODE, SYNCHRONIZATION_EVENT};
+use xenpv_ddk::userio::imports::{KeEnterCriticalRegion, KeLeaveCriticalRegion};
 
 pub struct PassiveMutex<T> {
     event: UnsafeCell<KEvent>,
@@ -36,10 +37,12 @@ impl<T> PassiveMutex<T> {
         unsafe { KeInitializeEvent(self.event.get(), SYNCHRONIZATION_EVENT, 1) };
     }
 
-    /// Waits for the mutex (PASSIVE_LEVEL).
+    /// Waits for the mutex (PASSIVE_LEVEL). The holder runs in a critical region, as under the
+    /// kernel's own mutexes: a process cannot suspend its thread while it holds the device.
     pub fn lock(&self) -> Guard<'_, T> {
-        // SAFETY: an initialised event at a stable address.
+        // SAFETY: an initialised event at a stable address; the region ends in the guard's drop.
         unsafe {
+            KeEnterCriticalRegion();
             KeWaitForSingleObject(self.event.get().cast(), EXECUTIVE, KERNEL_MODE, 0, null())
         };
         Guard { mutex: self }
@@ -67,7 +70,10 @@ impl<T> DerefMut for Guard<'_, T> {
 
 impl<T> Drop for Guard<'_, T> {
     fn drop(&mut self) {
-        // SAFETY: releasing the event this guard waited for.
-        unsafe { KeSetEvent(self.mutex.event.get(), 0, 0) };
+        // SAFETY: releasing the event this guard waited for, then the region `lock` entered.
+        unsafe {
+            KeSetEvent(self.mutex.event.get(), 0, 0);
+            KeLeaveCriticalRegion();
+        }
     }
 }

@@ -70,6 +70,10 @@ unsafe extern "system" {
         context: *mut c_void,
     );
     pub fn IoFreeWorkItem(work_item: *mut c_void);
+    /// Disables normal kernel APCs (thread suspension among them) until the matching leave, so
+    /// a thread holding a driver's lock cannot be suspended by its process.
+    pub fn KeEnterCriticalRegion();
+    pub fn KeLeaveCriticalRegion();
     pub fn KeDelayExecutionThread(wait_mode: i8, alertable: u8, interval: *const i64) -> NtStatus;
 
     // Objects behind user handles.
