@@ -18,7 +18,7 @@ use xenpv_busif::{
 };
 use xenpv_control::vbd::VbdFrontend;
 use xenpv_control::xenbus::FrontendDriver;
-use xenpv_datapath::blkif::QueueConfig;
+use xenpv_datapath::blkif::{BlkQueue, QueueConfig};
 use xenpv_datapath::scsi::{Disk, DiskError};
 use xenpv_ddk::debug::{print, DPFLTR_ERROR_LEVEL};
 use xenpv_ddk::kernel::{
@@ -34,7 +34,7 @@ use xenpv_ddk::userio::imports::{
 };
 use xenpv_ddk::userio::DELAYED_WORK_QUEUE;
 use xenpv_winvbd::frontend::{self, handshake, FrontError, HandshakeError, VbdDriver};
-use xenpv_winvbd::miniport::{max_transfer, scsi_disk, wishes, Miniport};
+use xenpv_winvbd::miniport::{max_transfer, scsi_disk, wishes, Miniport, Window};
 
 use crate::srb::{complete, SrbBuffer};
 
@@ -351,9 +351,18 @@ impl State {
         self.kick_all();
     }
 
-    /// Issues every queue's DPC (after start, and after a control round).
+    /// Issues the DPC of every queue that may be serviced at DISPATCH_LEVEL (after start, and
+    /// after a control round, which has just serviced the others itself).
     fn kick_all(&self) {
-        for queue in 0..MAX_QUEUES {
+        let mut safe = [false; MAX_QUEUES];
+        self.with_io(|io| {
+            for (queue, q) in io.driver.device_mut().queues_mut().iter().enumerate() {
+                if let Some(s) = safe.get_mut(queue) {
+                    *s = dispatch_safe(q);
+                }
+            }
+        });
+        for (queue, _) in safe.iter().enumerate().filter(|(_, s)| **s) {
             // SAFETY: `start` recorded the adapter's extension and DPCs.
             unsafe {
                 issue_dpc(
@@ -371,21 +380,37 @@ impl State {
         self.with_io(|io| self.service_queue(io, queue));
     }
 
-    /// [`State::service`] with the lock already held.
+    /// [`State::service`] with the lock already held, at DISPATCH_LEVEL: a queue whose service
+    /// could call XENBUS's region functions (PASSIVE_LEVEL only) is left to the work item — one
+    /// granting per request (no persistent pool agreed) or holding regions the backend had not
+    /// let go of (quarantined, retried on each service).
     pub fn service_queue(&self, io: &mut Io, queue: usize) {
         if let Some(q) = io.driver.device_mut().queues_mut().get_mut(queue) {
-            if let Err(e) = q.service() {
-                // The ring stays stopped; the control plane closes the device and connects it
-                // again, and the core replays what was on the ring.
-                print(
-                    DPFLTR_ERROR_LEVEL,
-                    format_args!("xenvbd: queue {queue}: backend protocol error {e}"),
-                );
-                if !self.broken.swap(true, Ordering::AcqRel) {
-                    self.waker.kick();
-                }
+            if dispatch_safe(q) {
+                self.service_ring(q, queue);
+            } else {
+                self.waker.kick();
             }
         }
+        self.collect(io, queue);
+    }
+
+    /// Services one ring; a protocol error has the control plane close and reconnect the
+    /// device (the core replays what was on the ring).
+    fn service_ring(&self, q: &mut BlkQueue<BusPlatform, Window<SrbBuffer>>, queue: usize) {
+        if let Err(e) = q.service() {
+            print(
+                DPFLTR_ERROR_LEVEL,
+                format_args!("xenvbd: queue {queue}: backend protocol error {e}"),
+            );
+            if !self.broken.swap(true, Ordering::AcqRel) {
+                self.waker.kick();
+            }
+        }
+    }
+
+    /// Completes the SRBs queue `queue` finished.
+    fn collect(&self, io: &mut Io, queue: usize) {
         let extension = self.extension;
         // SAFETY: the miniport hands back SRBs this adapter received.
         io.miniport
@@ -411,6 +436,14 @@ impl State {
                 format_args!("xenvbd: control plane: {e:?}"),
             );
         }
+        // At PASSIVE_LEVEL every queue may be serviced, whatever its grants need.
+        let queues = io.driver.device_mut().queues_mut().len();
+        for queue in 0..queues {
+            if let Some(q) = io.driver.device_mut().queues_mut().get_mut(queue) {
+                self.service_ring(q, queue);
+            }
+            self.collect(io, queue);
+        }
         self.set_offline(false);
         self.kick_all();
     }
@@ -429,4 +462,11 @@ impl State {
             unsafe { IoFreeWorkItem(runtime.item) };
         }
     }
+}
+
+/// Whether servicing `q` stays clear of XENBUS's region functions (PASSIVE_LEVEL only): its
+/// pages come from the persistent pool (or it is not started) and no region waits in
+/// quarantine.
+fn dispatch_safe(q: &BlkQueue<BusPlatform, Window<SrbBuffer>>) -> bool {
+    q.features().is_none_or(|f| f.persistent) && q.quarantined() == 0
 }
