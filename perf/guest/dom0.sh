@@ -84,13 +84,23 @@ domu_backends() {
 	done
 }
 
-# Metal mode: one xl save / xl restore of the running bare-metal guest. It says when it is ready
-# (data/metal-suspend) and answers the save's control/shutdown request itself.
+# metal_ready DOMID N: the metal guest says it waits for suspend request N (or it has ended).
+metal_ready() {
+	wait_for 120 sh -c "[ \"\$(xenstore-read /local/domain/$1/data/metal-suspend)\" = 'ready $2' ] ||
+		! xenstore-exists /local/domain/$1" || return 1
+	xenstore-exists /local/domain/$1 || { echo "domain $1 ended before it was ready"; return 1; }
+}
+
+# Metal mode: a checkpoint (xl save -c: the guest suspends, the save is written, the guest's
+# suspend returns "cancelled" and it carries on), then xl save + xl restore (it resumes in a new
+# domain). The guest says when it is ready and answers each control/shutdown request itself.
 metal_save_restore() {
 	domid=$(xl domid domU) || return 1
-	wait_for 120 sh -c "[ \"\$(xenstore-read /local/domain/$domid/data/metal-suspend)\" = ready ] ||
-		! xenstore-exists /local/domain/$domid" || return 1
-	xenstore-exists /local/domain/$domid || { echo "domain $domid ended before it was ready"; return 1; }
+	metal_ready $domid 1 || return 1
+	xl save -c domU /tmp/metal.ckpt || return 1
+	echo "checkpoint of domain $domid: $(wc -c </tmp/metal.ckpt) bytes, domain $(xl domid domU) runs on"
+	rm -f /tmp/metal.ckpt
+	metal_ready $domid 2 || return 1
 	xl save domU /tmp/metal.save || return 1
 	echo "saved domain $domid: $(wc -c </tmp/metal.save) bytes"
 	xl restore /tmp/metal.save || return 1

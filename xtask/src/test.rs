@@ -62,6 +62,13 @@ const STEPS: &[Step] = &[
     )
     .target_subdir("miri")
     .needs(&[NIGHTLY, MIRI, RUST_SRC]),
+    // drivers/xen's grant free list (threads granting and ending at once) and FIFO queue consumer.
+    Step::new(
+        "miri-xen",
+        "cargo +nightly miri test -p xenpv-xen -- gnttab:: fifo::",
+    )
+    .target_subdir("miri")
+    .needs(&[NIGHTLY, MIRI, RUST_SRC]),
     // The Windows ddk's stack-location pointer arithmetic and the PnP / resource-list logic.
     Step::new(
         "miri-ddk",

@@ -277,32 +277,45 @@ fn wait_for_request(xen: &Xen<Page>, c: &mut StoreClient, port: u32) -> Result<(
 pub fn run(xen: &Xen<Page>) -> Result<(), Failure> {
     let before = start_info_now();
     let frames = publish_p2m(&before)?;
+    say!("suspend: p2m list published ({frames} frames)");
     let mut c = store::connect(&before).map_err(at("xenstore ring"))?;
     let domid = c.read_string("domid").map_err(at("xenstore read domid"))?;
-    c.watch("control/shutdown", "shutdown")
-        .map_err(at("suspend watch"))?;
-    c.write("data/metal-suspend", b"ready")
+    // Requests until one ends in a new domain; a cancelled one (a checkpoint, `xl save -c`)
+    // leaves this domain running as it was, which is checked before waiting for the next.
+    let mut round = 0;
+    let t0 = loop {
+        round += 1;
+        c.watch("control/shutdown", "shutdown")
+            .map_err(at("suspend watch"))?;
+        c.write(
+            "data/metal-suspend",
+            alloc::format!("ready {round}").as_bytes(),
+        )
         .map_err(at("suspend ready"))?;
-    say!(
-        "suspend: p2m list published ({frames} frames); data/metal-suspend = ready, watching \
-         control/shutdown"
-    );
-    wait_for_request(xen, &mut c, before.store_evtchn)?;
-    // The acknowledgement libxl waits for: anything but "suspend".
-    c.write("control/shutdown", b"")
-        .map_err(at("suspend ack"))?;
-    c.unwatch("control/shutdown", "shutdown")
-        .map_err(at("suspend watch"))?;
+        say!("suspend #{round}: data/metal-suspend = ready {round}, watching control/shutdown");
+        wait_for_request(xen, &mut c, before.store_evtchn)?;
+        // The acknowledgement libxl waits for: anything but "suspend".
+        c.write("control/shutdown", b"")
+            .map_err(at("suspend ack"))?;
+        c.unwatch("control/shutdown", "shutdown")
+            .map_err(at("suspend watch"))?;
+        say!("suspend #{round}: control/shutdown asked for it, acknowledged; suspending domain {domid}");
+        crate::console::drain();
+        let t0 = upcall::now_ns();
+        if suspend(xen)? == Resumed::New {
+            break t0;
+        }
+        let again = c.read_string("domid").map_err(at("suspend cancelled"))?;
+        let (send, recv, count) = events::loopback(xen)?;
+        say!(
+            "suspend #{round}: cancelled by the toolstack after {} ms (a checkpoint); still \
+             domain {again}, store answers, loopback {send} -> {recv} delivered by upcall \
+             (count {count})",
+            upcall::now_ns().wrapping_sub(t0) / 1_000_000
+        );
+    };
     drop(c);
-    say!("suspend: control/shutdown asked for it, acknowledged; suspending domain {domid}");
-    crate::console::drain();
-    let t0 = upcall::now_ns();
-    let outcome = suspend(xen)?;
     let after = start_info_now();
-    if outcome == Resumed::Cancelled {
-        say!("suspend: cancelled by the toolstack; domain {domid} carries on");
-        return Ok(());
-    }
     let stale = discard_stale_replies(&after)?;
     let mut c = store::connect(&after).map_err(at("resume store"))?;
     let new_domid = c.read_string("domid").map_err(at("resume store"))?;
