@@ -47,9 +47,15 @@
 //! QUERY_INTERFACE calls [`answer_query_interface`]. The home drives it with
 //! [`Provider::deliver_event`] (event DPC), [`Provider::poll_store`] (store event, at
 //! PASSIVE_LEVEL) and [`Provider::suspend`].
+//!
+//! # Testing on the host
+//!
+//! Feature `sim` adds [`sim`]: a provider over the simulated Xen host (a guest's platform and
+//! store ring, with dom0's xenstored and backends), so that a child driver's logic can be tested
+//! over a real bus interface: `SimBus::new()`, `.child()`, `Poller::start(&bus.provider)`.
 #![no_std]
 extern crate alloc;
-#[cfg(test)]
+#[cfg(any(test, feature = "sim"))]
 extern crate std;
 
 mod abi;
@@ -58,6 +64,8 @@ mod error;
 mod lock;
 mod provider;
 mod query;
+#[cfg(feature = "sim")]
+pub mod sim;
 
 pub use abi::*;
 pub use child::{

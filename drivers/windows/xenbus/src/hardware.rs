@@ -102,6 +102,8 @@ pub type BusProvider = Provider<XenHome<'static, Direct>, RingTransport<StoreSig
 const GRANT_FRAMES: u32 = 32;
 /// Pages of the arena granted regions come from (8 MiB: rings and buffer pools of the children).
 const ARENA_PAGES: usize = 2048;
+/// The store's fallback poll interval: 50 ms in 100 ns units.
+const STORE_POLL_100NS: i64 = 500_000;
 /// The build number the unplug protocol reports (this crate's version, as major << 16 | minor).
 const BUILD: u32 = 0x0001;
 
@@ -125,6 +127,10 @@ impl RingSignal for StoreSignal {
     }
 
     fn wait(&self) {
+        // Bounded, so that the ring is looked at again even if an upcall went missing (the
+        // transport re-checks the ring after every wait): a lost interrupt slows the store down
+        // instead of hanging the boot.
+        let timeout: i64 = -STORE_POLL_100NS;
         // SAFETY: the store's event, alive while the provider is (see Running's release order).
         unsafe {
             xenpv_ddk::kernel::KeWaitForSingleObject(
@@ -132,7 +138,7 @@ impl RingSignal for StoreSignal {
                 xenpv_ddk::sync::EXECUTIVE,
                 xenpv_ddk::sync::KERNEL_MODE,
                 0,
-                core::ptr::null(),
+                &timeout,
             )
         };
     }

@@ -316,9 +316,17 @@ fn region_requests_out_of_range() {
             BusError::InvalidParameter
         );
         assert_eq!(err(t.end_region.unwrap()(c, 77)), BusError::NotOurs);
-        // More pages than the sim has frames: the platform's error, typed.
+        // As many pages as the sim has frames (its store page is taken): the platform's error,
+        // typed.
         assert_eq!(
-            err(g(c, 0, 1024, 1, vec![0u32; 1024].as_mut_ptr(), &mut region)),
+            err(g(
+                c,
+                0,
+                MAX_REGION_PAGES,
+                1,
+                vec![0u32; MAX_REGION_PAGES as usize].as_mut_ptr(),
+                &mut region
+            )),
             BusError::NoMemory
         );
     }
