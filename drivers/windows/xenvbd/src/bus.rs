@@ -11,6 +11,7 @@ use xenpv_busif::{
     Bus, BusError, BusInterface, XENBUS_INTERFACE_GUID, XENBUS_INTERFACE_SIZE,
     XENBUS_INTERFACE_VERSION,
 };
+use xenpv_ddk::bus::{BUS_QUERY_INSTANCE_ID, IRP_MN_QUERY_ID};
 use xenpv_ddk::irp::{next_stack_location, IoStatusBlock, IRP_MJ_PNP, IRP_MN_QUERY_INTERFACE};
 use xenpv_ddk::kernel::{
     ExFreePoolWithTag, IofCallDriver, KeInitializeEvent, KeWaitForSingleObject,
@@ -21,11 +22,6 @@ use xenpv_ddk::sync::{KEvent, EXECUTIVE, KERNEL_MODE, NOTIFICATION_EVENT};
 use xenpv_ddk::userio::guid::Guid;
 use xenpv_ddk::userio::imports::IoBuildSynchronousFsdRequest;
 use xenpv_winvbd::adapter::vbd_number;
-
-/// `IRP_MN_QUERY_ID` and `BUS_QUERY_ID_TYPE::BusQueryInstanceID` (wdm.h). Not yet in the
-/// committed xenpv-ddk (XENBUS's `xenpv_ddk::bus` brings them; XENNET has the same two lines).
-const IRP_MN_QUERY_ID: u8 = 0x13;
-const BUS_QUERY_INSTANCE_ID: u32 = 3;
 
 /// Why the bus could not be reached.
 pub enum BusQueryError {
