@@ -96,8 +96,7 @@ unsafe fn send_pnp(
 /// # Safety
 /// As [`send_pnp`].
 pub unsafe fn query_interface(device: *mut DeviceObject) -> Result<Arc<Bus>, BusQueryError> {
-    // SAFETY: all-zero is a valid table (no functions, null context) for the bus to fill in.
-    let mut table: BusInterface = unsafe { core::mem::zeroed() };
+    let mut table = Bus::request();
     // Parameters.QueryInterface: InterfaceType, Size | Version << 16, Interface, specific data.
     let guid = &XENBUS_INTERFACE_GUID as *const _ as *const Guid;
     let parameters = [
