@@ -34,7 +34,7 @@ pub type Metal = XenPlatform<'static, Page>;
 pub struct Fronts {
     pub platform: Arc<Metal>,
     /// The store's event channel: what a wait for a state change sleeps on.
-    pub store_port: EvtchnPort,
+    store_port: EvtchnPort,
     pages: &'static PageArena<'static>,
 }
 
@@ -61,6 +61,16 @@ impl Fronts {
             store_port: si.store_evtchn,
             pages,
         })
+    }
+
+    /// The store's event channel.
+    pub fn store_port(&self) -> EvtchnPort {
+        self.store_port
+    }
+
+    /// After a restore into a new domain: the store has a new event channel.
+    pub fn resumed(&mut self, si: &StartInfo) {
+        self.store_port = si.store_evtchn;
     }
 
     /// Xen system time in nanoseconds.

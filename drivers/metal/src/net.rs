@@ -10,19 +10,27 @@ use alloc::vec::Vec;
 
 use xenpv_abi::xenbus::XenbusState;
 use xenpv_control::vif::{VifFrontend, VifWishes};
-use xenpv_control::xenbus::FrontendDriver;
-use xenpv_control::xs::client::Store;
+use xenpv_control::xenbus::{FrontendDevice, FrontendDriver};
+use xenpv_control::xs::client::{RingTransport, Store};
 use xenpv_datapath::netif::{EventPorts, OwnedPacket, TxDone, TxOffload, TxRefused};
 use xenpv_datapath::platform::EventChannels;
 
-use crate::front::{ms, pump, Fronts, Metal};
+use crate::front::{ms, pump, Fronts, Metal, Waited};
 use crate::say;
 use crate::steps::{at, detail, Failure};
-use crate::store::{Device, StoreClient};
+use crate::store::{Device, Signal, StoreClient};
 use xenpv_metal::ether::{self, Incoming, Ip, Mac};
 
 type Packet = OwnedPacket<Vec<u8>>;
 type Vif = VifFrontend<Packet, Metal>;
+
+const WISHES: VifWishes = VifWishes {
+    queues: 1,
+    split_event_channels: false,
+    gso_rx: false,
+    ctrl_ring: false,
+    multicast_control: false,
+};
 
 /// Echo requests sent (each answered once).
 const COUNT: usize = 32;
@@ -158,13 +166,6 @@ pub struct Net {
     driver: FrontendDriver<Vif>,
 }
 
-/// Connects, pings dom0, closes.
-pub fn run(fronts: &Fronts, xs: &mut StoreClient, dev: &Device) -> Result<(), Failure> {
-    let mut net = Net::connect(fronts, xs, dev)?;
-    net.ping(fronts, xs)?;
-    net.close(fronts, xs)
-}
-
 impl Net {
     /// Attaches to `dev` and connects to its backend.
     pub fn connect(fronts: &Fronts, xs: &mut StoreClient, dev: &Device) -> Result<Self, Failure> {
@@ -178,18 +179,11 @@ impl Net {
             .read_string(&alloc::format!("{}/mac", dev.path))
             .map_err(at("net mac"))?;
         let mac = parse_mac(&mac_text).ok_or(at("net mac")("not a MAC address"))?;
-        let wishes = VifWishes {
-            queues: 1,
-            split_event_channels: false,
-            gso_rx: false,
-            ctrl_ring: false,
-            multicast_control: false,
-        };
-        let vif: Vif = VifFrontend::new(fronts.platform.clone(), wishes);
+        let vif: Vif = VifFrontend::new(fronts.platform.clone(), WISHES);
         let mut driver =
             FrontendDriver::attach(xs, &dev.path, vif).map_err(detail("net attach"))?;
         driver.connect(xs).map_err(detail("net connect"))?;
-        let took = fronts.wait("net connect", 15_000, fronts.store_port, || {
+        let took = fronts.wait("net connect", 15_000, fronts.store_port(), || {
             pump("net connect", xs, &mut driver)?;
             Ok(driver.machine().is_connected())
         })?;
@@ -320,12 +314,30 @@ impl Net {
         Ok(())
     }
 
+    /// After a restore into a new domain: the device leaves its old driver (packets in flight
+    /// there are dropped, as a link loss drops them) and connects through a new one.
+    pub fn reattach(&mut self, fronts: &Fronts, xs: &mut StoreClient) -> Result<Waited, Failure> {
+        let fresh: Vif = VifFrontend::new(fronts.platform.clone(), WISHES);
+        let mut device = core::mem::replace(self.driver.device_mut(), fresh);
+        FrontendDevice::<RingTransport<Signal>>::tear_down(&mut device);
+        device.take_aborted();
+        let mut driver =
+            FrontendDriver::attach(xs, &self.path, device).map_err(detail("net reattach"))?;
+        driver.connect(xs).map_err(detail("net reattach"))?;
+        let took = fronts.wait("net reattach", 15_000, fronts.store_port(), || {
+            pump("net reattach", xs, &mut driver)?;
+            Ok(driver.machine().is_connected())
+        })?;
+        self.driver = driver;
+        Ok(took)
+    }
+
     /// Closes the device and waits until the backend has let go of every grant.
     pub fn close(mut self, fronts: &Fronts, xs: &mut StoreClient) -> Result<(), Failure> {
         let driver = &mut self.driver;
         let platform = fronts.platform.clone();
         driver.close(xs).map_err(detail("net close"))?;
-        let took = fronts.wait("net close", 10_000, fronts.store_port, || {
+        let took = fronts.wait("net close", 10_000, fronts.store_port(), || {
             pump("net close", xs, driver)?;
             let held = driver.device_mut().quarantine().retry(&*platform);
             Ok(driver.machine().state() == XenbusState::Closed

@@ -7,9 +7,12 @@ use xenpv_xen::cpuid::{self, PvCpuid};
 use xenpv_xen::hypercall::{Instruction, Page};
 use xenpv_xen::{pv, Xen, XenError};
 
+use crate::blk::Blk;
+use crate::net::Net;
 use crate::say;
 use crate::store::{self, StoreError};
 use xenpv_control::xs::client::Store;
+use xenpv_datapath::blkif::BlockOp;
 
 /// A step that did not work out, and why.
 pub struct Failure {
@@ -151,12 +154,47 @@ pub fn run(xen: &Xen<Page>, si: &StartInfo) -> Result<(), Failure> {
     crate::events::run(xen, si)?;
     let mut found = xenstore(si)?;
     let table = crate::grants::run(xen, si, found.domid)?;
-    let fronts = crate::front::Fronts::new(si, table)?;
+    let mut fronts = crate::front::Fronts::new(si, table)?;
     // The second of each twin pair, as in the Linux domU (the first is the kernel front's there).
     let vbd = found.vbds.last().ok_or(at("blk")("no vbd"))?;
-    crate::blk::run(&fronts, &mut found.store, vbd)?;
     let vif = found.vifs.last().ok_or(at("net")("no vif"))?;
-    crate::net::run(&fronts, &mut found.store, vif)?;
+    let xs = &mut found.store;
+    let mut blk = Blk::connect(&fronts, xs, vbd)?;
+    let mut net = Net::connect(&fronts, xs, vif)?;
+    let wrote = blk.write(&fronts, xs, SEED_BEFORE)?;
+    let read = blk.read_back(&fronts, xs, SEED_BEFORE)?;
+    blk.report("pattern 1", wrote, read)?;
+    net.ping(&fronts, xs)?;
+
+    // A save and restore with writes of a second pattern on the ring: the new domain has a new
+    // store connection, grant table and event channels, and the fronts reconnect to new backends.
+    blk.start(xs, BlockOp::Write, SEED_ACROSS)?;
+    crate::resume::run(xen)?;
+    // SAFETY: boot::start_info() is the start_info page, in the boot mapping for good; the
+    // restore has rewritten it and nothing writes it again before the next suspend.
+    let si = unsafe { &*crate::boot::start_info() };
+    crate::grants::map_frames(xen)?;
+    fronts.resumed(si);
+    let xs = &mut store::connect(si).map_err(at("resume store"))?;
+    let blk_back = blk.reattach(&fronts, xs)?;
+    let net_back = net.reattach(&fronts, xs)?;
+    let wrote = blk.finish(&fronts, xs)?;
+    let read = blk.read_back(&fronts, xs, SEED_ACROSS)?;
+    say!(
+        "resumed fronts: blk reconnected in {} ms and replayed {} unanswered ring requests, net \
+         reconnected in {} ms",
+        crate::front::ms(blk_back.ns),
+        blk.replayed(),
+        crate::front::ms(net_back.ns)
+    );
+    blk.report(
+        "pattern 2, written across the save and restore",
+        wrote,
+        read,
+    )?;
+    net.ping(&fronts, xs)?;
+    blk.close(&fronts, xs)?;
+    net.close(&fronts, xs)?;
     say!(
         "heap: {} KiB used; pages: {} of {} free",
         crate::heap::used() / 1024,
@@ -165,6 +203,10 @@ pub fn run(xen: &Xen<Page>, si: &StartInfo) -> Result<(), Failure> {
     );
     Ok(())
 }
+
+/// The disk pattern written before the save and restore, and the one written across it.
+const SEED_BEFORE: u64 = 0x6d65_7461_6c31;
+const SEED_ACROSS: u64 = 0x6d65_7461_6c32;
 
 /// What the store told us.
 struct Found {
