@@ -24,8 +24,9 @@ use xenpv_abi::PAGE_SIZE;
 use xenpv_control::vbd::FrontWishes;
 use xenpv_datapath::blkif::params::segments_per_request;
 use xenpv_datapath::blkif::{
-    BlockRequest, Disk as BlkDisk, Features, IoError, QueueConfig, QueueHandle,
+    BlkQueue, BlockRequest, Disk as BlkDisk, Features, IoError, QueueConfig, QueueHandle,
 };
+use xenpv_datapath::platform::Platform;
 use xenpv_datapath::scsi::{self, Action, BlockCommand, Data, Disk, DiskError, Identity};
 use xenpv_ddk::storport::srb::*;
 
@@ -364,6 +365,17 @@ pub fn scsi_disk(
     vdev: u16,
 ) -> Result<Disk, DiskError> {
     Disk::new(blk, features, config, Identity::derived(u32::from(vdev)))
+}
+
+/// Whether servicing `queue` stays clear of the home's region calls (grant_region and
+/// end_region), which XENBUS serves at PASSIVE_LEVEL only: its data pages come from the
+/// persistent pool granted at start (or it is not started) and no region waits in quarantine.
+/// A queue for which this is false is serviced at PASSIVE_LEVEL (XENVBD's work item), not in
+/// its DPC.
+pub fn dispatch_safe<P: Platform, B: AsRef<[u8]> + AsMut<[u8]>>(
+    queue: &BlkQueue<P, Window<B>>,
+) -> bool {
+    queue.features().is_none_or(|f| f.persistent) && queue.quarantined() == 0
 }
 
 /// Bytes a finished command moved (the SRB's transfer length on success).

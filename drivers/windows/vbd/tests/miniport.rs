@@ -428,3 +428,35 @@ fn completions_that_match_no_srb_are_counted_and_never_complete_one() {
     assert_eq!(out[0].outcome, good(512));
     assert_eq!(d.miniport.outstanding(), 0);
 }
+
+#[test]
+fn only_queues_on_a_persistent_pool_are_serviced_at_dispatch_level() {
+    use xenpv_winvbd::miniport::dispatch_safe;
+    let d = Disk::new(BackendConfig::default(), 1);
+    assert!(
+        dispatch_safe(&d.queues[0]),
+        "persistent pool: no grant per request"
+    );
+    let mut d = Disk::new(
+        BackendConfig {
+            persistent: false,
+            ..BackendConfig::default()
+        },
+        1,
+    );
+    assert!(
+        !dispatch_safe(&d.queues[0]),
+        "a grant per request: PASSIVE_LEVEL only"
+    );
+    // The backend still mapped the ring when the queue let go: quarantined until it unmaps,
+    // and ending it again is a region call too.
+    d.disconnect();
+    assert!(d.queues[0].quarantined() > 0);
+    assert!(!dispatch_safe(&d.queues[0]));
+    d.queues[0].service().unwrap();
+    assert_eq!(d.queues[0].quarantined(), 0);
+    assert!(
+        dispatch_safe(&d.queues[0]),
+        "not connected, nothing held: safe"
+    );
+}

@@ -34,7 +34,7 @@ use xenpv_ddk::userio::imports::{
 };
 use xenpv_ddk::userio::DELAYED_WORK_QUEUE;
 use xenpv_winvbd::frontend::{self, handshake, FrontError, HandshakeError, VbdDriver};
-use xenpv_winvbd::miniport::{max_transfer, scsi_disk, wishes, Miniport, Window};
+use xenpv_winvbd::miniport::{dispatch_safe, max_transfer, scsi_disk, wishes, Miniport, Window};
 
 use crate::srb::{complete, SrbBuffer};
 
@@ -462,11 +462,4 @@ impl State {
             unsafe { IoFreeWorkItem(runtime.item) };
         }
     }
-}
-
-/// Whether servicing `q` stays clear of XENBUS's region functions (PASSIVE_LEVEL only): its
-/// pages come from the persistent pool (or it is not started) and no region waits in
-/// quarantine.
-fn dispatch_safe(q: &BlkQueue<BusPlatform, Window<SrbBuffer>>) -> bool {
-    q.features().is_none_or(|f| f.persistent) && q.quarantined() == 0
 }
