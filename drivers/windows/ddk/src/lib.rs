@@ -28,6 +28,7 @@ pub mod ndis;
 pub mod object;
 pub mod personality;
 pub mod pool;
+pub mod registry;
 pub mod resource;
 pub mod status;
 pub mod storport;

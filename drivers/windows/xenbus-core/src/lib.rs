@@ -5,7 +5,8 @@
 //! - [`bringup`]: the start sequence (and its reverse), with each failure undoing exactly what was
 //!   done before it; [`bringup::xen`] has the Xen steps themselves;
 //! - [`home`]: the Xen guest platform as the bus interface's [`xenpv_busif::BusHost`];
-//! - [`children`]: which child devices exist (from the store's device listing) and their PnP IDs.
+//! - [`children`]: which child devices exist (from the store's device listing) and their PnP IDs;
+//! - [`settings`]: what the registry values under the service's `Parameters` mean.
 #![no_std]
 extern crate alloc;
 #[cfg(test)]
@@ -15,3 +16,4 @@ pub mod bar;
 pub mod bringup;
 pub mod children;
 pub mod home;
+pub mod settings;

@@ -2,8 +2,8 @@
 //! REMOVE tear down, in the order and with the rollback of `xenpv_xenbus_core::bringup`.
 //!
 //! Start finds Xen (CPUID, direct VMCALL/VMMCALL), unplugs the emulated disks and NICs through
-//! the platform device's fixed ports 0x10/0x12 (both, the INF's `Parameters` defaults; the values
-//! are not read back from the registry yet), maps the memory BAR and has Xen place shared_info
+//! the platform device's fixed ports 0x10/0x12 (as `UnplugDisks` / `UnplugNics` under the
+//! service's `Parameters` say, both by default), maps the memory BAR and has Xen place shared_info
 //! and the grant table frames in it, allocates the page arena for granted regions, maps the
 //! store ring from HVM_PARAM_STORE_PFN, connects the platform device's line interrupt as the
 //! event upcall and points HVM_PARAM_CALLBACK_IRQ at its GSI, and finally builds the bus
@@ -42,7 +42,7 @@ use xenpv_xen::hvm;
 use xenpv_xen::hypercall::Direct;
 use xenpv_xen::pages::PageArena;
 use xenpv_xen::platform::{XenGrants, XenPlatform};
-use xenpv_xen::unplug::{self, UNPLUG_ALL_DISKS, UNPLUG_ALL_NICS};
+use xenpv_xen::unplug;
 use xenpv_xen::Xen;
 use xenpv_xenbus_core::bar::BarPlan;
 use xenpv_xenbus_core::bringup::{self, xen as steps, Started, Step, Steps};
@@ -397,7 +397,7 @@ impl Steps for Running {
                     &mut crate::xen::Ports,
                     unplug::PRODUCT_EXPERIMENTAL,
                     BUILD,
-                    UNPLUG_ALL_DISKS | UNPLUG_ALL_NICS,
+                    crate::registry::unplug(),
                 ) {
                     Ok(u) => log(
                         DPFLTR_INFO_LEVEL,

@@ -21,6 +21,7 @@ mod fdo;
 mod hardware;
 mod kobj;
 mod pdo;
+mod registry;
 mod xen;
 
 use xenpv_ddk::debug::DPFLTR_INFO_LEVEL;
@@ -36,8 +37,10 @@ use xenpv_ddk::string::UnicodeString;
 #[no_mangle]
 pub unsafe extern "system" fn DriverEntry(
     driver: *mut DriverObject,
-    _registry_path: *mut UnicodeString,
+    registry_path: *mut UnicodeString,
 ) -> NtStatus {
+    // SAFETY: the I/O manager's registry path, valid during DriverEntry; we are at PASSIVE_LEVEL.
+    unsafe { registry::read(registry_path) };
     // SAFETY: the I/O manager hands us a valid driver object with its extension.
     let driver = unsafe { &mut *driver };
     for slot in driver.major_function.iter_mut() {
