@@ -63,6 +63,8 @@ pub struct Blk {
     handle: QueueHandle<Vec<u8>>,
     buffers: Vec<Vec<u8>>,
     io: Option<Transfer>,
+    /// The device between [`Blk::leave`] and [`Blk::rejoin`].
+    left: Option<Vbd>,
 }
 
 impl Blk {
@@ -137,6 +139,7 @@ impl Blk {
             handle,
             buffers: (0..IN_FLIGHT).map(|_| vec![0u8; REQUEST]).collect(),
             io: None,
+            left: None,
         })
     }
 
@@ -217,10 +220,11 @@ impl Blk {
     }
 
     /// After a restore into a new domain (new store connection, new grant table, no event
-    /// channels): the device leaves its old driver, whose backend is gone, drops what that
-    /// connection held (the requests in flight go back to the queue), and connects through a new
-    /// driver to the new backend, which gets the unanswered requests again.
-    pub fn reattach(&mut self, fronts: &Fronts, xs: &mut StoreClient) -> Result<Waited, Failure> {
+    /// channels): the device leaves its old driver, whose backend is gone, and drops what that
+    /// connection held (the requests in flight go back to the queue). Every front leaves before
+    /// any rejoins: leaving closes the old domain's port numbers, which must not hit a port a
+    /// rejoined front has just been given under the same number.
+    pub fn leave(&mut self, fronts: &Fronts, xs: &mut StoreClient) -> Result<(), Failure> {
         let old_paths = self.driver.paths().clone();
         let fresh: Vbd = VbdFrontend::new(fronts.platform.clone(), self.vdev, WISHES, CONFIG);
         let mut device = core::mem::replace(self.driver.device_mut(), fresh);
@@ -230,13 +234,24 @@ impl Blk {
         // driver's connection registers it again.
         match FrontendDevice::<RingTransport<Signal>>::release(&mut device, xs, &old_paths) {
             Ok(()) | Err(Error::Xs(XsError::ENOENT)) => {}
-            Err(e) => return Err(at("blk reattach")(e)),
+            Err(e) => return Err(at("blk leave")(e)),
         }
+        self.left = Some(device);
+        Ok(())
+    }
+
+    /// Connects the device that [`Self::leave`] took out through a new driver to the new
+    /// backend, which gets the unanswered requests again.
+    pub fn rejoin(&mut self, fronts: &Fronts, xs: &mut StoreClient) -> Result<Waited, Failure> {
+        let device = self
+            .left
+            .take()
+            .ok_or(at("blk rejoin")("the device has not left its old driver"))?;
         let mut driver =
-            FrontendDriver::attach(xs, &self.path, device).map_err(detail("blk reattach"))?;
-        driver.connect(xs).map_err(detail("blk reattach"))?;
-        let took = fronts.wait("blk reattach", 15_000, fronts.store_port(), || {
-            pump("blk reattach", xs, &mut driver)?;
+            FrontendDriver::attach(xs, &self.path, device).map_err(detail("blk rejoin"))?;
+        driver.connect(xs).map_err(detail("blk rejoin"))?;
+        let took = fronts.wait("blk rejoin", 15_000, fronts.store_port(), || {
+            pump("blk rejoin", xs, &mut driver)?;
             Ok(driver.machine().is_connected())
         })?;
         self.driver = driver;

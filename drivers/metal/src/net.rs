@@ -164,6 +164,8 @@ pub struct Net {
     mac: Mac,
     index: u8,
     driver: FrontendDriver<Vif>,
+    /// The device between [`Net::leave`] and [`Net::rejoin`].
+    left: Option<Vif>,
 }
 
 impl Net {
@@ -211,6 +213,7 @@ impl Net {
             mac,
             index,
             driver,
+            left: None,
         })
     }
 
@@ -315,17 +318,27 @@ impl Net {
     }
 
     /// After a restore into a new domain: the device leaves its old driver (packets in flight
-    /// there are dropped, as a link loss drops them) and connects through a new one.
-    pub fn reattach(&mut self, fronts: &Fronts, xs: &mut StoreClient) -> Result<Waited, Failure> {
+    /// there are dropped, as a link loss drops them); see [`crate::blk::Blk::leave`] for why
+    /// every front leaves before any rejoins.
+    pub fn leave(&mut self, fronts: &Fronts) {
         let fresh: Vif = VifFrontend::new(fronts.platform.clone(), WISHES);
         let mut device = core::mem::replace(self.driver.device_mut(), fresh);
         FrontendDevice::<RingTransport<Signal>>::tear_down(&mut device);
         device.take_aborted();
+        self.left = Some(device);
+    }
+
+    /// Connects the device that [`Self::leave`] took out through a new driver.
+    pub fn rejoin(&mut self, fronts: &Fronts, xs: &mut StoreClient) -> Result<Waited, Failure> {
+        let device = self
+            .left
+            .take()
+            .ok_or(at("net rejoin")("the device has not left its old driver"))?;
         let mut driver =
-            FrontendDriver::attach(xs, &self.path, device).map_err(detail("net reattach"))?;
-        driver.connect(xs).map_err(detail("net reattach"))?;
-        let took = fronts.wait("net reattach", 15_000, fronts.store_port(), || {
-            pump("net reattach", xs, &mut driver)?;
+            FrontendDriver::attach(xs, &self.path, device).map_err(detail("net rejoin"))?;
+        driver.connect(xs).map_err(detail("net rejoin"))?;
+        let took = fronts.wait("net rejoin", 15_000, fronts.store_port(), || {
+            pump("net rejoin", xs, &mut driver)?;
             Ok(driver.machine().is_connected())
         })?;
         self.driver = driver;

@@ -176,8 +176,10 @@ pub fn run(xen: &Xen<Page>, si: &StartInfo) -> Result<(), Failure> {
     crate::grants::map_frames(xen)?;
     fronts.resumed(si);
     let xs = &mut store::connect(si).map_err(at("resume store"))?;
-    let blk_back = blk.reattach(&fronts, xs)?;
-    let net_back = net.reattach(&fronts, xs)?;
+    blk.leave(&fronts, xs)?;
+    net.leave(&fronts);
+    let blk_back = blk.rejoin(&fronts, xs)?;
+    let net_back = net.rejoin(&fronts, xs)?;
     let wrote = blk.finish(&fronts, xs)?;
     let read = blk.read_back(&fronts, xs, SEED_ACROSS)?;
     say!(
