@@ -115,6 +115,10 @@ ioctls! {
     /// In: nothing. Pends until the toolstack asks for a shutdown action. Out: `action:u32`
     /// (see `agent::Action`). The OS shutdown itself is user mode's job (ExitWindowsEx).
     AgentWaitAction = 0x830, METHOD_BUFFERED, RW;
+    /// In: nothing. Out: `count:u32`, how many times the domain has resumed since the driver
+    /// started. A change means a suspend (or a migration) happened: event channels bound
+    /// before it are gone and grants may need making again.
+    SuspendCount = 0x831, METHOD_BUFFERED, FILE_READ_ACCESS;
 }
 
 #[cfg(test)]

@@ -73,6 +73,7 @@ pub enum Request<'a> {
         id: u32,
     },
     AgentWaitAction,
+    SuspendCount,
 }
 
 /// `GrantAccess` flags: bit 0 grants read-only access; no other bit is defined.
@@ -273,6 +274,10 @@ pub fn decode(code: u32, input: &[u8]) -> Result<Request<'_>, RequestError> {
             fixed::<0>(input)?;
             Request::AgentWaitAction
         }
+        Ioctl::SuspendCount => {
+            fixed::<0>(input)?;
+            Request::SuspendCount
+        }
     })
 }
 
@@ -297,6 +302,7 @@ impl Request<'_> {
             Request::GrantRefs { .. } => Ioctl::GrantRefs,
             Request::GrantRevoke { .. } => Ioctl::GrantRevoke,
             Request::AgentWaitAction => Ioctl::AgentWaitAction,
+            Request::SuspendCount => Ioctl::SuspendCount,
         }
     }
 
@@ -328,7 +334,10 @@ impl Request<'_> {
             | Request::EvtchnClose { port: id }
             | Request::GrantRefs { id }
             | Request::GrantRevoke { id } => b.extend_from_slice(&id.to_le_bytes()),
-            Request::WatchWait | Request::TransactionStart | Request::AgentWaitAction => {}
+            Request::WatchWait
+            | Request::TransactionStart
+            | Request::AgentWaitAction
+            | Request::SuspendCount => {}
             Request::TransactionEnd { tx, commit } => {
                 b.extend_from_slice(&tx.to_le_bytes());
                 b.extend_from_slice(&u32::from(commit).to_le_bytes());

@@ -410,7 +410,8 @@ impl<E, L> Session<E, L> {
             }
             Request::GrantAccess { .. }
             | Request::GrantRevoke { .. }
-            | Request::AgentWaitAction => Err(OpError::NotASessionRequest),
+            | Request::AgentWaitAction
+            | Request::SuspendCount => Err(OpError::NotASessionRequest),
         }
     }
 

@@ -309,6 +309,7 @@ unsafe fn run(service: &Service, irp: *mut Irp, id: u32, request: Request<'_>) -
                 Err(e) => unsafe { complete(irp, e.status(), 0) },
             }
         }
+        Request::SuspendCount => unsafe { Service::answer(irp, &Answer::U32(service.resumes())) },
         Request::AgentWaitAction => match state.actions.pop_front() {
             Some(action) => unsafe { Service::answer(irp, &Answer::U32(action as u32)) },
             None => unsafe {

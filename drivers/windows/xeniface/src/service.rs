@@ -114,6 +114,8 @@ pub struct Service {
     work_item: *mut c_void,
     work: AtomicU32,
     suspend: Option<SuspendRegistration>,
+    /// Resumes since start (`SuspendCount`).
+    resumes: AtomicU32,
 }
 
 // SAFETY: shared between dispatch routines, the work item and bus callbacks; every mutable part
@@ -212,6 +214,7 @@ impl Service {
             work_item,
             work: AtomicU32::new(IDLE),
             suspend: None,
+            resumes: AtomicU32::new(0),
         });
         let raw: *mut Service = Box::into_raw(service);
         // SAFETY: `raw` is the boxed service, at its final address from here on; nothing else
@@ -335,6 +338,11 @@ impl Service {
                 self as *const Service as *mut c_void,
             )
         };
+    }
+
+    /// How many times the domain has resumed since the service started.
+    pub fn resumes(&self) -> u32 {
+        self.resumes.load(Ordering::Acquire)
     }
 
     /// A new handle's session id.
@@ -507,6 +515,7 @@ impl Service {
 
     /// After a resume: re-advertise, accept a new suspend request, and set the clock from Xen's.
     fn resumed(&self) {
+        self.resumes.fetch_add(1, Ordering::AcqRel);
         let mut state = self.state.lock();
         let mut store = self.store.lock();
         if let Some(store) = store.as_mut() {

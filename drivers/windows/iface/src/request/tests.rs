@@ -73,6 +73,7 @@ fn samples() -> alloc::vec::Vec<Request<'static>> {
         Request::GrantRefs { id: 77 },
         Request::GrantRevoke { id: 77 },
         Request::AgentWaitAction,
+        Request::SuspendCount,
     ]
 }
 
@@ -256,7 +257,7 @@ proptest! {
 
     /// Mutating one byte of a valid input gives a valid request or a typed error.
     #[test]
-    fn mutated_valid_inputs_never_panic(which in 0..21usize, at in any::<usize>(), byte in any::<u8>(), cut in any::<usize>()) {
+    fn mutated_valid_inputs_never_panic(which in 0..22usize, at in any::<usize>(), byte in any::<u8>(), cut in any::<usize>()) {
         let request = samples()[which % samples().len()];
         let mut bytes = request.encode();
         if !bytes.is_empty() {
