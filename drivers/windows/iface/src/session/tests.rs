@@ -374,6 +374,8 @@ fn a_watch_sets_its_event_or_queues_for_a_waiting_request() {
 #[test]
 fn tokens_are_parsed_strictly() {
     assert_eq!(parse_token(&token(4, 17)), Some((4, 17)));
+    // The agent shares the driver's store connection: its token is never a session's.
+    assert_eq!(parse_token(crate::agent::AGENT_TOKEN), None);
     for bad in [
         "xeniface/4",
         "xeniface/4/",
