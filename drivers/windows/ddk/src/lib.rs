@@ -23,6 +23,7 @@ pub mod bus;
 pub mod debug;
 pub mod interrupt;
 pub mod irp;
+pub mod lower;
 pub mod memory;
 pub mod ndis;
 pub mod object;

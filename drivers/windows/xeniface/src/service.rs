@@ -10,24 +10,21 @@ use core::ffi::c_void;
 use core::ptr::{null, null_mut};
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use xenpv_busif::{open_store, Bus, BusInterface, BusStore, StoreWaker, SuspendRegistration};
+use xenpv_busif::{open_store, Bus, BusStore, StoreWaker, SuspendRegistration};
 use xenpv_busif::{
     SUSPEND_PHASE_RESUME, XENBUS_INTERFACE_GUID, XENBUS_INTERFACE_SIZE, XENBUS_INTERFACE_VERSION,
 };
 use xenpv_ddk::debug::{print, DPFLTR_ERROR_LEVEL, DPFLTR_INFO_LEVEL};
-use xenpv_ddk::irp::{
-    current_stack_location, next_stack_location, IoStatusBlock, Irp, IRP_MJ_PNP,
-    IRP_MN_QUERY_INTERFACE,
-};
-use xenpv_ddk::kernel::{IofCallDriver, KeInitializeEvent, KeSetEvent, KeWaitForSingleObject};
+use xenpv_ddk::irp::{current_stack_location, Irp};
+use xenpv_ddk::kernel::{KeInitializeEvent, KeSetEvent, KeWaitForSingleObject};
+use xenpv_ddk::lower::{query_interface, LowerError};
 use xenpv_ddk::object::DeviceObject;
 use xenpv_ddk::status::*;
-use xenpv_ddk::sync::{KEvent, EXECUTIVE, KERNEL_MODE, NOTIFICATION_EVENT, SYNCHRONIZATION_EVENT};
+use xenpv_ddk::sync::{KEvent, EXECUTIVE, KERNEL_MODE, SYNCHRONIZATION_EVENT};
 use xenpv_ddk::userio::forward::complete;
-use xenpv_ddk::userio::guid::Guid;
 use xenpv_ddk::userio::imports::{
-    IoAllocateWorkItem, IoBuildSynchronousFsdRequest, IoFreeWorkItem, IoQueueWorkItem,
-    KeDelayExecutionThread, KeQuerySystemTimePrecise, ZwSetSystemTime,
+    IoAllocateWorkItem, IoFreeWorkItem, IoQueueWorkItem, KeDelayExecutionThread,
+    KeQuerySystemTimePrecise, ZwSetSystemTime,
 };
 use xenpv_ddk::userio::DELAYED_WORK_QUEUE;
 use xenpv_winiface::agent::{Action, Agent, Features, Outcome, AGENT_TOKEN, SHUTDOWN_PATH};
@@ -129,57 +126,22 @@ unsafe impl Sync for Service {}
 /// # Safety
 /// `lower` is the next device of this driver's stack.
 unsafe fn query_bus(lower: *mut DeviceObject) -> Result<Bus, NtStatus> {
-    let mut table: BusInterface = Bus::request();
-    let guid = Guid {
-        data1: XENBUS_INTERFACE_GUID.data1,
-        data2: XENBUS_INTERFACE_GUID.data2,
-        data3: XENBUS_INTERFACE_GUID.data3,
-        data4: XENBUS_INTERFACE_GUID.data4,
-    };
-    // SAFETY: a synchronous PnP IRP to our own stack; the event, status block, GUID and table live
-    // on this stack until the IRP has completed (the wait below).
+    // SAFETY: the caller's promise; a successful request means XENBUS filled in the table and
+    // took a reference for us.
     unsafe {
-        let mut event: KEvent = core::mem::zeroed();
-        KeInitializeEvent(&mut event, NOTIFICATION_EVENT, 0);
-        let mut iosb: IoStatusBlock = core::mem::zeroed();
-        let irp = IoBuildSynchronousFsdRequest(
-            u32::from(IRP_MJ_PNP),
+        query_interface(
             lower,
-            null_mut(),
-            0,
-            null_mut(),
-            &mut event,
-            &mut iosb,
-        );
-        if irp.is_null() {
-            return Err(STATUS_INSUFFICIENT_RESOURCES);
-        }
-        // A PnP request starts as "not supported", the answer when nobody below handles it.
-        (*irp).io_status.status = STATUS_NOT_SUPPORTED;
-        let location = next_stack_location(irp);
-        (*location).minor_function = IRP_MN_QUERY_INTERFACE;
-        (*location).set_query_interface(
-            &guid,
+            (&XENBUS_INTERFACE_GUID as *const xenpv_busif::Guid).cast(),
             XENBUS_INTERFACE_SIZE,
             XENBUS_INTERFACE_VERSION,
-            (&mut table as *mut BusInterface).cast(),
-        );
-        let mut status = IofCallDriver(lower, irp);
-        if status == STATUS_PENDING {
-            KeWaitForSingleObject(
-                (&mut event as *mut KEvent).cast(),
-                EXECUTIVE,
-                KERNEL_MODE,
-                0,
-                null(),
-            );
-            status = iosb.status;
-        }
-        if !nt_success(status) {
-            return Err(status);
-        }
-        Bus::from_interface(table).map_err(|_| STATUS_DEVICE_CONFIGURATION_ERROR)
+            Bus::request(),
+            |table| Bus::from_interface(table),
+        )
     }
+    .map_err(|e| match e {
+        LowerError::Status(status) => status,
+        LowerError::Interface(_) | LowerError::InstanceId => STATUS_DEVICE_CONFIGURATION_ERROR,
+    })
 }
 
 impl Service {

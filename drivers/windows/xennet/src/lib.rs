@@ -9,7 +9,6 @@
 
 extern crate alloc;
 
-mod bus;
 mod nic;
 mod waker;
 

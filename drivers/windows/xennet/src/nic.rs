@@ -18,7 +18,11 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use xenpv_abi::EvtchnPort;
 use xenpv_busif::{open_store, Bus, BusPlatform, BusTransport, EventRegistration};
+use xenpv_busif::{
+    BusError, XENBUS_INTERFACE_GUID, XENBUS_INTERFACE_SIZE, XENBUS_INTERFACE_VERSION,
+};
 use xenpv_control::vif::VifWishes;
+use xenpv_ddk::lower::{query_instance_id, query_interface, LowerError};
 use xenpv_ddk::memory::MM_CACHED;
 use xenpv_ddk::ndis::imports::*;
 use xenpv_ddk::ndis::miniport::*;
@@ -32,12 +36,11 @@ use xenpv_ddk::ndis::oid::{
 use xenpv_ddk::ndis::*;
 use xenpv_ddk::object::DeviceObject;
 use xenpv_ddk::sync::KERNEL_MODE;
-use xenpv_winnet::adapter::Adapter;
+use xenpv_winnet::adapter::{vif_number, Adapter};
 use xenpv_winnet::chain::{self, NblStack};
 use xenpv_winnet::oid::{media_connect_state, TABLE};
 use xenpv_winnet::recv::{RxBuffer, RxPool};
 
-use crate::bus::{query_interface, query_vif_number};
 use crate::waker::KernelWaker;
 
 type NetAdapter = Adapter<BusPlatform, BusTransport<KernelWaker>>;
@@ -451,7 +454,7 @@ unsafe extern "system" fn store_work(context: *mut c_void, _work_item: NdisHandl
 
 /// Why MiniportInitializeEx failed.
 pub enum InitError {
-    Bus(crate::bus::BusQueryError),
+    Bus(LowerError<BusError>),
     Store(xenpv_busif::BusError),
     Adapter(xenpv_winnet::adapter::AdapterError),
     Resources,
@@ -490,9 +493,20 @@ pub unsafe fn initialize(handle: NdisHandle) -> Result<*mut Nic, InitError> {
         )
     };
     // SAFETY: PASSIVE_LEVEL, the device below us in the stack.
-    let bus = unsafe { query_interface(next) }.map_err(InitError::Bus)?;
+    let bus = unsafe {
+        query_interface(
+            next,
+            (&XENBUS_INTERFACE_GUID as *const xenpv_busif::Guid).cast(),
+            XENBUS_INTERFACE_SIZE,
+            XENBUS_INTERFACE_VERSION,
+            Bus::request(),
+            // SAFETY: the request succeeded, so XENBUS filled in the table and took a reference.
+            |table| Bus::from_interface(table).map(Arc::new),
+        )
+    }
+    .map_err(InitError::Bus)?;
     // SAFETY: as above.
-    let vif = unsafe { query_vif_number(next) }.map_err(InitError::Bus)?;
+    let vif = unsafe { query_instance_id(next, vif_number) }.map_err(InitError::Bus)?;
     let waker = KernelWaker::new();
     let store = open_store(&bus, waker.clone()).map_err(InitError::Store)?;
     let platform = Arc::new(BusPlatform::new(bus.clone()));

@@ -1,13 +1,18 @@
 //! The miniport callbacks storport calls, and the device extension they share.
 
 use alloc::boxed::Box;
+use alloc::sync::Arc;
 use core::ffi::c_void;
 use core::mem::size_of;
 use core::ptr::null_mut;
 
+use xenpv_busif::{
+    Bus, BusError, XENBUS_INTERFACE_GUID, XENBUS_INTERFACE_SIZE, XENBUS_INTERFACE_VERSION,
+};
 use xenpv_datapath::scsi::BlockCommand;
 use xenpv_ddk::debug::{print, DPFLTR_ERROR_LEVEL, DPFLTR_INFO_LEVEL};
 use xenpv_ddk::kernel::KeGetCurrentProcessorNumberEx;
+use xenpv_ddk::lower::{query_instance_id, query_interface, LowerError};
 use xenpv_ddk::storport::config::*;
 use xenpv_ddk::storport::imports::{
     enable_passive_initialization, get_device_objects, initialize_dpc,
@@ -18,7 +23,6 @@ use xenpv_winvbd::adapter::{self, Control};
 use xenpv_winvbd::miniport::{prepare, Prepared, Submitted};
 use xenpv_winvbd::srb::{Outcome, SrbInfo};
 
-use crate::bus::{query_interface, query_vbd_number};
 use crate::disk::{State, MAX_QUEUES};
 use crate::srb::{buffer, complete, finish, image, SrbBuffer};
 
@@ -80,9 +84,18 @@ unsafe extern "system" fn find_adapter(
         let Some((_fdo, _pdo, lower)) = get_device_objects(extension) else {
             return SP_RETURN_ERROR;
         };
-        let connected = query_interface(lower).and_then(|bus| {
-            let vdev = query_vbd_number(lower)?;
-            Ok((bus, vdev))
+        let connected = query_interface(
+            lower,
+            (&XENBUS_INTERFACE_GUID as *const xenpv_busif::Guid).cast(),
+            XENBUS_INTERFACE_SIZE,
+            XENBUS_INTERFACE_VERSION,
+            Bus::request(),
+            // SAFETY: the request succeeded, so XENBUS filled in the table and took a reference.
+            |table| Bus::from_interface(table).map(Arc::new),
+        )
+        .and_then(|bus| {
+            let vdev = query_instance_id::<_, BusError>(lower, adapter::vbd_number)?;
+            Ok::<_, LowerError<BusError>>((bus, vdev))
         });
         let (bus, vdev) = match connected {
             Ok(found) => found,

@@ -7,7 +7,7 @@
 //! - HwFindAdapter (PASSIVE_LEVEL) finds XENBUS below: storport's own
 //!   `StorPortGetDeviceObjects` gives the device under its FDO, and the miniport sends it
 //!   IRP_MN_QUERY_INTERFACE (the bus interface of xenpv-busif) and IRP_MN_QUERY_ID (the instance
-//!   id, which is the vbd number) itself ([`bus`]). This replaces the usual trick of wrapping the
+//!   id, which is the vbd number) itself (xenpv-ddk's `lower`). This replaces the usual trick of wrapping the
 //!   IRP_MJ_PNP dispatch routine that StorPortInitialize installs: HwFindAdapter of a physical
 //!   miniport runs at PASSIVE_LEVEL during the device's start, after the drivers below started,
 //!   which is exactly when the interface is there, and nothing of storport's dispatch is touched.
@@ -25,7 +25,6 @@
 
 extern crate alloc;
 
-mod bus;
 mod disk;
 mod hw;
 mod srb;
