@@ -149,6 +149,9 @@ fn the_spine_queues_feed_a_netif_queue_and_take_its_completions() {
     let (mut done_tx, mut done_rx) = spsc::channel::<TxDone<Pkt>>(512).unwrap();
     let total = 3000u32;
     let (mut produced, mut received, mut completed) = (0u32, 0usize, 0u32);
+    // Netback answers short packets at once and mapped ones when their receiver is done with
+    // them (as Linux does), so completions may overtake each other: each comes exactly once.
+    let mut seen = vec![false; total as usize];
     for _ in 0..100_000 {
         while produced < total
             && to_queue
@@ -168,7 +171,9 @@ fn the_spine_queues_feed_a_netif_queue_and_take_its_completions() {
             match d {
                 TxDone::Packet { packet, status } => {
                     assert_eq!(status, TxStatus::Ok);
-                    assert_eq!(tag(&packet), completed, "completions in order on one queue");
+                    let t = tag(&packet) as usize;
+                    assert!(t < produced as usize && !seen[t], "{t} completes once");
+                    seen[t] = true;
                     completed += 1;
                 }
                 other => panic!("unexpected {other:?}"),

@@ -94,7 +94,8 @@ pub struct GrantTable {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pinned {
     pub gref: GrantRef,
-    pub frame: u64,
+    /// The granted frame (a v1 entry holds 32 bits).
+    pub frame: u32,
     pub write: bool,
 }
 
@@ -198,7 +199,7 @@ impl GrantTable {
                 Err(now) => state = now,
             }
         }
-        let frame = u64::from(entry.frame.load(Ordering::Relaxed));
+        let frame = entry.frame.load(Ordering::Relaxed);
         Ok(Pinned { gref, frame, write })
     }
 

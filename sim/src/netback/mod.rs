@@ -8,6 +8,7 @@
 //! work deterministically on one thread.
 
 mod ctrl;
+mod frame;
 pub mod pair;
 mod port;
 mod rx;
@@ -28,6 +29,7 @@ use xenpv_datapath::ring::{BackRing, RingError, SharedRing};
 
 use crate::host::{EvtchnError, GrantError, Host, Mapping};
 
+pub use frame::{TxFrame, HEAD_LEN};
 pub use port::{Sink, VifPort};
 pub use tx::TxFault;
 
@@ -176,7 +178,7 @@ impl Vif {
             };
             let (tx_port, rx_port) = (ports[0], *ports.last().expect("one or two ports"));
             queues.push(BackQueue {
-                tx: tx::TxQueue::new(TxBack::attach(tx_ring), tx_port, index),
+                tx: tx::TxQueue::new(TxBack::attach(tx_ring), tx_port, index, &peer),
                 rx: rx::RxQueue::new(RxBack::attach(rx_ring), rx_port, index, rx_caps),
                 ports,
                 _maps: [tx_map, rx_map],
@@ -249,6 +251,10 @@ impl Vif {
         }
         for q in &mut self.queues {
             work.rx += q.rx.poll(&self.peer, &self.port, &mut self.stats)?;
+        }
+        // Frames the receive copies just finished with (a loopback's own) free their requests.
+        for q in &mut self.queues {
+            work.tx += q.tx.complete(&self.peer);
         }
         Ok(work)
     }

@@ -8,24 +8,27 @@ use std::sync::Mutex;
 use xenpv_datapath::netif::toeplitz::Steering;
 use xenpv_datapath::netif::{RssHash, TxOffload};
 
+use super::frame::{TxFrame, HEAD_LEN};
+
 /// Receives packets a netback took from its frontend.
 pub trait Sink: Send + Sync {
-    /// Takes `frame`, either by copying it or by swapping the buffer for an empty one (which is
-    /// how a vif port avoids a copy); `queue` is the transmit queue it came from (a steering
-    /// hint). Returns `false` if the packet was dropped.
-    fn deliver(&self, frame: &mut Vec<u8>, offload: TxOffload, queue: usize) -> bool;
+    /// Takes `frame` (with [`TxFrame::take`], leaving a spare buffer or nothing in its place),
+    /// which keeps the sender's pages mapped (and its requests unanswered) until it is dropped; `queue` is the transmit queue it came from (a steering hint). Returns
+    /// `false` if the packet was dropped.
+    fn deliver(&self, frame: &mut TxFrame, offload: TxOffload, queue: usize) -> bool;
 }
 
 /// A packet waiting to be copied to a frontend.
 pub(crate) struct Frame {
-    pub data: Vec<u8>,
+    pub data: TxFrame,
     pub offload: TxOffload,
     pub hash: Option<RssHash>,
 }
 
 struct PortState {
     backlog: Vec<VecDeque<Frame>>,
-    /// Buffers of delivered frames, reused so that a packet costs no allocation.
+    /// Buffers of copied frames, reused so that a waiting packet costs no allocation once the
+    /// backlog has grown.
     spare: Vec<Vec<u8>>,
     steering: Option<Steering>,
     /// The frontend's multicast list; netif.h lets it be amended at any time.
@@ -43,7 +46,7 @@ pub struct VifPort {
 
 /// Packets each queue's backlog holds before new ones are dropped (a NIC's receive queue).
 const BACKLOG: usize = 512;
-/// Buffer capacity: the largest frame a frontend can send.
+/// Buffer capacity of a copied frame: the largest frame a frontend can send.
 const FRAME_CAPACITY: usize = 65536;
 
 impl VifPort {
@@ -98,8 +101,27 @@ impl VifPort {
         self.state.lock().unwrap().backlog[queue].push_front(frame);
     }
 
+    /// Copies the frames waiting in `queue`'s backlog out of their senders' pages, which lets
+    /// the senders answer them: called when the receiving frontend has no buffers posted, so
+    /// that no sender waits on it.
+    pub(crate) fn orphan(&self, queue: usize) {
+        let mut s = self.state.lock().unwrap();
+        let PortState { backlog, spare, .. } = &mut *s;
+        for frame in backlog[queue].iter_mut().filter(|f| f.data.is_held()) {
+            let buf = spare
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(FRAME_CAPACITY));
+            if let Some(buf) = frame.data.orphan(buf) {
+                spare.push(buf);
+            }
+        }
+    }
+
+    /// Takes back the buffer of a copied frame once it was delivered or dropped.
     pub(crate) fn recycle(&self, frame: Frame) {
-        self.state.lock().unwrap().spare.push(frame.data);
+        if let Some(buf) = frame.data.into_buffer() {
+            self.state.lock().unwrap().spare.push(buf);
+        }
     }
 
     /// Packets dropped on arrival (full backlog, multicast filter).
@@ -128,16 +150,24 @@ fn filtered_multicast(frame: &[u8], s: &PortState) -> bool {
 }
 
 impl Sink for VifPort {
-    fn deliver(&self, frame: &mut Vec<u8>, offload: TxOffload, queue: usize) -> bool {
+    fn deliver(&self, frame: &mut TxFrame, offload: TxOffload, queue: usize) -> bool {
         let mut s = self.state.lock().unwrap();
-        if filtered_multicast(frame, &s) {
+        // Read once, and only when a filter or steering looks at it: the sender may still
+        // write its pages.
+        let mut buf = [0u8; HEAD_LEN];
+        let head = if s.filter_multicast || s.steering.is_some() {
+            frame.head(&mut buf)
+        } else {
+            &[]
+        };
+        if filtered_multicast(head, &s) {
             s.dropped += 1;
             return false;
         }
         let queues = s.backlog.len();
         let (queue, hash) = match &s.steering {
             Some(st) => {
-                let (q, h) = st.select(frame);
+                let (q, h) = st.select(head);
                 (q.min(queues - 1), h)
             }
             None => (queue % queues, None),
@@ -146,15 +176,11 @@ impl Sink for VifPort {
             s.dropped += 1;
             return false;
         }
-        // Swap buffers instead of copying; spares come back from delivered frames, so a new one
-        // is only allocated while the backlog grows.
-        let spare = s
-            .spare
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(FRAME_CAPACITY));
-        let data = std::mem::replace(frame, spare);
+        // Hand back a spare buffer for the sender's next copy; spares come back from delivered
+        // frames, so a new one is only allocated while the backlog grows.
+        let spare = s.spare.pop();
         s.backlog[queue].push_back(Frame {
-            data,
+            data: frame.take(spare),
             offload,
             hash,
         });

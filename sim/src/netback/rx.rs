@@ -1,5 +1,6 @@
-//! Netback's receive path: packets from the vif's backlog, grant-copied into the buffers the
-//! frontend posted, one page per slot, with GSO and hash extras in slots of their own (each
+//! Netback's receive path: packets from the vif's backlog, grant-copied (straight from the
+//! sender's held pages, one batch of copy operations per packet) into the buffers the frontend
+//! posted, one page per slot, with GSO and hash extras in slots of their own (each
 //! consuming a posted request, whose slot it reuses, as netif.h requires).
 
 use arrayvec::ArrayVec;
@@ -14,12 +15,16 @@ use xenpv_control::vif::FrontendVif;
 use xenpv_datapath::netif::{GsoKind, TxChecksum};
 use zerocopy::{FromBytes, IntoBytes};
 
+use super::frame::TxFrame;
 use super::port::{Frame, VifPort};
 use super::{NetbackError, Peer, RxBack, VifStats};
+use crate::host::{CopyOp, MAX_HELD};
 use xenpv_datapath::ring::{Index, RingMemory};
 
 /// Most slots one packet takes: a 64 KiB frame in pages plus two extras.
 const MAX_SLOTS: usize = 16 + 1 + 2;
+/// Most copy operations one packet takes: a piece per sender page and per receiver page.
+const MAX_OPS: usize = MAX_HELD + MAX_SLOTS;
 
 /// What the frontend can receive.
 #[derive(Clone, Copy, Debug)]
@@ -119,6 +124,7 @@ impl RxQueue {
                 if batch.len() < needed {
                     drop(batch);
                     port.put_back(self.index, frame);
+                    port.orphan(self.index);
                     return Ok(Some(needed));
                 }
                 reqs.extend(batch.by_ref().take(needed));
@@ -157,7 +163,7 @@ impl RxQueue {
     ) {
         let chunk = |k: usize| {
             let start = k * PAGE_SIZE;
-            &frame.data[start..(start + PAGE_SIZE).min(frame.data.len())]
+            (start, (start + PAGE_SIZE).min(frame.data.len()))
         };
         let mut flags = match (frame.offload.checksum, frame.offload.gso) {
             (TxChecksum::Offload, _) | (_, Some(_)) => NETRXF_CSUM_BLANK | NETRXF_DATA_VALIDATED,
@@ -202,14 +208,15 @@ impl RxQueue {
                 reqs[k + extras.len()]
             }
         };
-        let mut failed = false;
-        for k in 0..data_slots {
-            let req = data_req(k);
-            failed |= peer
-                .host
-                .copy_to_grant(peer.dom, peer.front, req.gref, 0, chunk(k))
-                .is_err();
-        }
+        let failed = match frame.data.bytes() {
+            // A copied packet: one operation per receiver page, each from a slice.
+            Some(bytes) => bytes.chunks(PAGE_SIZE).enumerate().any(|(k, chunk)| {
+                peer.host
+                    .copy_to_grant(peer.dom, peer.front, data_req(k).gref, 0, chunk)
+                    .is_err()
+            }),
+            None => copy_held(peer, &frame.data, &data_req),
+        };
         for k in 0..data_slots {
             let req = data_req(k);
             let more = if k + 1 < data_slots {
@@ -220,7 +227,7 @@ impl RxQueue {
             let status = if failed {
                 xenpv_abi::netif::NETIF_RSP_ERROR
             } else {
-                chunk(k).len() as i16
+                (chunk(k).1 - chunk(k).0) as i16
             };
             let rsp = NetifRxResponse {
                 id: req.id,
@@ -242,4 +249,32 @@ impl RxQueue {
             stats.rx_bytes += frame.data.len() as u64;
         }
     }
+}
+
+/// Copies a held packet grant to grant into the receiver's pages (`data_req(k)` offers page
+/// `k`) in one batch; `true` if a copy failed.
+fn copy_held(peer: &Peer, frame: &TxFrame, data_req: &dyn Fn(usize) -> NetifRxRequest) -> bool {
+    // One pass over the packet's pieces, cut where the receiver's pages end.
+    let mut ops: ArrayVec<CopyOp<'_>, MAX_OPS> = ArrayVec::new();
+    let mut at = 0;
+    for mut src in frame.sources(0, frame.len()) {
+        loop {
+            let (k, offset) = (at / PAGE_SIZE, at % PAGE_SIZE);
+            let (piece, rest) = src.split(PAGE_SIZE - offset);
+            at += piece.len();
+            let gref = data_req(k).gref;
+            ops.push(CopyOp {
+                src: piece,
+                gref,
+                offset,
+            });
+            match rest {
+                Some(r) => src = r,
+                None => break,
+            }
+        }
+    }
+    peer.host
+        .copy_to_grants(peer.dom, peer.front, &ops)
+        .is_err()
 }

@@ -5,8 +5,13 @@
 //! packet using `FATAL_SLOTS` or more continuation slots, a slot crossing its page, a GSO extra
 //! with a zero size or unknown type. Dropped with error responses (`xenvif_tx_err`): more than
 //! XEN_NETIF_NR_SLOTS_MIN continuation slots, a slot larger than what remains of the packet, a
-//! first slot shorter than an Ethernet header, a grant that cannot be copied.
+//! first slot shorter than an Ethernet header, a grant that cannot be mapped.
+//!
+//! A valid packet's pages are mapped and handed to the sink as a [`TxFrame`]; its requests are
+//! answered once the frame is dropped (copied to its receiver or dropped there), as Linux
+//! netback answers mapped requests from its zero-copy callback.
 
+use arrayvec::ArrayVec;
 use xenpv_abi::netif::{
     NetifExtraGso, NetifExtraInfo, NetifExtraMcast, NetifTxRequest, NetifTxResponse,
     NETIF_RSP_ERROR, NETIF_RSP_NULL, NETIF_RSP_OKAY, NETTXF_CSUM_BLANK, NETTXF_DATA_VALIDATED,
@@ -16,8 +21,10 @@ use xenpv_abi::netif::{
 };
 use xenpv_abi::{EvtchnPort, PAGE_SIZE};
 use xenpv_datapath::netif::{Gso, GsoKind, TxChecksum, TxOffload};
+use xenpv_datapath::queue::mpsc;
 use zerocopy::{FromBytes, IntoBytes};
 
+use super::frame::{Held, TxFrame};
 use super::port::{Sink, VifPort};
 use super::{NetbackError, Peer, TxBack, VifStats};
 
@@ -55,31 +62,82 @@ pub(crate) struct TxQueue {
     index: usize,
     /// One published batch, copied out of the ring once.
     reqs: Vec<NetifTxRequest>,
-    frame: Vec<u8>,
+    /// Records for held packets, one per ring slot (each held packet has a request
+    /// unanswered, so they never run out); a dropped frame sends its record back through
+    /// `home`, whose room is one per record, and the queue answers its requests.
+    // Boxed on purpose: a record travels with its frame as one pointer.
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<Held>>,
+    home: mpsc::Producer<Box<Held>>,
+    returned: mpsc::Consumer<Box<Held>>,
+    /// The buffer the next short packet is copied into.
+    buf: Option<Vec<u8>>,
 }
+
+/// Packets up to this size are copied and answered at once rather than held: for them a copy
+/// costs less than holding the pages and answering later (the netif bench's 1500-byte case).
+const COPY_MAX: usize = 2048;
 
 fn as_extra(req: &NetifTxRequest) -> NetifExtraInfo {
     NetifExtraInfo::read_from_bytes(&req.as_bytes()[..8]).expect("8 bytes")
 }
 
-/// The answer for one packet: which requests get which status.
+/// The answer for one packet: which requests get which status, now or once its frame is dropped.
 struct Answer {
     first: usize,
     extras: usize,
     end: usize,
     status: i16,
+    deferred: bool,
 }
 
 impl TxQueue {
-    pub fn new(ring: TxBack, port: EvtchnPort, index: usize) -> Self {
+    pub fn new(ring: TxBack, port: EvtchnPort, index: usize, peer: &Peer) -> Self {
         let size = ring.size() as usize;
+        let (home, returned) = mpsc::channel(size).expect("a ring's size is a valid capacity");
+        let record = || {
+            Box::new(Held {
+                pages: peer.host.held_pages(peer.dom, peer.front),
+                segs: ArrayVec::new(),
+                ids: ArrayVec::new(),
+                extras: 0,
+            })
+        };
         Self {
             ring,
             port,
             index,
             reqs: Vec::with_capacity(size),
-            frame: Vec::with_capacity(65536),
+            spare: (0..size).map(|_| record()).collect(),
+            home,
+            returned,
+            buf: Some(Vec::with_capacity(COPY_MAX)),
         }
+    }
+
+    /// Answers the packets whose frames were dropped since the last call; notifies if the
+    /// frontend asked. Returns how many packets were answered.
+    pub fn complete(&mut self, peer: &Peer) -> usize {
+        let mut n = 0;
+        while let Some(held) = self.returned.pop() {
+            let push = |ring: &mut TxBack, id, status| {
+                ring.push(&NetifTxResponse { id, status })
+                    .expect("one response per consumed request");
+            };
+            push(&mut self.ring, held.ids[0], NETIF_RSP_OKAY);
+            for _ in 0..held.extras {
+                push(&mut self.ring, 0, NETIF_RSP_NULL);
+            }
+            for &id in &held.ids[1..] {
+                push(&mut self.ring, id, NETIF_RSP_OKAY);
+            }
+            self.spare.push(held);
+            n += 1;
+        }
+        if n > 0 && self.ring.publish() {
+            peer.notify(self.port);
+        }
+        n
     }
 
     /// Takes every published request, validates and delivers each packet, answers, notifies.
@@ -90,7 +148,7 @@ impl TxQueue {
         port: &VifPort,
         stats: &mut VifStats,
     ) -> Result<usize, NetbackError> {
-        let mut done = 0;
+        let mut done = self.complete(peer);
         loop {
             self.reqs.clear();
             self.reqs
@@ -98,8 +156,10 @@ impl TxQueue {
             let mut i = 0;
             while i < self.reqs.len() {
                 let answer = self.packet(&mut i, peer, sink, port, stats)?;
-                self.respond(&answer);
-                done += 1;
+                if !answer.deferred {
+                    self.respond(&answer);
+                    done += 1;
+                }
             }
             if self.ring.publish() {
                 peer.notify(self.port);
@@ -178,6 +238,7 @@ impl TxQueue {
                 extras,
                 end: *i,
                 status: if ok { NETIF_RSP_OKAY } else { NETIF_RSP_ERROR },
+                deferred: false,
             });
         }
         // xenvif_count_requests: the continuation slots.
@@ -211,6 +272,7 @@ impl TxQueue {
             extras,
             end: *i,
             status: NETIF_RSP_ERROR,
+            deferred: false,
         };
         if drop || usize::from(remaining) < ETH_HLEN {
             stats.tx_errors += 1;
@@ -235,32 +297,53 @@ impl TxQueue {
                 Some(Gso { kind, mss: g.size })
             }
         };
-        // Grant-copy the slots out of the frontend. The validated slot sizes add up to the first
-        // slot's size, the packet's; the buffer is sized once, so a recycled buffer of the same
-        // length is overwritten rather than zeroed first.
-        self.frame.resize(usize::from(first.size), 0);
-        let parts = std::iter::once((first, remaining)).chain(
-            self.reqs[first_at + 1 + extras..*i]
-                .iter()
-                .map(|r| (*r, r.size)),
-        );
-        let mut at = 0;
-        for (req, size) in parts {
-            let end = at + usize::from(size);
-            let copied = peer.host.copy_from_grant(
-                peer.dom,
-                peer.front,
-                req.gref,
-                usize::from(req.offset),
-                &mut self.frame[at..end],
-            );
-            if copied.is_err() {
+        let followers = &self.reqs[first_at + 1 + extras..*i];
+        let slots = std::iter::once((first.gref, first.offset, remaining))
+            .chain(followers.iter().map(|r| (r.gref, r.offset, r.size)));
+        let mut frame = if usize::from(first.size) <= COPY_MAX {
+            // A short packet is grant-copied into the backend's memory and answered at once
+            // (Linux copies the first XEN_NETBACK_TX_COPY_LEN bytes and maps only the rest).
+            let mut buf = self.buf.take().unwrap_or_default();
+            buf.resize(usize::from(first.size), 0);
+            let mut at = 0;
+            for (gref, offset, size) in slots {
+                let end = at + usize::from(size);
+                let dst = &mut buf[at..end];
+                let copied =
+                    peer.host
+                        .copy_from_grant(peer.dom, peer.front, gref, usize::from(offset), dst);
+                if copied.is_err() {
+                    self.buf = Some(buf);
+                    stats.tx_errors += 1;
+                    return Ok(answer);
+                }
+                at = end;
+            }
+            answer.status = NETIF_RSP_OKAY;
+            TxFrame::copied(buf)
+        } else {
+            // Map the slots' pages (Linux maps what lies beyond the header it copies; here the
+            // receiver copies everything straight from these pages), and answer once the frame
+            // is dropped. The validated slot sizes add up to the first slot's size.
+            // Every held packet has one of the ring's requests unanswered, and there is a
+            // record per ring slot.
+            let mut held = self.spare.pop().expect("a record per ring slot");
+            let grefs = slots.clone().map(|(gref, _, _)| gref);
+            if held.pages.hold(grefs, false).is_err() {
+                self.spare.push(held);
                 stats.tx_errors += 1;
                 return Ok(answer);
             }
-            at = end;
-        }
-        debug_assert_eq!(at, self.frame.len(), "slot sizes add up to the packet's");
+            held.segs.clear();
+            held.segs
+                .extend(slots.map(|(_, offset, size)| (offset, size)));
+            held.ids.clear();
+            held.ids.push(first.id);
+            held.ids.extend(followers.iter().map(|r| r.id));
+            held.extras = extras;
+            answer.deferred = true;
+            TxFrame::held(held, self.home.clone())
+        };
         let checksum = if first.flags & NETTXF_CSUM_BLANK != 0 {
             TxChecksum::Offload
         } else if first.flags & NETTXF_DATA_VALIDATED != 0 {
@@ -268,11 +351,13 @@ impl TxQueue {
         } else {
             TxChecksum::Complete
         };
-        answer.status = NETIF_RSP_OKAY;
         stats.tx_packets += 1;
-        stats.tx_bytes += self.frame.len() as u64;
-        // What happens beyond the vif (a full backlog, a filter) is not the frontend's error.
-        sink.deliver(&mut self.frame, TxOffload { checksum, gso }, self.index);
+        stats.tx_bytes += frame.len() as u64;
+        // What happens beyond the vif (a full backlog, a filter) is not the frontend's error:
+        // its requests are answered with OKAY when the frame is dropped, wherever that is.
+        sink.deliver(&mut frame, TxOffload { checksum, gso }, self.index);
+        // The sink left a spare buffer (or nothing) in exchange.
+        self.buf = frame.into_buffer();
         Ok(answer)
     }
 }
