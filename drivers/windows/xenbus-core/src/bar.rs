@@ -1,7 +1,49 @@
 //! The platform PCI device's memory BAR is guest-physical space nobody else uses: XENBUS asks Xen
-//! to put shared_info and the grant table frames there (XENMEM_add_to_physmap), page by page.
+//! to put shared_info and the grant table frames there (XENMEM_add_to_physmap), page by page. Its
+//! line interrupt is where Xen raises event upcalls.
 
 use xenpv_abi::PAGE_SIZE;
+use xenpv_wdm::resources::Resource;
+
+/// What the start resources say about the platform device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlatformDevice {
+    /// Its memory BAR, as the processor sees it (translated); on x86 that is also the guest
+    /// physical address Xen is given.
+    pub bar_start: u64,
+    pub bar_length: u64,
+    /// The GSI of its line interrupt: the bus-relative (raw) interrupt, for HVM_PARAM_CALLBACK_IRQ.
+    pub gsi: u32,
+}
+
+/// Picks the first memory BAR and the first line interrupt from the start resources (raw and
+/// translated lists, in the same order); `None` without either (the device cannot work).
+pub fn platform_device(raw: &[Resource], translated: &[Resource]) -> Option<PlatformDevice> {
+    let mut bar = None;
+    let mut gsi = None;
+    for (raw, translated) in raw.iter().zip(translated) {
+        match (raw, translated) {
+            (_, Resource::Memory { start, length }) if bar.is_none() => {
+                bar = Some((*start, *length))
+            }
+            (
+                Resource::Interrupt {
+                    level,
+                    message: false,
+                    ..
+                },
+                _,
+            ) if gsi.is_none() => gsi = Some(*level),
+            _ => {}
+        }
+    }
+    let (bar_start, bar_length) = bar?;
+    Some(PlatformDevice {
+        bar_start,
+        bar_length,
+        gsi: gsi?,
+    })
+}
 
 /// Where each Xen page goes, as guest frame numbers inside the BAR.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +132,66 @@ mod tests {
             plan(0xF100_0000, 5 * 4096, 64, 32).unwrap().grant_frames,
             4,
             "room"
+        );
+    }
+
+    #[test]
+    fn the_bar_and_the_line_interrupt_are_found_among_the_resources() {
+        let line = |level| Resource::Interrupt {
+            level,
+            vector: level,
+            affinity: 1,
+            latched: false,
+            message: false,
+        };
+        let raw = [
+            Resource::Port {
+                start: 0xc000,
+                length: 0x100,
+            },
+            Resource::Memory {
+                start: 0xf100_0000,
+                length: 16 << 20,
+            },
+            line(28),
+        ];
+        let translated = [
+            raw[0],
+            raw[1],
+            Resource::Interrupt {
+                level: 9,
+                vector: 0x81,
+                affinity: 0xf,
+                latched: false,
+                message: false,
+            },
+        ];
+        assert_eq!(
+            platform_device(&raw, &translated),
+            Some(PlatformDevice {
+                bar_start: 0xf100_0000,
+                bar_length: 16 << 20,
+                gsi: 28,
+            }),
+            "the GSI is the raw interrupt, not the translated vector"
+        );
+        assert_eq!(
+            platform_device(&raw[..2], &translated[..2]),
+            None,
+            "no interrupt"
+        );
+        assert_eq!(platform_device(&raw[2..], &translated[2..]), None, "no BAR");
+        let msi = [Resource::Interrupt {
+            level: 0,
+            vector: 0x60,
+            affinity: 1,
+            latched: true,
+            message: true,
+        }];
+        assert_eq!(
+            platform_device(&[raw[1], msi[0]], &[raw[1], msi[0]]),
+            None,
+            "a message interrupt is not a line Xen can raise"
         );
     }
 

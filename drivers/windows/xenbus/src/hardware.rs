@@ -44,7 +44,7 @@ use xenpv_xen::pages::PageArena;
 use xenpv_xen::platform::{XenGrants, XenPlatform};
 use xenpv_xen::unplug;
 use xenpv_xen::Xen;
-use xenpv_xenbus_core::bar::BarPlan;
+use xenpv_xenbus_core::bar::{platform_device, BarPlan, PlatformDevice};
 use xenpv_xenbus_core::bringup::{self, xen as steps, Started, Step, Steps};
 use xenpv_xenbus_core::home::XenHome;
 
@@ -144,43 +144,6 @@ impl RingSignal for StoreSignal {
     }
 }
 
-/// What the start resources say about the platform device.
-#[derive(Clone, Copy, Debug)]
-struct Found {
-    bar_start: u64,
-    bar_length: u64,
-    gsi: u32,
-}
-
-fn find(resources: &PlatformResources) -> Option<Found> {
-    let mut bar = None;
-    let mut gsi = None;
-    for (raw, translated) in resources.raw.iter().zip(&resources.translated) {
-        match (raw, translated) {
-            // The BAR as the processor sees it; on x86 it is also the guest frame Xen is told.
-            (_, Resource::Memory { start, length }) if bar.is_none() => {
-                bar = Some((*start, *length))
-            }
-            // The bus-relative interrupt of a line-based resource is its GSI.
-            (
-                Resource::Interrupt {
-                    level,
-                    message: false,
-                    ..
-                },
-                _,
-            ) if gsi.is_none() => gsi = Some(*level),
-            _ => {}
-        }
-    }
-    let (bar_start, bar_length) = bar?;
-    Some(Found {
-        bar_start,
-        bar_length,
-        gsi: gsi?,
-    })
-}
-
 /// A contiguous run of pages for the arena, with its frame numbers and bitmap.
 struct Arena {
     mem: *mut c_void,
@@ -194,7 +157,7 @@ struct Running {
     fdo: *mut DeviceObject,
     pdo: *mut DeviceObject,
     direct: Direct,
-    found: Found,
+    found: PlatformDevice,
     plan: Option<BarPlan>,
     bar: Option<NonNull<u8>>,
     table: Option<(*mut GrantTable<'static>, *mut [AtomicU32])>,
@@ -545,7 +508,7 @@ impl Hardware {
                 format_args!("xenbus: resource {raw:x?} -> {translated:x?}"),
             );
         }
-        let Some(found) = find(resources) else {
+        let Some(found) = platform_device(&resources.raw, &resources.translated) else {
             log(
                 DPFLTR_ERROR_LEVEL,
                 format_args!("xenbus: no memory BAR or line interrupt"),

@@ -10,7 +10,8 @@
 
 use alloc::vec::Vec;
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use core::ptr::null_mut;
+use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 use crate::abi::EventFn;
 use crate::error::BusError;
@@ -19,11 +20,21 @@ const ACTIVE: u32 = 1 << 31;
 const WRITER: u32 = 1 << 30;
 const COUNT: u32 = WRITER - 1;
 
-#[derive(Default)]
+/// Pointers, not integers, so that the callback and its context keep their provenance.
 struct Slot {
     state: AtomicU32,
-    callback: AtomicUsize,
-    context: AtomicUsize,
+    callback: AtomicPtr<()>,
+    context: AtomicPtr<c_void>,
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Slot {
+            state: AtomicU32::new(0),
+            callback: AtomicPtr::new(null_mut()),
+            context: AtomicPtr::new(null_mut()),
+        }
+    }
 }
 
 pub(crate) struct EventCallbacks {
@@ -72,8 +83,8 @@ impl EventCallbacks {
         }
         let mut next = WRITER;
         if let Some(cb) = callback {
-            slot.callback.store(cb as usize, Ordering::Relaxed);
-            slot.context.store(context as usize, Ordering::Relaxed);
+            slot.callback.store(cb as *mut (), Ordering::Relaxed);
+            slot.context.store(context, Ordering::Relaxed);
             next |= ACTIVE;
         }
         // Publishes the fields with ACTIVE (Release) and drops the writer bit in one step.
@@ -90,10 +101,10 @@ impl EventCallbacks {
         let ran = seen & ACTIVE != 0;
         if ran {
             let cb = slot.callback.load(Ordering::Relaxed);
-            let ctx = slot.context.load(Ordering::Relaxed) as *mut c_void;
+            let ctx = slot.context.load(Ordering::Relaxed);
             // SAFETY: ACTIVE is only set after `callback` was stored from a valid `EventFn`, and it
             // cannot change until this dispatch counts itself out.
-            let cb: EventFn = unsafe { core::mem::transmute::<usize, EventFn>(cb) };
+            let cb: EventFn = unsafe { core::mem::transmute::<*mut (), EventFn>(cb) };
             // SAFETY: the registrant promised that `cb(ctx, port)` may be called until it clears it.
             unsafe { cb(ctx, port) };
         }

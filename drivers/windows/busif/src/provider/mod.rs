@@ -57,9 +57,16 @@ struct Regions {
 }
 
 struct Suspenders {
-    callbacks: BTreeMap<u64, (SuspendFn, usize)>,
+    callbacks: BTreeMap<u64, (SuspendFn, SendPtr)>,
     next: u64,
 }
+
+/// A registrant's context: used only to call its callback, which it allows from any thread.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut c_void);
+
+// SAFETY: see above.
+unsafe impl Send for SendPtr {}
 
 /// The services of one bus.
 pub struct Provider<H: BusHost, T: Transport> {
@@ -125,7 +132,7 @@ impl<H: BusHost, T: Transport> Provider<H, T> {
         let s = self.suspenders.lock();
         for &(cb, ctx) in s.callbacks.values() {
             // SAFETY: the registrant promised the callback may be called until it unregisters.
-            unsafe { cb(ctx as *mut c_void, phase) };
+            unsafe { cb(ctx.0, phase) };
         }
     }
 
@@ -189,7 +196,7 @@ impl<H: BusHost, T: Transport> Provider<H, T> {
         let mut s = self.suspenders.lock();
         let handle = s.next;
         s.next += 1;
-        s.callbacks.insert(handle, (cb, ctx as usize));
+        s.callbacks.insert(handle, (cb, SendPtr(ctx)));
         handle
     }
 
