@@ -20,7 +20,8 @@ use xenpv_ddk::sync::{IoRemoveLock, KEvent, EXECUTIVE, KERNEL_MODE, NOTIFICATION
 use xenpv_wdm::pnp::{Action, AfterLower, PnpRequest};
 
 use xenpv_ddk::bus::BUS_RELATIONS;
-use xenpv_ddk::irp::IRP_MN_QUERY_DEVICE_RELATIONS;
+use xenpv_ddk::irp::{IRP_MN_QUERY_DEVICE_RELATIONS, IRP_MN_QUERY_STOP_DEVICE};
+use xenpv_ddk::status::STATUS_UNSUCCESSFUL;
 
 use crate::children::Enumeration;
 use crate::fdo::{extension, kind, Fdo, KIND_PDO};
@@ -112,6 +113,16 @@ pub unsafe extern "system" fn pnp(device: *mut DeviceObject, irp: *mut Irp) -> N
                 (*irp).io_status.status = STATUS_SUCCESS;
                 (*irp).io_status.information = rel as usize;
             }
+        }
+        // A stop (resource rebalance) leaves the children running, and they cannot run without
+        // the bus: refuse it while a child holds the interface (our own enumeration holds one).
+        let own = usize::from((*fdo).enumeration.is_some());
+        if (*location).minor_function == IRP_MN_QUERY_STOP_DEVICE
+            && (*fdo).hardware.references() > own
+        {
+            complete(irp, STATUS_UNSUCCESSFUL);
+            IoRemoveLock::release(lock, tag);
+            return STATUS_UNSUCCESSFUL;
         }
         let request = PnpRequest::from_minor((*location).minor_function);
         match pnp.dispatch(request) {

@@ -165,6 +165,9 @@ struct Running {
     store: Option<(NonNull<u8>, hvm::Ring, Event)>,
     upcall: Option<(Box<Upcall>, *mut KInterrupt)>,
     provider: Option<*mut BusProvider>,
+    /// The provider outlived its stop (a child still held the interface): everything it uses
+    /// stays mapped and allocated for good rather than be freed under it.
+    leaked: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -397,6 +400,13 @@ impl Steps for Running {
     }
 
     fn release(&mut self, step: Step) {
+        let provider_memory = matches!(
+            step,
+            Step::MapBar | Step::GrantTable | Step::Arena | Step::StoreRing
+        );
+        if self.leaked && provider_memory {
+            return;
+        }
         match step {
             // Unplugged devices stay unplugged until the next boot; shared_info stays placed.
             Step::Unplug | Step::SharedInfo => {}
@@ -462,7 +472,9 @@ impl Steps for Running {
                     // SAFETY: leaked by this step, unpublished and no longer reachable above.
                     let provider = unsafe { Box::from_raw(p) };
                     if provider.references() != 0 {
-                        // A child still holds the interface: leaking is the only safe choice.
+                        // A child still holds the interface: leaking it, and what it uses, is
+                        // the only safe choice.
+                        self.leaked = true;
                         log(
                             DPFLTR_ERROR_LEVEL,
                             format_args!(
@@ -486,6 +498,11 @@ pub struct Hardware {
 impl Hardware {
     pub const fn new() -> Self {
         Hardware { running: None }
+    }
+
+    /// References children hold on the bus interface (0 while stopped).
+    pub fn references(&self) -> usize {
+        self.provider().map_or(0, |p| p.references())
     }
 
     /// The bus interface's provider, while started.
@@ -541,6 +558,7 @@ impl Hardware {
             store: None,
             upcall: None,
             provider: None,
+            leaked: false,
         });
         match bringup::bring_up(&mut *running) {
             Ok(started) => {
