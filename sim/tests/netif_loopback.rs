@@ -456,13 +456,24 @@ fn a_large_packet_is_answered_only_once_its_receiver_has_copied_it() {
     assert_eq!(sb.rx.len(), 2);
     assert_eq!(sb.rx[0].1, big, "copied intact from the sender's pages");
     settle(&mut a, &mut sa);
-    assert_eq!(sa.done.len(), 2, "answered once the receiver let its pages go");
-    assert!(sa
-        .done
-        .iter()
-        .all(|d| matches!(d, TxDone::Packet { status: TxStatus::Ok, .. })));
+    assert_eq!(
+        sa.done.len(),
+        2,
+        "answered once the receiver let its pages go"
+    );
+    assert!(sa.done.iter().all(|d| matches!(
+        d,
+        TxDone::Packet {
+            status: TxStatus::Ok,
+            ..
+        }
+    )));
     let now = host.grant_stats();
-    assert_eq!(now.maps - stats.maps, now.unmaps - stats.unmaps, "all unmapped");
+    assert_eq!(
+        now.maps - stats.maps,
+        now.unmaps - stats.unmaps,
+        "all unmapped"
+    );
 }
 
 /// A receiver with no buffers posted does not keep its senders waiting: the packets it cannot
@@ -493,10 +504,131 @@ fn a_stalled_receiver_lets_its_senders_go() {
     assert!(b.back.port().backlog() > 0, "while packets still wait at B");
     let now = host.grant_stats();
     assert!(now.maps > before.maps);
-    assert_eq!(now.maps - before.maps, now.unmaps - before.unmaps, "A's pages let go");
+    assert_eq!(
+        now.maps - before.maps,
+        now.unmaps - before.unmaps,
+        "A's pages let go"
+    );
     for _ in 0..10 {
         settle(&mut b, &mut sb);
     }
     let got: Vec<Vec<u8>> = sb.rx.iter().map(|r| r.1.clone()).collect();
     assert_eq!(got, frames, "all arrive intact and in order");
+}
+
+/// Sums the pseudo-header and the TCP segment of an IPv4 frame (checksum included): all ones
+/// when the checksum is right.
+fn tcp_checksum_ok(f: &[u8]) -> bool {
+    let ihl = usize::from(f[14] & 0xf) * 4;
+    let l4 = 14 + ihl;
+    let mut acc: u64 = 6 + (f.len() - l4) as u64;
+    let mut add = |b: &[u8]| {
+        for w in b.chunks(2) {
+            acc += u64::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]));
+        }
+    };
+    add(&f[26..34]);
+    add(&f[l4..]);
+    while acc >> 16 != 0 {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc == 0xffff
+}
+
+/// A frontend without `feature-gso-tcpv4` still gets a large packet sent to it: netback
+/// segments it in software (as the kernel does for a device without TSO), each segment with
+/// its own lengths, sequence number and a complete, validated checksum.
+#[test]
+fn a_frontend_without_gso_receives_a_large_packet_as_segments() {
+    let host = host();
+    let req = FrontRequest {
+        gso_rx: false,
+        ..FrontRequest::default()
+    };
+    let mut pair: NetPair<Pkt> = NetPair::connect(&host, 1, &linux_netback(1), req).unwrap();
+    let mut seen = seen();
+    let mut frame = tcp_frame(54 + 4000, 5, 9);
+    let ip_len = (frame.len() - 14) as u16;
+    frame[16..18].copy_from_slice(&ip_len.to_be_bytes());
+    frame[46] = 5 << 4;
+    let gso = Gso {
+        kind: GsoKind::TcpV4,
+        mss: 1448,
+    };
+    send(
+        &mut pair,
+        0,
+        frame.clone(),
+        TxOffload {
+            checksum: TxChecksum::Offload,
+            gso: Some(gso),
+        },
+    );
+    settle(&mut pair, &mut seen);
+    assert_eq!(seen.rx.len(), 3, "4000 bytes in 1448-byte segments");
+    let mut payload = Vec::new();
+    for (i, (meta, bytes, _)) in seen.rx.iter().enumerate() {
+        assert_eq!(meta.gso, None);
+        assert_eq!(meta.checksum, RxChecksum::Validated);
+        assert!(tcp_checksum_ok(bytes), "segment {i} checksum");
+        let seq = u32::from_be_bytes(bytes[38..42].try_into().unwrap());
+        let first = u32::from_be_bytes(frame[38..42].try_into().unwrap());
+        assert_eq!(seq, first + 1448 * i as u32);
+        assert_eq!(
+            usize::from(u16::from_be_bytes([bytes[16], bytes[17]])),
+            bytes.len() - 14
+        );
+        payload.extend_from_slice(&bytes[54..]);
+    }
+    assert_eq!(
+        payload,
+        frame[54..],
+        "the payload arrives whole and in order"
+    );
+    assert_eq!(pair.back.stats().rx_packets, 3);
+    assert_eq!(pair.back.stats().rx_dropped, 0);
+    assert!(matches!(
+        seen.done[..],
+        [TxDone::Packet {
+            status: TxStatus::Ok,
+            ..
+        }]
+    ));
+}
+
+/// A frontend that wrote `feature-no-csum-offload` never sees a blank checksum: netback fills
+/// it in (skb_checksum_help); one that takes blank checksums gets the packet as sent.
+#[test]
+fn a_frontend_without_checksum_offload_gets_checksums_filled_in() {
+    let host = host();
+    for csum_rx in [false, true] {
+        let req = FrontRequest {
+            csum_rx,
+            ..FrontRequest::default()
+        };
+        let mut pair: NetPair<Pkt> = NetPair::connect(&host, 1, &linux_netback(1), req).unwrap();
+        let mut seen = seen();
+        let mut frame = tcp_frame(1000, 5, 9);
+        let ip_len = (frame.len() - 14) as u16;
+        frame[16..18].copy_from_slice(&ip_len.to_be_bytes());
+        frame[46] = 5 << 4;
+        let offload = TxOffload {
+            checksum: TxChecksum::Offload,
+            gso: None,
+        };
+        send(&mut pair, 0, frame.clone(), offload);
+        settle(&mut pair, &mut seen);
+        assert_eq!(seen.rx.len(), 1);
+        let (meta, bytes, _) = &seen.rx[0];
+        if csum_rx {
+            assert_eq!(meta.checksum, RxChecksum::Blank);
+            assert_eq!(bytes, &frame, "passed on untouched");
+        } else {
+            assert_eq!(meta.checksum, RxChecksum::Validated);
+            assert!(tcp_checksum_ok(bytes), "checksum filled in");
+            assert_eq!(bytes[..50], frame[..50]);
+            assert_eq!(bytes[52..], frame[52..], "only the checksum field changed");
+        }
+        pair.disconnect(&mut |_| {});
+    }
 }

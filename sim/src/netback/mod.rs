@@ -9,6 +9,7 @@
 
 mod ctrl;
 mod frame;
+mod offload;
 pub mod pair;
 mod port;
 mod rx;

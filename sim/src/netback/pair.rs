@@ -24,6 +24,9 @@ pub struct FrontRequest {
     pub split_event_channels: bool,
     /// Accept large receives.
     pub gso_rx: bool,
+    /// Accept received packets whose checksum is left blank (otherwise the frontend writes
+    /// `feature-no-csum-offload` and no `feature-ipv6-csum-offload`).
+    pub csum_rx: bool,
     /// Set up the ctrl ring if the backend offers it.
     pub ctrl_ring: bool,
     /// Ask the backend to filter multicast.
@@ -36,6 +39,7 @@ impl Default for FrontRequest {
             queues: 1,
             split_event_channels: true,
             gso_rx: true,
+            csum_rx: true,
             ctrl_ring: true,
             multicast_control: false,
         }
@@ -89,8 +93,8 @@ pub fn frontend_keys<P: TxPacket>(front: &mut Netfront<P>, req: &FrontRequest) -
         sg: true,
         gso_tcpv4: req.gso_rx,
         gso_tcpv6: req.gso_rx,
-        no_csum_offload: false,
-        ipv6_csum_offload: true,
+        no_csum_offload: !req.csum_rx,
+        ipv6_csum_offload: req.csum_rx,
         multicast_control: req.multicast_control,
         ctrl: front.ctrl_mut().map(|c| (c.ring_ref(), c.port())),
     }
