@@ -79,6 +79,12 @@ const _: () = assert!(size_of::<DeviceCapabilities>() == 64);
 const _: () = assert!(offset_of!(DeviceCapabilities, address) == 8);
 const _: () = assert!(offset_of!(DeviceCapabilities, device_state) == 16);
 
+/// `DEVICE_POWER_STATE`.
+pub const POWER_DEVICE_D0: u32 = 1;
+pub const POWER_DEVICE_D3: u32 = 4;
+/// `SYSTEM_POWER_STATE::PowerSystemWorking` (S0), the index of `DeviceState` for it.
+pub const POWER_SYSTEM_WORKING: usize = 1;
+
 pub const CAP_UNIQUE_ID: u32 = 1 << 6;
 pub const CAP_SILENT_INSTALL: u32 = 1 << 7;
 pub const CAP_SURPRISE_REMOVAL_OK: u32 = 1 << 9;

@@ -143,6 +143,15 @@ pub unsafe fn pnp(device: *mut DeviceObject, irp: *mut Irp) -> NtStatus {
                     (*caps).flags |= CAP_SILENT_INSTALL | CAP_SURPRISE_REMOVAL_OK;
                     (*caps).address = pdo.child.id;
                     (*caps).ui_number = pdo.child.id;
+                    // Powered while the system works, off in every sleep state (the children
+                    // save and restore their connections around it); no wake.
+                    for (s, d) in (*caps).device_state.iter_mut().enumerate().skip(1) {
+                        *d = if s == POWER_SYSTEM_WORKING {
+                            POWER_DEVICE_D0
+                        } else {
+                            POWER_DEVICE_D3
+                        };
+                    }
                 }
                 complete(irp, STATUS_SUCCESS, 0)
             }
