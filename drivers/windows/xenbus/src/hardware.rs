@@ -19,7 +19,8 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use xenpv_abi::shared_info::SharedInfo;
 use xenpv_abi::PAGE_SIZE;
 use xenpv_busif::Provider;
-use xenpv_control::xs::client::{Client, RingSignal, RingTransport};
+use xenpv_control::xs::client::{Client, Error as ClientError, RingSignal, RingTransport};
+use xenpv_control::xs::ring::RingError;
 use xenpv_datapath::shmem::SharedMem;
 use xenpv_ddk::bus::{KeFlushQueuedDpcs, MmMapIoSpace, MmUnmapIoSpace};
 use xenpv_ddk::debug::{DPFLTR_ERROR_LEVEL, DPFLTR_INFO_LEVEL};
@@ -246,8 +247,8 @@ impl Running {
 
     fn arena(&mut self) -> Result<(), StepError> {
         let bytes = ARENA_PAGES * PAGE_SIZE;
-        // SAFETY: plain allocation; any physical address (Xen frames are 64-bit... v1 grants take
-        // 32-bit frames, hence the limit below 2^44).
+        // SAFETY: a plain allocation. Grant table v1 entries hold 32-bit frame numbers, so the
+        // pages must lie below 2^44.
         let mem = unsafe {
             MmAllocateContiguousMemorySpecifyCache(bytes, 0, (1i64 << 44) - 1, 0, MM_CACHED)
         };
@@ -344,7 +345,21 @@ impl Running {
         };
         let transport = RingTransport::new(mem, signal)
             .map_err(|_| StepError::Status(STATUS_DEVICE_CONFIGURATION_ERROR))?;
-        let provider = Box::into_raw(Box::new(Provider::new(home, Client::new(transport))));
+        let mut client = Client::new(transport);
+        // Whoever used the ring before us (the firmware's xenstore driver, our own previous
+        // start) may have left requests, replies or watches on it: start from a clean
+        // connection where xenstored offers the reset (xenstore-ring.txt), as-is otherwise.
+        match client.reconnect() {
+            Ok(()) | Err(ClientError::Ring(RingError::ReconnectUnsupported)) => {}
+            Err(e) => {
+                log(
+                    DPFLTR_ERROR_LEVEL,
+                    format_args!("xenbus: store reconnect: {e:?}"),
+                );
+                return Err(StepError::Status(STATUS_DEVICE_CONFIGURATION_ERROR));
+            }
+        }
+        let provider = Box::into_raw(Box::new(Provider::new(home, client)));
         if let Some((u, _)) = &self.upcall {
             u.provider.store(provider, Ordering::Release);
         }
