@@ -7,8 +7,8 @@ use xenpv_abi::netif::{XEN_NETIF_CTRL_HASH_TYPE_IPV4, XEN_NETIF_CTRL_HASH_TYPE_I
 use xenpv_datapath::netif::ctrl::CtrlOp;
 use xenpv_datapath::netif::toeplitz::{hash_input, toeplitz, Steering};
 use xenpv_datapath::netif::{
-    Gso, GsoKind, HashKind, OwnedPacket, RxChecksum, RxMeta, TxChecksum, TxDone, TxOffload,
-    TxRefused, TxStatus,
+    Gso, GsoKind, HashKind, OwnedPacket, RssHash, RxChecksum, RxMeta, TxChecksum, TxDone,
+    TxOffload, TxPacket, TxRefused, TxStatus,
 };
 use xenpv_sim::host::{Host, HostConfig};
 use xenpv_sim::netback::pair::{linux_netback, FrontRequest, NetPair};
@@ -630,5 +630,89 @@ fn a_frontend_without_checksum_offload_gets_checksums_filled_in() {
             assert_eq!(bytes[52..], frame[52..], "only the checksum field changed");
         }
         pair.disconnect(&mut |_| {});
+    }
+}
+
+/// A packet that carries an RSS hash (what NDIS hands a miniport with hashing on).
+struct Hashed {
+    frame: Vec<u8>,
+    offload: TxOffload,
+    hash: Option<RssHash>,
+}
+
+impl TxPacket for Hashed {
+    fn offload(&self) -> TxOffload {
+        self.offload
+    }
+
+    fn fragments(&self) -> impl Iterator<Item = &[u8]> {
+        std::iter::once(self.frame.as_slice())
+    }
+
+    fn hash(&self) -> Option<RssHash> {
+        self.hash
+    }
+}
+
+/// The frontend's hash extra reaches netback, which honours it: with no hashing configured by
+/// the receiver, the sender's hash picks the receiving queue (Linux scales skb->hash to the
+/// queues); without it the packet stays on the queue it was sent from.
+#[test]
+fn a_hash_sent_with_a_packet_picks_the_receiving_queue() {
+    let host = host();
+    let req = FrontRequest {
+        queues: 2,
+        ..FrontRequest::default()
+    };
+    let mut pair: NetPair<Hashed> = NetPair::connect(&host, 1, &linux_netback(2), req).unwrap();
+    let high = RssHash {
+        value: 0xc000_0000,
+        kind: HashKind::Ipv4Tcp,
+    };
+    let low = RssHash {
+        value: 0x1000_0000,
+        kind: HashKind::Ipv4,
+    };
+    let gso = TxOffload {
+        checksum: TxChecksum::Offload,
+        gso: Some(Gso {
+            kind: GsoKind::TcpV4,
+            mss: 1000,
+        }),
+    };
+    let plain = TxOffload::default();
+    // The last case chains the hash extra after a GSO extra.
+    let cases = [
+        (Some(high), plain, 1),
+        (Some(low), plain, 0),
+        (None, plain, 0),
+        (Some(high), gso, 1),
+    ];
+    for (hash, offload, want) in cases {
+        let NetPair { guest, front, .. } = &mut pair;
+        let q = &mut front.queues_mut()[0];
+        let frame = tcp_frame(3000, 3, 1);
+        assert!(q
+            .send(Hashed {
+                frame,
+                offload,
+                hash
+            })
+            .is_ok());
+        q.flush(guest);
+        pair.back.poll().unwrap();
+        let mut got = Vec::new();
+        let NetPair { guest, front, .. } = &mut pair;
+        for (i, q) in front.queues_mut().iter_mut().enumerate() {
+            q.poll(guest, &mut |_| {}, &mut |m, _| got.push((i, *m)))
+                .unwrap();
+        }
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, want, "hash {hash:?}");
+        assert_eq!(
+            got[0].1.hash, None,
+            "no hash extra to a receiver without hashing"
+        );
+        assert_eq!(got[0].1.gso, offload.gso);
     }
 }

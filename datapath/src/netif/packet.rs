@@ -74,6 +74,12 @@ pub trait TxPacket {
     fn offload(&self) -> TxOffload;
     /// The fragments, in order; their concatenation is the Ethernet frame.
     fn fragments(&self) -> impl Iterator<Item = &[u8]>;
+    /// The packet's RSS hash, if the upper layer has one (NDIS hash information on send) and
+    /// hashing is on: it travels as a hash extra, which a backend that does Toeplitz hashing
+    /// accepts (netif.h) and uses to pick the receiving queue.
+    fn hash(&self) -> Option<RssHash> {
+        None
+    }
 }
 
 /// Checksum state of a received packet, from the backend's NETRXF_* flags.

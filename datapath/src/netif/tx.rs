@@ -11,10 +11,11 @@ use alloc::vec::Vec;
 use arrayvec::ArrayVec;
 use core::mem::size_of;
 use xenpv_abi::netif::{
-    NetifExtraGso, NetifExtraInfo, NetifExtraMcast, NetifTxRequest, NetifTxResponse,
-    NETIF_RSP_NULL, NETTXF_CSUM_BLANK, NETTXF_DATA_VALIDATED, NETTXF_EXTRA_INFO, NETTXF_MORE_DATA,
-    XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_EXTRA_TYPE_MCAST_ADD, XEN_NETIF_EXTRA_TYPE_MCAST_DEL,
-    XEN_NETIF_MAX_TX_SIZE,
+    NetifExtraGso, NetifExtraHash, NetifExtraInfo, NetifExtraMcast, NetifTxRequest,
+    NetifTxResponse, NETIF_RSP_NULL, NETTXF_CSUM_BLANK, NETTXF_DATA_VALIDATED, NETTXF_EXTRA_INFO,
+    NETTXF_MORE_DATA, XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ, XEN_NETIF_EXTRA_FLAG_MORE,
+    XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_EXTRA_TYPE_HASH, XEN_NETIF_EXTRA_TYPE_MCAST_ADD,
+    XEN_NETIF_EXTRA_TYPE_MCAST_DEL, XEN_NETIF_MAX_TX_SIZE,
 };
 use xenpv_abi::ring::{sring_entries, sring_entry_size};
 use xenpv_abi::{GrantRef, PAGE_SIZE};
@@ -238,6 +239,7 @@ impl<P: TxPacket> TxRing<P> {
     /// backend: see [`flush`](Self::flush)). Returns the bytes queued; a refused packet comes back.
     pub fn submit(&mut self, packet: P) -> Result<usize, (P, TxRefused)> {
         let offload = packet.offload();
+        let hash = packet.hash();
         let len: usize = packet.fragments().map(<[u8]>::len).sum();
         let refuse = |why| Err(why);
         let check = || {
@@ -259,7 +261,7 @@ impl<P: TxPacket> TxRing<P> {
                     return refuse(TxRefused::GsoNotNegotiated(gso.kind));
                 }
             }
-            let extras = usize::from(offload.gso.is_some());
+            let extras = usize::from(offload.gso.is_some()) + usize::from(hash.is_some());
             if self.ids.free.len() < data || (self.ring.free_requests() as usize) < data + extras {
                 return refuse(TxRefused::Busy);
             }
@@ -283,7 +285,7 @@ impl<P: TxPacket> TxRing<P> {
         if data > 1 {
             flags |= NETTXF_MORE_DATA;
         }
-        if offload.gso.is_some() {
+        if offload.gso.is_some() || hash.is_some() {
             flags |= NETTXF_EXTRA_INFO;
         }
         self.push_slot(ids[0], flags, len as u16);
@@ -294,7 +296,15 @@ impl<P: TxPacket> TxRing<P> {
                 pad: 0,
                 features: 0,
             };
-            self.push_extra(XEN_NETIF_EXTRA_TYPE_GSO, payload.as_bytes());
+            self.push_extra(XEN_NETIF_EXTRA_TYPE_GSO, hash.is_some(), payload.as_bytes());
+        }
+        if let Some(h) = hash {
+            let payload = NetifExtraHash {
+                hash_type: h.kind.bit() as u8,
+                algorithm: XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ as u8,
+                value: h.value.to_le_bytes(),
+            };
+            self.push_extra(XEN_NETIF_EXTRA_TYPE_HASH, false, payload.as_bytes());
         }
         for (k, &id) in ids.iter().enumerate().skip(1) {
             let size = (len - k * PAGE_SIZE).min(PAGE_SIZE) as u16;
@@ -326,7 +336,7 @@ impl<P: TxPacket> TxRing<P> {
         } else {
             XEN_NETIF_EXTRA_TYPE_MCAST_DEL
         };
-        self.push_extra(kind, NetifExtraMcast { addr }.as_bytes());
+        self.push_extra(kind, false, NetifExtraMcast { addr }.as_bytes());
         self.ids.slots[usize::from(id)] = Slot::Head { answered: false };
         self.ids.pending[usize::from(id)] = Some(Pending {
             owner: Owner::Multicast { addr, add },
@@ -397,10 +407,11 @@ impl<P: TxPacket> TxRing<P> {
         self.ring.push(&req).expect("room checked before pushing");
     }
 
-    fn push_extra(&mut self, kind: u8, payload: &[u8]) {
+    /// Pushes an extra-info slot; `more` says another extra follows it.
+    fn push_extra(&mut self, kind: u8, more: bool, payload: &[u8]) {
         let mut extra = NetifExtraInfo {
             kind,
-            flags: 0,
+            flags: if more { XEN_NETIF_EXTRA_FLAG_MORE } else { 0 },
             payload: [0; 6],
         };
         extra.payload[..payload.len()].copy_from_slice(payload);

@@ -31,7 +31,7 @@ use xenpv_datapath::ring::{BackRing, RingError, SharedRing};
 use crate::host::{EvtchnError, GrantError, Host, Mapping};
 
 pub use frame::{TxFrame, HEAD_LEN};
-pub use port::{Sink, VifPort};
+pub use port::{Sink, TxMeta, VifPort};
 pub use tx::TxFault;
 
 /// Why a vif stopped (Linux: "fatal error; disabling device") or could not connect.

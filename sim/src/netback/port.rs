@@ -13,9 +13,21 @@ use super::frame::{TxFrame, HEAD_LEN};
 /// Receives packets a netback took from its frontend.
 pub trait Sink: Send + Sync {
     /// Takes `frame` (with [`TxFrame::take`], leaving a spare buffer or nothing in its place),
-    /// which keeps the sender's pages mapped (and its requests unanswered) until it is dropped; `queue` is the transmit queue it came from (a steering hint). Returns
-    /// `false` if the packet was dropped.
-    fn deliver(&self, frame: &mut TxFrame, offload: TxOffload, queue: usize) -> bool;
+    /// which keeps the sender's pages mapped (and its requests unanswered) until it is
+    /// dropped. Returns `false` if the packet was dropped.
+    fn deliver(&self, frame: &mut TxFrame, meta: TxMeta) -> bool;
+}
+
+/// What travels with a transmitted packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxMeta {
+    /// The sender's offload requests.
+    pub offload: TxOffload,
+    /// The transmit queue it came from (a steering hint).
+    pub queue: usize,
+    /// The hash the sender attached (a hash extra), which picks the receiving queue when the
+    /// receiver has not configured hashing of its own.
+    pub hash: Option<RssHash>,
 }
 
 /// A packet waiting to be copied to a frontend.
@@ -150,7 +162,7 @@ fn filtered_multicast(frame: &[u8], s: &PortState) -> bool {
 }
 
 impl Sink for VifPort {
-    fn deliver(&self, frame: &mut TxFrame, offload: TxOffload, queue: usize) -> bool {
+    fn deliver(&self, frame: &mut TxFrame, meta: TxMeta) -> bool {
         let mut s = self.state.lock().unwrap();
         // Read once, and only when a filter or steering looks at it: the sender may still
         // write its pages.
@@ -170,7 +182,13 @@ impl Sink for VifPort {
                 let (q, h) = st.select(head);
                 (q.min(queues - 1), h)
             }
-            None => (queue % queues, None),
+            // Linux picks the queue from the skb's hash (the sender's, netdev_pick_tx scaling it
+            // to the queues) and otherwise from where the packet came; no hash extra goes to a
+            // receiver that has not configured hashing.
+            None => match meta.hash {
+                Some(h) => (((u64::from(h.value) * queues as u64) >> 32) as usize, None),
+                None => (meta.queue % queues, None),
+            },
         };
         if s.backlog[queue].len() >= self.limit {
             s.dropped += 1;
@@ -181,7 +199,7 @@ impl Sink for VifPort {
         let spare = s.spare.pop();
         s.backlog[queue].push_back(Frame {
             data: frame.take(spare),
-            offload,
+            offload: meta.offload,
             hash,
         });
         true

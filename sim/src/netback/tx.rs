@@ -13,19 +13,19 @@
 
 use arrayvec::ArrayVec;
 use xenpv_abi::netif::{
-    NetifExtraGso, NetifExtraInfo, NetifExtraMcast, NetifTxRequest, NetifTxResponse,
-    NETIF_RSP_ERROR, NETIF_RSP_NULL, NETIF_RSP_OKAY, NETTXF_CSUM_BLANK, NETTXF_DATA_VALIDATED,
-    NETTXF_EXTRA_INFO, NETTXF_MORE_DATA, XEN_NETIF_EXTRA_FLAG_MORE, XEN_NETIF_EXTRA_TYPE_GSO,
-    XEN_NETIF_EXTRA_TYPE_MAX, XEN_NETIF_EXTRA_TYPE_MCAST_ADD, XEN_NETIF_EXTRA_TYPE_MCAST_DEL,
-    XEN_NETIF_NR_SLOTS_MIN,
+    NetifExtraGso, NetifExtraHash, NetifExtraInfo, NetifExtraMcast, NetifTxRequest,
+    NetifTxResponse, NETIF_RSP_ERROR, NETIF_RSP_NULL, NETIF_RSP_OKAY, NETTXF_CSUM_BLANK,
+    NETTXF_DATA_VALIDATED, NETTXF_EXTRA_INFO, NETTXF_MORE_DATA, XEN_NETIF_EXTRA_FLAG_MORE,
+    XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_EXTRA_TYPE_HASH, XEN_NETIF_EXTRA_TYPE_MAX,
+    XEN_NETIF_EXTRA_TYPE_MCAST_ADD, XEN_NETIF_EXTRA_TYPE_MCAST_DEL, XEN_NETIF_NR_SLOTS_MIN,
 };
 use xenpv_abi::{EvtchnPort, PAGE_SIZE};
-use xenpv_datapath::netif::{Gso, GsoKind, TxChecksum, TxOffload};
+use xenpv_datapath::netif::{Gso, GsoKind, HashKind, RssHash, TxChecksum, TxOffload};
 use xenpv_datapath::queue::mpsc;
 use zerocopy::{FromBytes, IntoBytes};
 
 use super::frame::{Held, TxFrame};
-use super::port::{Sink, VifPort};
+use super::port::{Sink, TxMeta, VifPort};
 use super::{NetbackError, Peer, TxBack, VifStats};
 
 /// Linux netback's fatal_skb_slots default (FATAL_SKB_SLOTS_DEFAULT).
@@ -77,6 +77,16 @@ pub(crate) struct TxQueue {
 /// Packets up to this size are copied and answered at once rather than held: for them a copy
 /// costs less than holding the pages and answering later (the netif bench's 1500-byte case).
 const COPY_MAX: usize = 2048;
+
+/// The hash a frontend attached to a packet, as netback sets it on the skb: a type netif.h does
+/// not define is ignored, not an error (its value is read as the native 32 bits it was written as).
+fn sender_hash(extra: &NetifExtraInfo) -> Option<RssHash> {
+    let h = NetifExtraHash::read_from_bytes(&extra.payload).expect("6 bytes");
+    Some(RssHash {
+        value: u32::from_le_bytes(h.value),
+        kind: HashKind::from_bit(h.hash_type)?,
+    })
+}
 
 fn as_extra(req: &NetifTxRequest) -> NetifExtraInfo {
     NetifExtraInfo::read_from_bytes(&req.as_bytes()[..8]).expect("8 bytes")
@@ -203,6 +213,7 @@ impl TxQueue {
         let first = self.reqs[first_at];
         *i += 1;
         let mut gso = None;
+        let mut hash = None;
         let mut mcast = None;
         let mut extras = 0;
         if first.flags & NETTXF_EXTRA_INFO != 0 {
@@ -218,6 +229,7 @@ impl TxQueue {
                 }
                 match extra.kind {
                     XEN_NETIF_EXTRA_TYPE_GSO => gso = Some(extra),
+                    XEN_NETIF_EXTRA_TYPE_HASH => hash = sender_hash(&extra),
                     XEN_NETIF_EXTRA_TYPE_MCAST_ADD | XEN_NETIF_EXTRA_TYPE_MCAST_DEL => {
                         mcast = Some(extra)
                     }
@@ -355,7 +367,12 @@ impl TxQueue {
         stats.tx_bytes += frame.len() as u64;
         // What happens beyond the vif (a full backlog, a filter) is not the frontend's error:
         // its requests are answered with OKAY when the frame is dropped, wherever that is.
-        sink.deliver(&mut frame, TxOffload { checksum, gso }, self.index);
+        let meta = TxMeta {
+            offload: TxOffload { checksum, gso },
+            queue: self.index,
+            hash,
+        };
+        sink.deliver(&mut frame, meta);
         // The sink left a spare buffer (or nothing) in exchange.
         self.buf = frame.into_buffer();
         Ok(answer)
