@@ -249,3 +249,54 @@ fn references_follow_the_children() {
     drop((b, c));
     assert_eq!(f.provider.references(), 0);
 }
+
+/// Children on several CPUs at once share XENBUS's one connection: each session sees exactly its
+/// own replies, watch events and transactions.
+#[test]
+fn sessions_on_many_threads_keep_their_replies_events_and_transactions_apart() {
+    let f = Fixture::new();
+    let _poller = Poller::start(&f.provider);
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let bus = f.child();
+            std::thread::spawn(move || {
+                let mut xs = store(&bus);
+                let dir = format!("{HOME}/t{t}");
+                xs.watch(&dir, "w").unwrap();
+                assert_eq!(xs.wait_event_for("w").unwrap().path, dir);
+                for i in 0..40u32 {
+                    let key = format!("{dir}/k{i}");
+                    xs.write(&key, format!("{t}:{i}").as_bytes()).unwrap();
+                    assert_eq!(xs.read(&key).unwrap(), format!("{t}:{i}").as_bytes());
+                    // Our own write fires our watch; another session's never does.
+                    loop {
+                        let ev = xs.wait_event_for("w").unwrap();
+                        assert!(ev.path.starts_with(&dir), "{} is not {dir}", ev.path);
+                        if ev.path == key {
+                            break;
+                        }
+                    }
+                }
+                let sum = xs
+                    .transaction(|tx| {
+                        let mut sum = 0;
+                        for k in tx.directory(&dir)? {
+                            let v = String::from_utf8(tx.read(&format!("{dir}/{k}"))?).unwrap();
+                            sum += v.split(':').nth(1).unwrap().parse::<u32>().unwrap();
+                        }
+                        tx.write(&format!("{dir}/sum"), sum.to_string().as_bytes())?;
+                        Ok(sum)
+                    })
+                    .unwrap();
+                assert_eq!(sum, (0..40).sum::<u32>());
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let dom0 = f.sim.xenstored.connect(DOM0);
+    for t in 0..4 {
+        assert_eq!(dom0.read(&format!("{HOME}/t{t}/sum")).unwrap(), b"780");
+    }
+}
