@@ -12,6 +12,7 @@ use xenpv_datapath::shmem::SharedMem;
 
 use super::Bus;
 use crate::error::BusError;
+use crate::provider::MAX_REGION_PAGES;
 
 /// What a child hands its netif/blkif cores: datapath's [`Grants`] and [`EventChannels`] (hence
 /// `Platform`) over the bus. The rest of the bus (frame grants, binding, callbacks, the clock)
@@ -38,6 +39,10 @@ impl Grants for BusPlatform {
         pages: usize,
         access: Access,
     ) -> Result<GrantedRegion, PlatformError> {
+        // Refused before anything is allocated: the provider would refuse it anyway.
+        if pages == 0 || pages > MAX_REGION_PAGES as usize {
+            return Err(PlatformError::Invalid);
+        }
         let mut grefs = vec![0; pages];
         let region = self.bus.grant_region(domid, access, &mut grefs)?;
         let len = pages.checked_mul(PAGE_SIZE).ok_or(PlatformError::Invalid)?;

@@ -435,3 +435,24 @@ fn query_interface_answers_only_what_it_provides() {
     unsafe { out.header.interface_dereference.unwrap()(out.header.context) };
     assert_eq!(f.provider.references(), 0);
 }
+
+#[test]
+fn a_core_asking_for_absurd_regions_gets_an_error_not_an_allocation() {
+    use xenpv_datapath::platform::{Access, Grants, PlatformError};
+    let f = Fixture::new();
+    let platform = BusPlatform::new(f.child());
+    for pages in [0, MAX_REGION_PAGES as usize + 1, usize::MAX] {
+        assert!(
+            matches!(
+                platform.grant_region(0, pages, Access::ReadWrite),
+                Err(PlatformError::Invalid)
+            ),
+            "{pages} pages"
+        );
+    }
+    assert_eq!(
+        f.guest.platform().host().frames.used(),
+        1,
+        "only the store page"
+    );
+}
