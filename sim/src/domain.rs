@@ -150,6 +150,12 @@ impl Guest {
         &self.platform
     }
 
+    /// The guest's store ring page and its event channel port, for a client that drives the ring
+    /// itself (a crash-dump path polling it once the ordinary client has stopped).
+    pub fn store_ring(&self) -> (SharedMem, EvtchnPort) {
+        (self.store_page.clone(), self.port)
+    }
+
     /// A xenstore client over the guest's store ring. A guest has one ring, so one client at a time.
     pub fn store(&self) -> Result<Client<RingTransport<GuestSignal>>, ClientError> {
         let signal = GuestSignal {

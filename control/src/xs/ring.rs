@@ -135,6 +135,44 @@ fn for_each_byte(idx: u32, n: usize, mut f: impl FnMut(usize, usize)) {
     }
 }
 
+/// The guest end of a xenstore ring as bytes only: no framing, no queue, no allocation. For a
+/// caller that may not allocate (a crash-dump path taking the ring over from a stopped client,
+/// on the indices the page holds); it frames messages itself.
+#[derive(Debug)]
+pub struct RawGuestRing {
+    mem: SharedMem,
+    tx: Producer,
+    rx: Consumer,
+}
+
+impl RawGuestRing {
+    /// Attaches to the ring page `mem`, continuing from the indices it holds.
+    pub fn new(mem: SharedMem) -> Result<Self, RingError> {
+        if mem.len() < size_of::<Page>() {
+            return Err(RingError::PageTooSmall(mem.len()));
+        }
+        let tx = Producer {
+            lane: REQ,
+            prod: mem.load_u32_acquire(REQ.prod),
+        };
+        let rx = Consumer {
+            lane: RSP,
+            cons: mem.load_u32_acquire(RSP.cons),
+        };
+        Ok(RawGuestRing { mem, tx, rx })
+    }
+
+    /// Writes as much of `src` as fits into the request lane; returns how much.
+    pub fn write(&mut self, src: &[u8]) -> Result<usize, RingError> {
+        self.tx.write(&self.mem, src)
+    }
+
+    /// Reads up to `dst.len()` bytes of the response lane; returns how many.
+    pub fn read(&mut self, dst: &mut [u8]) -> Result<usize, RingError> {
+        self.rx.read(&self.mem, dst)
+    }
+}
+
 /// What a [`RingLink::poll`] moved; if anything, the caller signals the peer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Progress {

@@ -135,6 +135,40 @@ impl GrantTable {
         Ok(gref)
     }
 
+    /// Guest side: points reference `gref`, which the guest holds (granted and not ended), at
+    /// `frame` for `domid` — what a guest does with references it keeps for itself (a crash-dump
+    /// path reusing its reserved range). Refused while the grantee uses the entry.
+    pub fn rewrite(
+        &self,
+        gref: GrantRef,
+        domid: DomId,
+        frame: u64,
+        readonly: bool,
+    ) -> Result<(), GrantError> {
+        let entry = self.entries.get(gref as usize).ok_or(GrantError::BadRef)?;
+        let frame = u32::try_from(frame).map_err(|_| GrantError::BadFrame)?;
+        let state = entry.state.load(Ordering::Acquire);
+        let flags = flags_of(shared(state));
+        if flags & GTF_TYPE_MASK != GTF_PERMIT_ACCESS {
+            return Err(GrantError::BadRef);
+        }
+        if flags & (GTF_READING | GTF_WRITING) != 0 || readers(state) != 0 {
+            return Err(GrantError::NotPermitted);
+        }
+        // Revoke, then write the frame, then permit again (Release), as a fresh grant does; a
+        // pin that starts in between fails the swap and the entry is left as it was.
+        entry
+            .state
+            .compare_exchange(state, 0, Ordering::AcqRel, Ordering::Acquire)
+            .map_err(|_| GrantError::NotPermitted)?;
+        entry.frame.store(frame, Ordering::Relaxed);
+        let flags = GTF_PERMIT_ACCESS | if readonly { GTF_READONLY } else { 0 };
+        entry
+            .state
+            .store(u64::from(pack(flags, domid)), Ordering::Release);
+        Ok(())
+    }
+
     /// Guest side: end access through `gref` and free the reference. Fails, leaving the entry as it
     /// is, while the grantee has the page mapped or is copying through it.
     pub fn end_access(&self, gref: GrantRef) -> Result<(), GrantError> {

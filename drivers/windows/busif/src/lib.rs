@@ -48,6 +48,12 @@
 //! [`Provider::deliver_event`] (event DPC), [`Provider::poll_store`] (store event, at
 //! PASSIVE_LEVEL) and [`Provider::suspend`].
 //!
+//! # The dump interface
+//!
+//! [`dump`]: a second interface (its own GUID) for XENVBD's crash-dump / hibernation instance —
+//! reserved grant references, event channels and a polled store, all callable at any IRQL
+//! without locks or allocation. With feature `sim`, [`sim_dump`] serves it over the sim.
+//!
 //! # Testing on the host
 //!
 //! Feature `sim` adds [`sim`]: a provider over the simulated Xen host (a guest's platform and
@@ -60,12 +66,15 @@ extern crate std;
 
 mod abi;
 mod child;
+pub mod dump;
 mod error;
 mod lock;
 mod provider;
 mod query;
 #[cfg(feature = "sim")]
 pub mod sim;
+#[cfg(feature = "sim")]
+pub mod sim_dump;
 
 pub use abi::*;
 pub use child::{

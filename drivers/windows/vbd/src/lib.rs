@@ -14,7 +14,10 @@
 //! - [`frontend`]: the vbd's frontend driver (control plane) around the miniport: the first
 //!   handshake and the rounds that follow backend restarts and protocol errors.
 //! - [`dump`]: the crash-dump / hibernation path: one ring, polled, granting only through the
-//!   reserved grant references, no allocation once started.
+//!   reserved grant references, no allocation once started; [`dump_data`] is the block the
+//!   normal instance leaves for the dump instance (`MiniportDumpData`), [`dump_store`] the
+//!   polled take-over of the vbd at dump time, [`dump_bus`] both over XENBUS's dump interface
+//!   (xenpv-busif `dump`).
 //!
 //! The kernel side (drivers/windows/xenvbd) turns storport's calls into these and back.
 
@@ -26,6 +29,9 @@ extern crate std;
 
 pub mod adapter;
 pub mod dump;
+pub mod dump_bus;
+pub mod dump_data;
+pub mod dump_store;
 pub mod frontend;
 pub mod miniport;
 pub mod srb;
