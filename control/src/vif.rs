@@ -13,7 +13,7 @@ use crate::xenbus::features::{
     parse_flag, parse_number, read_features, write_keys, FeatureError, Features, Parser,
 };
 use crate::xenbus::{Announce, DevicePaths, FrontendDevice};
-use crate::xs::client::{Client, Error as XsClientError, Store, Transport};
+use crate::xs::client::{Client, Error as XsClientError, Store, Transport, WatchEvent};
 use alloc::sync::Arc;
 use xenpv_datapath::netif::{Netfront, NetfrontConfig, NetifError, Quarantine, TxDone, TxPacket};
 use xenpv_datapath::platform::Platform;
@@ -99,6 +99,9 @@ pub struct BackendFeatures {
     pub ctrl_ring: bool,
     /// `feature-multicast-control`.
     pub multicast_control: bool,
+    /// `feature-dynamic-multicast-control`: `request-multicast-control` may change while
+    /// connected (Linux netback watches it).
+    pub dynamic_multicast_control: bool,
 }
 
 impl Default for BackendFeatures {
@@ -114,6 +117,7 @@ impl Default for BackendFeatures {
             ipv6_csum_offload: false,
             ctrl_ring: false,
             multicast_control: false,
+            dynamic_multicast_control: false,
         }
     }
 }
@@ -156,6 +160,10 @@ impl Features for BackendFeatures {
             f.multicast_control = parse_flag(v)?;
             Ok(())
         }),
+        ("feature-dynamic-multicast-control", |f, v| {
+            f.dynamic_multicast_control = parse_flag(v)?;
+            Ok(())
+        }),
     ];
 }
 
@@ -181,6 +189,10 @@ impl BackendFeatures {
             (
                 "feature-multicast-control".into(),
                 b(self.multicast_control),
+            ),
+            (
+                "feature-dynamic-multicast-control".into(),
+                b(self.dynamic_multicast_control),
             ),
         ])
     }
@@ -413,6 +425,8 @@ pub enum VifDeviceError {
     NoRxCopy,
     /// Rings, grants or event channels could not be set up.
     Setup(NetifError),
+    /// The backend does not offer this feature (or is not connected).
+    NotOffered(&'static str),
 }
 
 impl From<XsClientError> for VifDeviceError {
@@ -431,6 +445,8 @@ pub struct VifFrontend<P, Pl> {
     negotiated: Option<Negotiated>,
     quarantine: Quarantine,
     aborted: Vec<TxDone<P>>,
+    /// The token of our watch on the backend's `carrier`, once registered.
+    carrier_token: Option<String>,
 }
 
 impl<P: TxPacket, Pl: Platform> VifFrontend<P, Pl> {
@@ -443,6 +459,7 @@ impl<P: TxPacket, Pl: Platform> VifFrontend<P, Pl> {
             negotiated: None,
             quarantine: Quarantine::default(),
             aborted: Vec::new(),
+            carrier_token: None,
         }
     }
 
@@ -469,6 +486,47 @@ impl<P: TxPacket, Pl: Platform> VifFrontend<P, Pl> {
     /// Regions a departed backend still maps; retried at every teardown.
     pub fn quarantine(&mut self) -> &mut Quarantine {
         &mut self.quarantine
+    }
+
+    /// Handles a watch event of the `carrier` watch the device registers once connected (others
+    /// are ignored, `None`): the link follows the backend's carrier without the owner polling.
+    pub fn on_watch<T: Transport>(
+        &mut self,
+        client: &mut Client<T>,
+        paths: &DevicePaths,
+        event: &WatchEvent,
+    ) -> Result<Option<bool>, VifDeviceError> {
+        if self.carrier_token.as_deref() != Some(event.token.as_str()) {
+            return Ok(None);
+        }
+        self.update_link(client, paths).map(Some)
+    }
+
+    /// Turns the backend's multicast filtering on or off while connected, by rewriting
+    /// `request-multicast-control`, which a backend offering `feature-dynamic-multicast-control`
+    /// watches. The choice also holds for later connections.
+    pub fn set_multicast_control<T: Transport>(
+        &mut self,
+        client: &mut Client<T>,
+        paths: &DevicePaths,
+        on: bool,
+    ) -> Result<(), VifDeviceError> {
+        let offered =
+            |n: &Negotiated| n.backend.multicast_control && n.backend.dynamic_multicast_control;
+        let Some(n) = self.negotiated.as_mut().filter(|n| offered(n)) else {
+            return Err(VifDeviceError::NotOffered(
+                "feature-dynamic-multicast-control",
+            ));
+        };
+        let value = if on { "1" } else { "0" };
+        write_keys(
+            client,
+            &paths.frontend,
+            &[("request-multicast-control", value)],
+        )?;
+        n.frontend.multicast_control = on;
+        self.wishes.multicast_control = on;
+        Ok(())
     }
 
     /// Reads the backend's `carrier` key (absent means up, netif.h) and applies it.
@@ -547,6 +605,11 @@ impl<T: Transport, P: TxPacket, Pl: Platform> FrontendDevice<T> for VifFrontend<
         if let Some(f) = &mut self.front {
             f.start(&*self.platform);
         }
+        if self.carrier_token.is_none() {
+            let token = format!("xenpv-vif-carrier:{}", paths.frontend);
+            client.watch(&format!("{}/carrier", paths.backend), &token)?;
+            self.carrier_token = Some(token);
+        }
         Ok(())
     }
 
@@ -567,6 +630,19 @@ impl<T: Transport, P: TxPacket, Pl: Platform> FrontendDevice<T> for VifFrontend<
                 &mut self.quarantine,
             );
         }
+    }
+
+    /// The `carrier` watch goes with the device, so that another device (or this one attached
+    /// again) can watch the same path on the same store connection.
+    fn release(
+        &mut self,
+        client: &mut Client<T>,
+        paths: &DevicePaths,
+    ) -> Result<(), XsClientError> {
+        if let Some(token) = self.carrier_token.take() {
+            client.unwatch(&format!("{}/carrier", paths.backend), &token)?;
+        }
+        Ok(())
     }
 }
 
@@ -591,6 +667,7 @@ mod tests {
             ipv6_csum_offload: true,
             ctrl_ring: true,
             multicast_control: true,
+            dynamic_multicast_control: true,
         }
     }
 

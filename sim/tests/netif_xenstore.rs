@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use xenpv_abi::xenbus::XenbusState;
-use xenpv_control::vif::{VifFrontend, VifWishes};
+use xenpv_control::vif::{VifDeviceError, VifFrontend, VifWishes};
 use xenpv_control::xenbus::FrontendDriver;
 use xenpv_control::xs::client::{Client, Store, Transport};
 use xenpv_datapath::netif::{OwnedPacket, TxDone, TxOffload, TxStatus};
@@ -179,4 +179,122 @@ fn connect_exchange_lose_the_backend_and_reconnect() {
     received.sort_unstable();
     assert_eq!(received, (100..120).collect::<Vec<_>>());
     assert!(drv.device_mut().take_aborted().is_empty());
+}
+
+/// Feeds the store's pending watch events to the vif's own watch handler until it reports a
+/// carrier change.
+fn carrier_event<T: Transport>(client: &mut Client<T>, drv: &mut Driver) -> bool {
+    let paths = drv.paths().clone();
+    for _ in 0..5000 {
+        client.process_pending().unwrap();
+        while let Some(ev) = client.try_event() {
+            if let Some(up) = drv.device_mut().on_watch(client, &paths, &ev).unwrap() {
+                return up;
+            }
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    panic!("no carrier event");
+}
+
+/// Once connected, the frontend watches the backend's `carrier` and its link follows without
+/// being asked; and with `feature-dynamic-multicast-control` it turns multicast filtering on
+/// while connected, which the backend picks up from `request-multicast-control`.
+#[test]
+fn carrier_is_watched_and_multicast_control_changes_while_connected() {
+    let sim = Sim::new(HostConfig {
+        frames: 1 << 14,
+        grant_entries: 1 << 14,
+        ports: 128,
+    });
+    let guest = sim.create_guest(1).unwrap();
+    let dom0 = sim.xenstored.connect(0);
+    let spec = DeviceSpec {
+        class: "vif",
+        id: 0,
+        frontend: 1,
+        backend: 0,
+        frontend_keys: &[("mac", "00:16:3e:00:00:01")],
+        backend_keys: &[],
+    };
+    let dev = create_device(&dom0, &spec).unwrap();
+    let mut back =
+        NetbackDevice::attach(&sim.host, &sim.xenstored, &dev, 1, linux_netback(1)).unwrap();
+    let mut client = guest.store().unwrap();
+    let platform = std::sync::Arc::new(SimPlatform::new(sim.host.clone(), 1));
+    let mut drv: Driver = FrontendDriver::attach(
+        &mut client,
+        &dev.frontend,
+        VifFrontend::new(platform.clone(), VifWishes::default()),
+    )
+    .unwrap();
+    let paths = drv.paths().clone();
+    let mut idle: VifFrontend<Pkt, SimPlatform> =
+        VifFrontend::new(platform.clone(), VifWishes::default());
+    assert_eq!(
+        idle.set_multicast_control(&mut client, &paths, true),
+        Err(VifDeviceError::NotOffered(
+            "feature-dynamic-multicast-control"
+        )),
+        "nothing negotiated yet"
+    );
+    drv.connect(&mut client).unwrap();
+    settle(&mut client, &mut drv, &mut back, |d, b| {
+        d.machine().is_connected() && b.state() == XenbusState::Connected
+    });
+
+    let link = |drv: &mut Driver| drv.device_mut().netfront().unwrap().queues()[0].link_up();
+    back.set_carrier(false).unwrap();
+    assert!(!carrier_event(&mut client, &mut drv));
+    assert!(!link(&mut drv), "down as soon as the watch fired");
+    back.set_carrier(true).unwrap();
+    assert!(carrier_event(&mut client, &mut drv));
+    assert!(link(&mut drv));
+
+    let group = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x07];
+    let send_group = |drv: &mut Driver, back: &mut NetbackDevice| -> usize {
+        let mut f = vec![0x22; 120];
+        f[..6].copy_from_slice(&group);
+        let front = drv.device_mut().netfront().unwrap();
+        let q = &mut front.queues_mut()[0];
+        q.send(OwnedPacket {
+            frame: f,
+            offload: TxOffload::default(),
+        })
+        .map_err(|(_, w)| w)
+        .unwrap();
+        q.flush(&*platform);
+        back.poll().unwrap();
+        let mut got = 0;
+        q.poll(&*platform, &mut |_| {}, &mut |_, _| got += 1)
+            .unwrap();
+        got
+    };
+    assert_eq!(send_group(&mut drv, &mut back), 1, "no filtering asked for");
+    drv.device_mut()
+        .set_multicast_control(&mut client, &paths, true)
+        .unwrap();
+    back.process().unwrap();
+    assert_eq!(send_group(&mut drv, &mut back), 0, "filtered: not joined");
+    assert_eq!(back.vif().unwrap().port().dropped(), 1);
+    let front = drv.device_mut().netfront().unwrap();
+    front.queues_mut()[0].multicast(group, true).unwrap();
+    front.queues_mut()[0].flush(&*platform);
+    back.poll().unwrap();
+    assert_eq!(send_group(&mut drv, &mut back), 1, "joined");
+    drv.device_mut()
+        .set_multicast_control(&mut client, &paths, false)
+        .unwrap();
+    back.process().unwrap();
+    assert!(
+        !drv.device()
+            .negotiated()
+            .unwrap()
+            .frontend
+            .multicast_control
+    );
+    assert_eq!(send_group(&mut drv, &mut back), 1, "unfiltered again");
+    drv.device_mut().netfront().unwrap().queues_mut()[0]
+        .multicast(group, false)
+        .unwrap();
 }

@@ -206,6 +206,12 @@ impl Vif {
         self.port.clone()
     }
 
+    /// Whether multicast is filtered by the frontend's list (`request-multicast-control`, which
+    /// may change while connected when the backend offers dynamic control).
+    pub fn set_multicast_control(&mut self, on: bool) {
+        self.port.set_filter_multicast(on);
+    }
+
     /// Where packets from the frontend go.
     pub fn set_sink(&mut self, sink: Arc<dyn Sink>) {
         self.sink = sink;

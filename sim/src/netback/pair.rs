@@ -58,6 +58,7 @@ pub fn linux_netback(max_queues: u32) -> BackendFeatures {
         ipv6_csum_offload: true,
         ctrl_ring: true,
         multicast_control: true,
+        dynamic_multicast_control: true,
     }
 }
 

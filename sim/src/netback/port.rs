@@ -82,6 +82,10 @@ impl VifPort {
         self.state.lock().unwrap().steering = steering;
     }
 
+    pub(crate) fn set_filter_multicast(&self, on: bool) {
+        self.state.lock().unwrap().filter_multicast = on;
+    }
+
     /// Adds or removes a multicast address; `false` when the filter is full.
     pub(crate) fn multicast(&self, addr: [u8; 6], add: bool) -> bool {
         let mut s = self.state.lock().unwrap();

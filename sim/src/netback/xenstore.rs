@@ -58,6 +58,9 @@ impl NetbackDevice {
         }
         let token = format!("netback:{}", dev.backend);
         conn.watch(&format!("{}/state", dev.frontend), &token)?;
+        if features.dynamic_multicast_control {
+            conn.watch(&mcast_key(dev), &token)?;
+        }
         let mut me = Self {
             host: host.clone(),
             conn,
@@ -134,6 +137,19 @@ impl NetbackDevice {
             (Some(S::Initialising), S::Closed) => self.switch(S::InitWait)?,
             _ => {}
         }
+        // With dynamic multicast control the frontend may change its request at any time
+        // (Linux netback's xen_mcast_ctrl_changed); absent or malformed reads as off.
+        if let Some(vif) = self
+            .vif
+            .as_mut()
+            .filter(|_| self.features.dynamic_multicast_control)
+        {
+            let on = self
+                .conn
+                .read(&mcast_key(&self.dev))
+                .is_ok_and(|v| v == b"1");
+            vif.set_multicast_control(on);
+        }
         Ok(())
     }
 
@@ -176,11 +192,18 @@ impl NetbackDevice {
     }
 }
 
+fn mcast_key(dev: &Device) -> String {
+    format!("{}/request-multicast-control", dev.frontend)
+}
+
 impl Drop for NetbackDevice {
     fn drop(&mut self) {
         let _ = self
             .conn
             .unwatch(&format!("{}/state", self.dev.frontend), &self.token);
+        if self.features.dynamic_multicast_control {
+            let _ = self.conn.unwatch(&mcast_key(&self.dev), &self.token);
+        }
         self.disconnect();
     }
 }
