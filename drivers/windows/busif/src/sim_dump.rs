@@ -87,6 +87,11 @@ impl DumpHost for SimDumpHome {
             })
     }
 
+    /// Back to the placeholder the reference was set aside with: the guest's own, read-only.
+    fn end_reserved(&self, gref: GrantRef) -> Result<(), BusError> {
+        self.grant_reserved(gref, DOMID_SELF, 0, true)
+    }
+
     fn alloc_unbound(&self, remote: DomId) -> Result<EvtchnPort, PlatformError> {
         self.platform.alloc_unbound(remote)
     }

@@ -51,6 +51,21 @@ fn reserved_grants_refuse_references_outside_the_range() {
     child.grant_reserved(8, 0, 0x1234, false).unwrap();
     child.grant_reserved(31, 0, 0x1235, true).unwrap();
     assert_eq!(table.active(), active, "rewritten, not new");
+    // Ending: outside the range refused alike; refused while the grantee maps the page.
+    assert_eq!(child.end_reserved(7), Err(DumpBusError::NotReserved(7)));
+    assert_eq!(child.end_reserved(32), Err(DumpBusError::NotReserved(32)));
+    let pinned = table.pin(8, 0, true).unwrap();
+    assert_eq!(
+        child.end_reserved(8),
+        Err(DumpBusError::Bus(BusError::StillInUse))
+    );
+    table.unpin(pinned);
+    child.end_reserved(8).unwrap();
+    assert_eq!(
+        table.pin(8, 0, false).err(),
+        Some(xenpv_sim::host::GrantError::NotPermitted),
+        "the backend has no access any more"
+    );
     // The raw table says the same to a C caller.
     let raw = provider.interface();
     // SAFETY: a table of a live provider.

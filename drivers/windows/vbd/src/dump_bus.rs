@@ -69,10 +69,12 @@ impl EventChannels for DumpServices {
 /// The dump path over the dump interface, with buffers `B`.
 pub type BusDumpPath<B> = DumpPath<DumpServices, DumpServices, B>;
 
-/// What the normal instance prepares: the interface and the path built on it.
+/// What the normal instance prepares: the interface, the path built on it, and the reserved
+/// references its pages are granted through.
 pub struct Prepared<B> {
     pub bus: Arc<DumpBus>,
     pub path: BusDumpPath<B>,
+    pub refs: Range<GrantRef>,
 }
 
 /// The block type of `MiniportDumpData`.
@@ -126,6 +128,7 @@ where
     let services = DumpServices(bus.clone());
     let platform = DumpPlatform::new(services.clone(), services, vbd.backend_domain, mem, frames)
         .map_err(PrepareError::Path)?;
+    let refs = platform.refs();
     let (path, ring) =
         BusDumpPath::<B>::connect(Arc::new(platform), vbd.disk, vbd.vdev, vbd.features)
             .map_err(PrepareError::Path)?;
@@ -135,7 +138,7 @@ where
         ring_ref: ring.grefs[0],
         port: ring.port,
     };
-    Ok(DumpData::into_raw(handshake, Prepared { bus, path }))
+    Ok(DumpData::into_raw(handshake, Prepared { bus, path, refs }))
 }
 
 /// Dump mode: the block storport passed, checked, with the vbd taken over by the prepared ring
@@ -155,4 +158,30 @@ where
     let data = unsafe { BusDumpData::<B>::from_raw(ptr) }.map_err(PrepareError::Data)?;
     take_over(&data.path.bus, &data.handshake, rounds, between).map_err(PrepareError::Store)?;
     Ok(&mut data.path.path)
+}
+
+/// Normal mode, when the adapter goes: takes the backend's access to the dump pages away and
+/// frees the block. While the backend still maps a page the block is kept (`Err`): the caller
+/// must then keep the pages too.
+///
+/// # Safety
+/// `ptr` came from [`prepare`] with this `B`, and nothing else uses the block.
+pub unsafe fn release<B>(ptr: *mut c_void) -> Result<(), DumpBusError>
+where
+    B: AsRef<[u8]> + AsMut<[u8]>,
+{
+    // SAFETY: the caller's promise.
+    let data = unsafe { BusDumpData::<B>::from_raw(ptr) }
+        .map_err(|_| DumpBusError::Bus(xenpv_busif::BusError::InvalidParameter))?;
+    let prepared = &data.path;
+    // Every reference is tried, so that one still mapped does not keep the others granted.
+    let ended = prepared
+        .refs
+        .clone()
+        .map(|r| prepared.bus.end_reserved(r))
+        .fold(Ok(()), Result::and);
+    ended?;
+    // SAFETY: the caller's promise; no reference into the block is used after this.
+    unsafe { BusDumpData::<B>::free(ptr) };
+    Ok(())
 }

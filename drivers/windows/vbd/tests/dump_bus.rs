@@ -15,9 +15,11 @@ use std::time::Duration;
 
 use harness::*;
 use xenpv_abi::xenbus::XenbusState;
+use xenpv_busif::dump::DumpBusError;
 use xenpv_busif::dump::DumpProvider;
 use xenpv_busif::sim::{store, Poller, SimBus, GUEST};
 use xenpv_busif::sim_dump::{dump_child, SimDumpHome};
+use xenpv_busif::BusError;
 use xenpv_busif::BusPlatform;
 use xenpv_control::vbd::VbdFrontend;
 use xenpv_control::xenbus::FrontendDriver;
@@ -26,7 +28,7 @@ use xenpv_ddk::storport::srb::*;
 use xenpv_sim::blkback::xenstore::VbdBackend;
 use xenpv_sim::blkback::{BackendConfig, SharedStorage};
 use xenpv_sim::xenstored::StoreOps;
-use xenpv_winvbd::dump_bus::{prepare, start, Vbd};
+use xenpv_winvbd::dump_bus::{prepare, release, start, Vbd};
 use xenpv_winvbd::frontend::handshake;
 use xenpv_winvbd::miniport::{wishes, Window};
 use xenpv_winvbd::srb::{Outcome, SrbInfo};
@@ -215,4 +217,17 @@ fn the_dump_instance_takes_the_vbd_over_by_polling_and_its_writes_reach_blkback(
     assert!(front
         .read(&format!("{abs}/multi-queue-num-queues"))
         .is_err());
+
+    // The normal instance going away cannot free pages the backend still maps ...
+    // SAFETY: the block prepare() made; the path taken from it is not used again.
+    let kept = unsafe { release::<Vec<u8>>(block) };
+    assert_eq!(kept, Err(DumpBusError::Bus(BusError::StillInUse)));
+    // ... and once it let go, every reserved reference is back to the guest alone.
+    backend.lock().unwrap().stop().unwrap();
+    // SAFETY: as above; the block was kept by the failed release.
+    unsafe { release::<Vec<u8>>(block) }.unwrap();
+    for r in 8..32 {
+        assert!(!grants.in_use(r));
+    }
+    assert_eq!(grants.active(), before);
 }

@@ -66,6 +66,7 @@ impl DumpBus {
             },
             reserved_refs: None,
             grant_reserved: None,
+            end_reserved: None,
             evtchn_alloc_unbound: None,
             evtchn_notify: None,
             evtchn_close: None,
@@ -82,6 +83,7 @@ impl DumpBus {
         let h = &table.header;
         let complete = table.reserved_refs.is_some()
             && table.grant_reserved.is_some()
+            && table.end_reserved.is_some()
             && table.evtchn_alloc_unbound.is_some()
             && table.evtchn_notify.is_some()
             && table.evtchn_close.is_some()
@@ -129,6 +131,17 @@ impl DumpBus {
                 u8::from(!readonly),
             )
         };
+        if status.code == STATUS_NOT_RESERVED {
+            return Err(DumpBusError::NotReserved(gref));
+        }
+        check(status)
+    }
+
+    /// Takes the access [`Self::grant_reserved`] gave away again
+    /// ([`BusError::StillInUse`] while the grantee maps the page).
+    pub fn end_reserved(&self, gref: GrantRef) -> Result<(), DumpBusError> {
+        // SAFETY: validated table, live provider.
+        let status = unsafe { (self.table.end_reserved.unwrap())(self.table.header.context, gref) };
         if status.code == STATUS_NOT_RESERVED {
             return Err(DumpBusError::NotReserved(gref));
         }

@@ -12,8 +12,9 @@
 //! What it offers, every function callable at any IRQL, without locks or allocation:
 //! - grants through the references drivers/xen keeps aside for the dump path (8–31 on a real
 //!   bus; [`DumpInterface::reserved_refs`] says which): `grant_reserved` rewrites one of those
-//!   entries and refuses any other reference ([`STATUS_NOT_RESERVED`]). They are never ended:
-//!   the range is the dump path's alone and it reuses its references;
+//!   entries and refuses any other reference ([`STATUS_NOT_RESERVED`]); `end_reserved` takes
+//!   the backend's access away again (when the normal instance that prepared the dump path goes
+//!   and frees the pages), refusing while the backend still maps the page;
 //! - event channels (allocation, notify, close): hypercalls, nothing queued;
 //! - the store, polled: `store_exchange` writes one request into the store ring and polls the
 //!   ring for its reply, taking the ring over from XENBUS's own client (stopped by then). Replies
@@ -64,6 +65,8 @@ pub struct DumpInterface {
     pub grant_reserved: Option<
         unsafe extern "C" fn(Ctx, gref: u32, domid: u16, gfn: u64, writable: u8) -> BusStatus,
     >,
+    /// Takes the access of `grant_reserved` away (STILL_IN_USE while the grantee maps it).
+    pub end_reserved: Option<unsafe extern "C" fn(Ctx, gref: u32) -> BusStatus>,
     pub evtchn_alloc_unbound:
         Option<unsafe extern "C" fn(Ctx, remote: u16, port: *mut u32) -> BusStatus>,
     pub evtchn_notify: Option<unsafe extern "C" fn(Ctx, port: u32) -> BusStatus>,
@@ -85,8 +88,8 @@ pub struct DumpInterface {
 }
 
 const _: () = assert!(offset_of!(DumpInterface, reserved_refs) == 32);
-const _: () = assert!(offset_of!(DumpInterface, store_exchange) == 72);
-const _: () = assert!(size_of::<DumpInterface>() == 32 + 6 * 8);
+const _: () = assert!(offset_of!(DumpInterface, store_exchange) == 80);
+const _: () = assert!(size_of::<DumpInterface>() == 32 + 7 * 8);
 
 /// The interface's size as the header's `Size` states it.
 pub const XENBUS_DUMP_INTERFACE_SIZE: u16 = size_of::<DumpInterface>() as u16;

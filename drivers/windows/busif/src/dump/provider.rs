@@ -34,6 +34,9 @@ pub trait DumpHost: Send + Sync {
         gfn: u64,
         readonly: bool,
     ) -> Result<(), BusError>;
+    /// Takes the grantee's access to `gref` (one of [`Self::reserved_refs`]) away:
+    /// [`BusError::StillInUse`] while it maps the page.
+    fn end_reserved(&self, gref: GrantRef) -> Result<(), BusError>;
     fn alloc_unbound(&self, remote: DomId) -> Result<EvtchnPort, PlatformError>;
     fn notify(&self, port: EvtchnPort);
     fn close(&self, port: EvtchnPort);
@@ -84,6 +87,7 @@ impl<H: DumpHost> DumpProvider<H> {
             },
             reserved_refs: Some(reserved_refs::<H>),
             grant_reserved: Some(grant_reserved::<H>),
+            end_reserved: Some(end_reserved::<H>),
             evtchn_alloc_unbound: Some(alloc_unbound::<H>),
             evtchn_notify: Some(notify::<H>),
             evtchn_close: Some(close::<H>),
@@ -93,12 +97,16 @@ impl<H: DumpHost> DumpProvider<H> {
 
     fn grant(&self, gref: GrantRef, domid: DomId, gfn: u64, readonly: bool) -> BusStatus {
         if !self.host.reserved_refs().contains(&gref) {
-            return BusStatus {
-                code: STATUS_NOT_RESERVED,
-                detail: 0,
-            };
+            return NOT_RESERVED;
         }
         self.host.grant_reserved(gref, domid, gfn, readonly).into()
+    }
+
+    fn end(&self, gref: GrantRef) -> BusStatus {
+        if !self.host.reserved_refs().contains(&gref) {
+            return NOT_RESERVED;
+        }
+        self.host.end_reserved(gref).into()
     }
 
     /// One request and its reply, polled; at most one exchange at a time.
@@ -120,6 +128,11 @@ impl<H: DumpHost> DumpProvider<H> {
         result
     }
 }
+
+const NOT_RESERVED: BusStatus = BusStatus {
+    code: STATUS_NOT_RESERVED,
+    detail: 0,
+};
 
 /// The request id of a well-formed request (its length field matches), which must not be 0:
 /// watch events carry 0.
@@ -305,6 +318,11 @@ unsafe extern "C" fn grant_reserved<H: DumpHost>(
 ) -> BusStatus {
     // SAFETY: the table's contract.
     unsafe { with::<H>(ctx, |p| p.grant(gref, domid, gfn, writable == 0)) }
+}
+
+unsafe extern "C" fn end_reserved<H: DumpHost>(ctx: *mut c_void, gref: u32) -> BusStatus {
+    // SAFETY: the table's contract.
+    unsafe { with::<H>(ctx, |p| p.end(gref)) }
 }
 
 unsafe extern "C" fn alloc_unbound<H: DumpHost>(
