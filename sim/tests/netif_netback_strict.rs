@@ -294,3 +294,31 @@ fn extras_are_answered_with_null_slots_and_multicast_ops_succeed() {
     assert_eq!(r.back.stats().mcast_ops, 1);
     assert_eq!(r.back.stats().tx_packets, 1);
 }
+
+/// A hash extra is accepted with a packet (netif.h: a backend doing Toeplitz hashing takes
+/// them on transmit); one of a type netif.h does not define is ignored, as netback does, rather
+/// than treated as malformed.
+#[test]
+fn hash_extras_are_accepted_whatever_their_type() {
+    let mut r = raw();
+    let hash = |htype: u8| {
+        let mut payload = [0u8; 6];
+        payload[0] = htype;
+        payload[1] = XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ as u8;
+        payload[2..].copy_from_slice(&0x1234_5678u32.to_le_bytes());
+        extra(XEN_NETIF_EXTRA_TYPE_HASH, 0, &payload)
+    };
+    let reqs = [
+        r.slot(0, 0, NETTXF_EXTRA_INFO, 3, 100),
+        hash(XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP_BIT as u8),
+        r.slot(1, 0, NETTXF_EXTRA_INFO, 4, 100),
+        hash(9),
+    ];
+    r.push(&reqs).unwrap();
+    let statuses: Vec<(u16, i16)> = r.responses().iter().map(|x| (x.id, x.status)).collect();
+    assert_eq!(statuses.len(), 4);
+    assert!(statuses.contains(&(3, NETIF_RSP_OKAY)));
+    assert!(statuses.contains(&(4, NETIF_RSP_OKAY)));
+    assert_eq!(r.back.fatal(), None);
+    assert_eq!(r.back.stats().tx_packets, 2);
+}
