@@ -9,7 +9,7 @@ use core::ops::Range;
 
 use xenpv_abi::{DomId, EvtchnPort, GrantRef};
 use xenpv_busif::dump::{DumpBus, DumpBusError};
-use xenpv_datapath::blkif::{Disk as BlkDisk, Features};
+use xenpv_datapath::blkif::{Disk as BlkDisk, Features, RingInfo};
 use xenpv_datapath::platform::{EventChannels, PlatformError};
 use xenpv_datapath::shmem::SharedMem;
 
@@ -113,7 +113,8 @@ pub struct Vbd<'a> {
 }
 
 /// Normal mode: grants `mem` (pages `frames`) through the reserved references, builds the
-/// dump queue and miniport over them and returns the block for `MiniportDumpData`.
+/// dump queue and miniport over them and returns the block for `MiniportDumpData`. On failure
+/// no reserved reference is left granted, so the caller may free the pages.
 pub fn prepare<B>(
     bus: Arc<DumpBus>,
     vbd: Vbd<'_>,
@@ -125,13 +126,19 @@ where
 {
     let frontend = StorePath::new(vbd.frontend).ok_or(PrepareError::StorePath)?;
     let backend = StorePath::new(vbd.backend).ok_or(PrepareError::StorePath)?;
-    let services = DumpServices(bus.clone());
-    let platform = DumpPlatform::new(services.clone(), services, vbd.backend_domain, mem, frames)
-        .map_err(PrepareError::Path)?;
-    let refs = platform.refs();
-    let (path, ring) =
-        BusDumpPath::<B>::connect(Arc::new(platform), vbd.disk, vbd.vdev, vbd.features)
-            .map_err(PrepareError::Path)?;
+    let first = bus.reserved().start;
+    let built = build::<B>(&bus, vbd, mem, frames);
+    let (path, ring, refs) = match built {
+        Ok(built) => built,
+        Err(e) => {
+            // Whatever was granted before the failure goes back (a reference the range does
+            // not have was never granted, hence the ignored refusals).
+            for r in first..first.saturating_add(frames.len() as GrantRef) {
+                let _ = bus.end_reserved(r);
+            }
+            return Err(PrepareError::Path(e));
+        }
+    };
     let handshake = Handshake {
         frontend,
         backend,
@@ -139,6 +146,25 @@ where
         port: ring.port,
     };
     Ok(DumpData::into_raw(handshake, Prepared { bus, path, refs }))
+}
+
+type Built<B> = (BusDumpPath<B>, RingInfo, Range<GrantRef>);
+
+fn build<B>(
+    bus: &Arc<DumpBus>,
+    vbd: Vbd<'_>,
+    mem: SharedMem,
+    frames: &[u64],
+) -> Result<Built<B>, DumpError>
+where
+    B: AsRef<[u8]> + AsMut<[u8]>,
+{
+    let services = DumpServices(bus.clone());
+    let platform = DumpPlatform::new(services.clone(), services, vbd.backend_domain, mem, frames)?;
+    let refs = platform.refs();
+    let (path, ring) =
+        BusDumpPath::<B>::connect(Arc::new(platform), vbd.disk, vbd.vdev, vbd.features)?;
+    Ok((path, ring, refs))
 }
 
 /// Dump mode: the block storport passed, checked, with the vbd taken over by the prepared ring

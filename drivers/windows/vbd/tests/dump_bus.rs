@@ -231,3 +231,48 @@ fn the_dump_instance_takes_the_vbd_over_by_polling_and_its_writes_reach_blkback(
     }
     assert_eq!(grants.active(), before);
 }
+
+#[test]
+fn a_failed_preparation_leaves_no_reserved_reference_granted() {
+    let bus = SimBus::new();
+    let home = SimDumpHome::new(&bus, 24).unwrap();
+    let grants = home.grant_table().clone();
+    let dump_provider = Arc::new(DumpProvider::new(home));
+    let config = BackendConfig {
+        front_dom: GUEST,
+        ..BackendConfig::default()
+    };
+    let disk = Arc::new(config.disk_props(SECTORS).disk().unwrap());
+    // Five pages are granted one by one, then cannot hold a ring and a request's pool.
+    let (mem, frames) = bus.sim.host.frames.alloc(GUEST, 5).unwrap();
+    let err = prepare::<Vec<u8>>(
+        Arc::new(dump_child(&dump_provider)),
+        Vbd {
+            backend_domain: 0,
+            vdev: DEVID,
+            frontend: "device/vbd/51712",
+            backend: "/local/domain/0/backend/vbd/1/51712",
+            disk,
+            features: Features::default(),
+        },
+        mem,
+        &frames,
+    )
+    .err();
+    assert!(
+        matches!(
+            err,
+            Some(xenpv_winvbd::dump_bus::PrepareError::Path(
+                xenpv_winvbd::dump::DumpError::TooFewPages(5)
+            ))
+        ),
+        "{err:?}"
+    );
+    for r in 8..13 {
+        assert_eq!(
+            grants.pin(r, 0, false).err(),
+            Some(xenpv_sim::host::GrantError::NotPermitted),
+            "ref {r} still lets the backend in"
+        );
+    }
+}

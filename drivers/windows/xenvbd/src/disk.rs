@@ -269,6 +269,23 @@ impl State {
         }))
     }
 
+    /// What the dump path needs of this connection (HwFindAdapter, before anything else can
+    /// reach the state: exclusive access, no lock).
+    pub fn dump_vbd(&mut self, vdev: u16) -> Option<xenpv_winvbd::dump_bus::Vbd<'_>> {
+        let driver = &self.io.get_mut().driver;
+        let features = driver.device().negotiated()?.features;
+        let disk = driver.device().disk()?.clone();
+        let paths = driver.paths();
+        Some(xenpv_winvbd::dump_bus::Vbd {
+            backend_domain: paths.backend_domid,
+            vdev,
+            frontend: &paths.frontend,
+            backend: &paths.backend,
+            disk,
+            features,
+        })
+    }
+
     /// Runs `f` on the request state under the adapter's spin lock (IRQL <= DISPATCH_LEVEL);
     /// `None` while the control plane has it.
     pub fn with_io<R>(&self, f: impl FnOnce(&mut Io) -> R) -> Option<R> {

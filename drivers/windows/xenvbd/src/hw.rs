@@ -20,10 +20,12 @@ use xenpv_ddk::storport::imports::{
 use xenpv_ddk::storport::sgl::StorDpc;
 use xenpv_ddk::storport::srb::{SRB_STATUS_BUSY, SRB_STATUS_INVALID_REQUEST, SRB_STATUS_NO_DEVICE};
 use xenpv_winvbd::adapter::{self, Control};
+use xenpv_winvbd::dump_bus::BusDumpPath;
 use xenpv_winvbd::miniport::{prepare, Prepared, Submitted};
 use xenpv_winvbd::srb::{Outcome, SrbInfo};
 
 use crate::disk::{State, MAX_QUEUES};
+use crate::dump::{self, DumpReserve, DUMP_MAX_TRANSFER};
 use crate::srb::{buffer, complete, finish, image, SrbBuffer};
 
 /// The device extension storport allocates for the adapter (zeroed, non-paged, alive until
@@ -31,6 +33,10 @@ use crate::srb::{buffer, complete, finish, image, SrbBuffer};
 #[repr(C)]
 struct Adapter {
     state: *mut State,
+    /// Normal mode: the dump path prepared for the dump instance (null: none).
+    reserve: *mut DumpReserve,
+    /// Dump mode: the path taken over from the normal instance's block (null: normal mode).
+    dump: *mut BusDumpPath<SrbBuffer>,
     /// One storport DPC per queue: the queue's event issues it, it completes the queue's SRBs.
     dpcs: [StorDpc; MAX_QUEUES],
 }
@@ -77,9 +83,19 @@ unsafe extern "system" fn find_adapter(
     // SAFETY: storport's arguments: our extension and its configuration, at PASSIVE_LEVEL.
     unsafe {
         *again = 0;
+        let adapter = extension.cast::<Adapter>();
         if adapter::Mode::from_dump_mode((*config).dump_mode).is_dump() {
-            // See the crate documentation: the dump instance is not wired to Xen yet.
-            return SP_RETURN_NOT_FOUND;
+            return match dump::take_over((*config).miniport_dump_data) {
+                Ok(path) => {
+                    (*adapter).dump = path;
+                    adapter::configure(&mut *config, DUMP_MAX_TRANSFER);
+                    SP_RETURN_FOUND
+                }
+                Err(e) => {
+                    print(DPFLTR_ERROR_LEVEL, format_args!("xenvbd: dump: {e}"));
+                    SP_RETURN_NOT_FOUND
+                }
+            };
         }
         let Some((_fdo, _pdo, lower)) = get_device_objects(extension) else {
             return SP_RETURN_ERROR;
@@ -107,7 +123,7 @@ unsafe extern "system" fn find_adapter(
                 return SP_RETURN_NOT_FOUND;
             }
         };
-        let state = match State::connect(bus, vdev) {
+        let mut state = match State::connect(bus, vdev) {
             Ok(state) => state,
             Err(e) => {
                 print(DPFLTR_ERROR_LEVEL, format_args!("xenvbd: vbd {vdev}: {e}"));
@@ -115,6 +131,19 @@ unsafe extern "system" fn find_adapter(
             }
         };
         adapter::configure(&mut *config, state.max_transfer);
+        // The dump instance's block. Without one this disk takes no crash dump, nothing else.
+        if let Some(vbd) = state.dump_vbd(vdev) {
+            match DumpReserve::new(lower, vbd) {
+                Ok(reserve) => {
+                    (*config).miniport_dump_data = reserve.block();
+                    (*adapter).reserve = Box::into_raw(Box::new(reserve));
+                }
+                Err(e) => print(
+                    DPFLTR_ERROR_LEVEL,
+                    format_args!("xenvbd: no dump path: {e}"),
+                ),
+            }
+        }
         print(
             DPFLTR_INFO_LEVEL,
             format_args!(
@@ -122,7 +151,7 @@ unsafe extern "system" fn find_adapter(
                 state.max_transfer
             ),
         );
-        (*extension.cast::<Adapter>()).state = Box::into_raw(state);
+        (*adapter).state = Box::into_raw(state);
         SP_RETURN_FOUND
     }
 }
@@ -132,6 +161,10 @@ unsafe extern "system" fn initialize(extension: *mut c_void) -> u8 {
     // are routed only by the passive initialisation requested here).
     unsafe {
         let adapter = extension.cast::<Adapter>();
+        if !(*adapter).dump.is_null() {
+            // Dump mode: connected in HwFindAdapter, polled; no DPCs, no passive phase.
+            return 1;
+        }
         for dpc in (*adapter).dpcs.iter_mut() {
             initialize_dpc(extension, dpc, queue_dpc);
         }
@@ -171,6 +204,10 @@ unsafe extern "system" fn queue_dpc(
 unsafe extern "system" fn build_io(extension: *mut c_void, srb: *mut c_void) -> u8 {
     // SAFETY: storport hands us an SRB we own until we complete it.
     unsafe {
+        if !(*extension.cast::<Adapter>()).dump.is_null() {
+            // Dump mode: HwStartIo carries the SRB from start to end.
+            return 1;
+        }
         let Some(state) = state(extension) else {
             finish(extension, srb, &Outcome::port(SRB_STATUS_NO_DEVICE));
             return 0;
@@ -199,8 +236,17 @@ unsafe extern "system" fn build_io(extension: *mut c_void, srb: *mut c_void) -> 
 
 unsafe extern "system" fn start_io(extension: *mut c_void, srb: *mut c_void) -> u8 {
     // SAFETY: storport hands us an SRB whose HwBuildIo returned TRUE, so its extension holds
-    // the Pending written there (read exactly once, here).
+    // the Pending written there (read exactly once, here) — in normal mode.
     unsafe {
+        if let Some(path) = (*extension.cast::<Adapter>()).dump.as_mut() {
+            let Some(info) = image(srb).and_then(|b| SrbInfo::parse(b).ok()) else {
+                finish(extension, srb, &Outcome::port(SRB_STATUS_INVALID_REQUEST));
+                return 1;
+            };
+            let done = dump::run(path, srb as u64, &info, buffer(&info));
+            complete(extension, done);
+            return 1;
+        }
         let (Some(state), Some(info)) = (
             state(extension),
             image(srb).and_then(|b| SrbInfo::parse(b).ok()),
@@ -257,6 +303,10 @@ unsafe extern "system" fn free_adapter_resources(extension: *mut c_void) {
     // SAFETY: our extension, after the last request; the state Box is ours to free.
     unsafe {
         let adapter = extension.cast::<Adapter>();
+        let reserve = core::mem::replace(&mut (*adapter).reserve, null_mut());
+        if !reserve.is_null() {
+            Box::from_raw(reserve).release();
+        }
         let state = core::mem::replace(&mut (*adapter).state, null_mut());
         if !state.is_null() {
             let mut state = Box::from_raw(state);

@@ -16,16 +16,18 @@
 //! - HwBuildIo reads the SRB and answers what needs no backend; HwStartIo submits the rest to the
 //!   queue of the current processor; each queue's event channel (delivered by XENBUS's DPC)
 //!   issues a storport DPC that services that queue and completes its SRBs ([`hw`]).
-//! - In dump mode (crash dump, hibernation) HwFindAdapter declines: the dump instance must bring
-//!   up Xen itself (hypercalls, the reserved grant references, a polled store) without XENBUS,
-//!   which is xenpv-winvbd's `dump` path once drivers/xen's start of day can run without pool
-//!   allocation; until then the system writes no dump to a PV disk rather than a wrong one.
+//! - Crash dump and hibernation ([`dump`]): in normal mode HwFindAdapter also prepares the dump
+//!   path over XENBUS's dump interface (reserved grant references, one ring, queue and miniport
+//!   allocated then) and leaves it in `MiniportDumpData`; the dump instance's HwFindAdapter takes
+//!   the vbd over from that block through the polled store, and its HwStartIo carries each SRB
+//!   to the end by polling — no allocation, lock, interrupt or DPC in dump mode.
 
 #![no_std]
 
 extern crate alloc;
 
 mod disk;
+mod dump;
 mod hw;
 mod srb;
 

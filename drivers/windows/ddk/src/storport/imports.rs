@@ -60,6 +60,9 @@ unsafe extern "system" {
         hw_device_extension: *mut c_void,
         ...
     ) -> u32;
+    /// Busy-waits `delay` microseconds; what a dump-mode miniport polls with (no timers, no
+    /// interrupts then).
+    pub fn StorPortStallExecution(delay: u32);
     pub fn StorPortGetUncachedExtension(
         hw_device_extension: *mut c_void,
         config_info: *mut PortConfigurationInformation,
