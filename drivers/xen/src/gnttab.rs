@@ -204,6 +204,26 @@ impl<'a> GrantTable<'a> {
         Ok(())
     }
 
+    /// Takes the access given through crash-dump reference `r` away, unless the grantee uses the
+    /// page ([`GrantError::InUse`]); the reference stays the dump path's.
+    pub fn end_crash_dump(&self, r: GrantRef) -> Result<(), GrantError> {
+        if !self.crash_dump.contains(&r) {
+            return Err(GrantError::NotGranted(r));
+        }
+        let flags = &self.entries[r as usize].flags;
+        let mut f = flags.load(Ordering::Acquire);
+        loop {
+            if f & (GTF_READING | GTF_WRITING) != 0 {
+                return Err(GrantError::InUse);
+            }
+            // Xen marks a mapping with its own CAS on this word: one starting now fails ours.
+            match flags.compare_exchange(f, 0, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Ok(()),
+                Err(now) => f = now,
+            }
+        }
+    }
+
     fn write(&self, r: GrantRef, domid: DomId, frame: u32, readonly: bool) {
         let e = &self.entries[r as usize];
         e.frame.store(frame, Ordering::Relaxed);
@@ -393,6 +413,17 @@ mod tests {
             t.grant_crash_dump(10, 0, 1, false),
             Err(GrantError::NotGranted(10))
         );
+        // Ending a crash-dump grant: refused outside the range and while the page is mapped.
+        assert_eq!(t.end_crash_dump(10), Err(GrantError::NotGranted(10)));
+        assert_eq!(t.end_crash_dump(7), Err(GrantError::NotGranted(7)));
+        m.entries[9].flags.fetch_or(GTF_READING, Ordering::SeqCst);
+        assert_eq!(t.end_crash_dump(9), Err(GrantError::InUse));
+        m.entries[9].flags.fetch_and(!GTF_READING, Ordering::SeqCst);
+        assert_eq!(t.end_crash_dump(9), Ok(()));
+        assert_eq!(m.entries[9].flags.load(Ordering::SeqCst), 0);
+        // The reference is still the dump path's: it can be granted again, never ended.
+        t.grant_crash_dump(9, 0, 0x56, true).unwrap();
+        assert_eq!(t.end(9), Err(GrantError::NotGranted(9)));
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! - [`bringup`]: the start sequence (and its reverse), with each failure undoing exactly what was
 //!   done before it; [`bringup::xen`] has the Xen steps themselves;
 //! - [`home`]: the Xen guest platform as the bus interface's [`xenpv_busif::BusHost`];
+//! - [`dump`]: the same platform as the home of the crash-dump interface (reserved grants,
+//!   event channels, the polled store ring) XENVBD's dump instance uses;
 //! - [`children`]: which child devices exist (from the store's device listing) and their PnP IDs;
 //! - [`settings`]: what the registry values under the service's `Parameters` mean.
 #![no_std]
@@ -15,5 +17,6 @@ extern crate std;
 pub mod bar;
 pub mod bringup;
 pub mod children;
+pub mod dump;
 pub mod home;
 pub mod settings;
