@@ -379,3 +379,28 @@ impl Hypercall for XenModel {
         }
     }
 }
+
+/// Writes the wall clock's base into `si` as Xen does (version odd around the update, then even,
+/// one step further than before), so readers see a consistent new value.
+pub fn publish_wall_clock(si: &mut xenpv_abi::shared_info::SharedInfo, sec: u64, nsec: u32) {
+    si.wc_version = (si.wc_version | 1).wrapping_add(1);
+    si.wc_sec = sec as u32;
+    si.wc_sec_hi = (sec >> 32) as u32;
+    si.wc_nsec = nsec;
+}
+
+/// Writes a vCPU time record as Xen does: `system_ns` of system time at TSC `tsc`, ticks scaled
+/// by `mul` (32.32) after `shift`, under a version left even and advanced.
+pub fn publish_time(
+    t: &mut xenpv_abi::shared_info::VcpuTimeInfo,
+    tsc: u64,
+    system_ns: u64,
+    mul: u32,
+    shift: i8,
+) {
+    t.version = (t.version | 1).wrapping_add(1);
+    t.tsc_timestamp = tsc;
+    t.system_time = system_ns;
+    t.tsc_to_system_mul = mul;
+    t.tsc_shift = shift;
+}

@@ -1,6 +1,6 @@
 //! The Xen guest platform as the bus interface's home: drivers/xen's `XenPlatform` (hypercall event
 //! channels, regions from a page arena granted through the grant table) plus what the bus adds —
-//! binding to a remote port, granting a child's own frames, the wall clock from shared_info.
+//! binding to a remote port, granting a child's own frames, the current wall clock from shared_info.
 
 use xenpv_abi::shared_info::SharedInfo;
 use xenpv_abi::{DomId, EvtchnPort, GrantRef};
@@ -20,7 +20,14 @@ pub struct XenHome<'a, H> {
     platform: XenPlatform<'a, H>,
     table: &'a GrantTable<'a>,
     shared_info: *const SharedInfo,
+    rdtsc: fn() -> u64,
 }
+
+/// The vCPU whose time record gives the system time. An HVM domain's vCPUs share one TSC offset,
+/// so vCPU 0's record extrapolated with whichever CPU's TSC the caller runs on is the same time
+/// (Xen's Windows XENBUS reads vCPU 0's too); its record is in shared_info, as XENBUS registers no
+/// vcpu_info elsewhere.
+const CLOCK_VCPU: usize = 0;
 
 // SAFETY: `shared_info` is only read (volatile, under its version seqlock), which any CPU may do;
 // the rest is XenPlatform, Send + Sync for a Send + Sync hypercall.
@@ -29,17 +36,21 @@ unsafe impl<H: Send + Sync> Send for XenHome<'_, H> {}
 unsafe impl<H: Send + Sync> Sync for XenHome<'_, H> {}
 
 impl<'a, H> XenHome<'a, H> {
+    /// `rdtsc` reads the CPU's time-stamp counter (the driver's `_rdtsc`; a test's fake).
+    ///
     /// # Safety
     /// `shared_info` points to the domain's shared_info page (or memory laid out as one) for `'a`.
     pub unsafe fn new(
         platform: XenPlatform<'a, H>,
         table: &'a GrantTable<'a>,
         shared_info: *const SharedInfo,
+        rdtsc: fn() -> u64,
     ) -> Self {
         XenHome {
             platform,
             table,
             shared_info,
+            rdtsc,
         }
     }
 
@@ -108,9 +119,12 @@ impl<H: Hypercall + Send + Sync> BusHost for XenHome<'_, H> {
         })
     }
 
+    /// The time now (shared_info's base is the host's boot time: children setting a clock want
+    /// the current one).
     fn wall_clock(&self) -> Result<BusWallClock, BusError> {
         // SAFETY: `new`'s contract.
-        let c = unsafe { wallclock::read(self.shared_info) }.map_err(|_| BusError::Unsupported)?;
+        let c = unsafe { wallclock::now(self.shared_info, CLOCK_VCPU, self.rdtsc) }
+            .map_err(|_| BusError::Unsupported)?;
         Ok(BusWallClock {
             sec: c.sec,
             nsec: c.nsec,
@@ -133,7 +147,7 @@ mod tests {
     use xenpv_abi::grant_table::GTF_READING;
     use xenpv_abi::PAGE_SIZE;
     use xenpv_xen::gnttab::{Entry, ENTRIES_PER_FRAME};
-    use xenpv_xen::model::{Port, XenModel};
+    use xenpv_xen::model::{self, Port, XenModel};
     use xenpv_xen::pages::PageArena;
     use xenpv_xen::platform::XenGrants;
     use xenpv_xen::Xen;
@@ -141,6 +155,12 @@ mod tests {
 
     #[repr(C, align(4096))]
     struct Page([u8; PAGE_SIZE]);
+
+    /// The tests' TSC: 1 GHz, stamped at 1000 ticks, read 2 s of ticks later.
+    const TSC_STAMP: u64 = 1_000;
+    fn test_tsc() -> u64 {
+        TSC_STAMP + 2_000_000_000
+    }
 
     /// Leaked test memory: the home borrows it for 'static, as the driver's does for its lifetime.
     fn home() -> (
@@ -190,7 +210,7 @@ mod tests {
             grants: XenGrants::new(table, arena),
         };
         // SAFETY: `si` is leaked, so it lives for 'static.
-        let home = unsafe { XenHome::new(platform, table, si as *const SharedInfo) };
+        let home = unsafe { XenHome::new(platform, table, si as *const SharedInfo, test_tsc) };
         (home, entries, si)
     }
 
@@ -232,19 +252,58 @@ mod tests {
             home.platform().xen.hypercall().state.lock().unwrap().ports[remote as usize],
             Port::Interdomain(0, 9)
         );
-        si.wc_sec = 1_700_000_000;
-        si.wc_nsec = 5;
+        // The base says 1_700_000_000.5; vCPU 0's record 10 s of system time at the stamp, and
+        // the TSC (1 GHz: mul 2^31 after a shift of 1) is 2 s past it.
+        model::publish_wall_clock(si, 1_700_000_000, 500_000_000);
+        model::publish_time(
+            &mut si.vcpu_info[0].time,
+            TSC_STAMP,
+            10_000_000_000,
+            1 << 31,
+            1,
+        );
         assert_eq!(
             home.wall_clock(),
             Ok(BusWallClock {
-                sec: 1_700_000_000,
-                nsec: 5,
+                sec: 1_700_000_012,
+                nsec: 500_000_000,
                 reserved: 0
             })
         );
+        // A time record Xen never finishes updating: an error, not a hang.
+        si.vcpu_info[0].time.version = 3;
+        assert_eq!(home.wall_clock(), Err(BusError::Unsupported));
+        si.vcpu_info[0].time.version = 4;
         // Xen updating it forever (version stuck odd): an error, not a hang.
         si.wc_version = 1;
         assert_eq!(home.wall_clock(), Err(BusError::Unsupported));
         assert_eq!(home.event_ports(), 4096);
+    }
+
+    /// XENIFACE's resync after a resume over this bus's clock: a host up for days (the base is
+    /// its boot time) and a guest whose clock stopped 10 minutes ago while saved. The current
+    /// time moves the guest's clock forward; the base alone (what the bus used to hand out) is
+    /// days behind and refused, so no clock would ever be set.
+    #[test]
+    fn xenifaces_resync_sets_the_clock_from_the_current_time_not_the_base() {
+        use xenpv_winiface::time::{resync, windows_time, Resync};
+        let (home, _, si) = home();
+        let boot = 1_800_000_000;
+        let uptime_ns = 3 * 86_400 * 1_000_000_000u64;
+        model::publish_wall_clock(si, boot, 0);
+        model::publish_time(&mut si.vcpu_info[0].time, TSC_STAMP, uptime_ns, 1 << 31, 1);
+        let xen_now = boot + 3 * 86_400 + 2;
+        let guest_now = windows_time(xen_now - 600, 0).unwrap();
+        let c = home.wall_clock().unwrap();
+        assert_eq!(
+            resync(guest_now, c.sec, c.nsec),
+            Ok(Resync::Set(windows_time(xen_now, 0).unwrap()))
+        );
+        // SAFETY: `si` is the home's own test page.
+        let base = unsafe { wallclock::read(&*si) }.unwrap();
+        assert!(matches!(
+            resync(guest_now, base.sec, base.nsec),
+            Ok(Resync::Refused { .. })
+        ));
     }
 }

@@ -108,6 +108,12 @@ const STORE_POLL_100NS: i64 = 500_000;
 /// The build number the unplug protocol reports (this crate's version, as major << 16 | minor).
 const BUILD: u32 = 0x0001;
 
+/// The CPU's time-stamp counter, for the wall clock's system time.
+fn read_tsc() -> u64 {
+    // SAFETY: RDTSC has no preconditions on x86-64.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
 fn log(level: u32, args: core::fmt::Arguments<'_>) {
     xenpv_ddk::debug::print(level, args);
 }
@@ -335,7 +341,7 @@ impl Running {
             grants: XenGrants::new(table, arena),
         };
         // SAFETY: shared_info stays mapped until after the provider is dropped.
-        let home = unsafe { XenHome::new(platform, table, self.shared_info()) };
+        let home = unsafe { XenHome::new(platform, table, self.shared_info(), read_tsc) };
         // SAFETY: the store page, mapped by the StoreRing step until after this one's release.
         let mem = unsafe { SharedMem::new(*va, PAGE_SIZE) };
         let signal = StoreSignal {

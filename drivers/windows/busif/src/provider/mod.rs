@@ -45,7 +45,7 @@ pub trait BusHost: Platform {
     /// Ends a grant of [`BusHost::grant_frame`]: [`BusError::StillInUse`] while the grantee maps
     /// it, [`BusError::NotOurs`] for a reference that is not such a grant.
     fn end_frame(&self, gref: GrantRef) -> Result<(), BusError>;
-    /// The wall clock from shared_info.
+    /// The current wall-clock time (Xen's base in shared_info plus the system time now).
     fn wall_clock(&self) -> Result<BusWallClock, BusError>;
     /// Event channel ports `0..event_ports()` can get a callback.
     fn event_ports(&self) -> u32;
