@@ -1,8 +1,11 @@
 //! A netback that behaves like Linux xen-netback: it reads the frontend's keys, maps the rings,
 //! binds the event channels, validates every transmit request as netback does (a malformed
-//! request is fatal and disables the vif), grant-copies packets out of the frontend and into its
-//! posted receive buffers, serves the control ring (Toeplitz hashing) and multicast extras, and
-//! delivers what the frontend sends to a pluggable [`Sink`].
+//! request is fatal and disables the vif), copies short packets out of the frontend and maps the
+//! pages of larger ones until their receiver has grant-copied them straight into its posted
+//! buffers (answering the transmit requests only then), segments and checksums in software for
+//! a receiver without those offloads, serves the control ring (Toeplitz hashing), multicast
+//! extras and dynamic multicast control, and delivers what the frontend sends to a pluggable
+//! [`Sink`].
 //!
 //! The sim drives it by polling ([`Vif::poll`]): tests and benches interleave frontend and backend
 //! work deterministically on one thread.
