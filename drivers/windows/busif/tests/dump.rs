@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use xenpv_abi::xs_wire::{XS_ERROR, XS_READ, XS_WATCH, XS_WRITE};
 use xenpv_busif::dump::{
-    DumpBus, DumpBusError, DumpProvider, STATUS_NOT_RESERVED, XENBUS_DUMP_INTERFACE_VERSION,
+    answer_dump_query_interface, DumpBus, DumpBusError, DumpProvider, STATUS_NOT_RESERVED,
+    XENBUS_DUMP_INTERFACE_GUID, XENBUS_DUMP_INTERFACE_SIZE, XENBUS_DUMP_INTERFACE_VERSION,
 };
 use xenpv_busif::sim::{store, Poller, SimBus, GUEST};
 use xenpv_busif::sim_dump::{dump_child, SimDumpHome, SimDumpProvider};
-use xenpv_busif::{BusError, STATUS_SUCCESS};
+use xenpv_busif::{BusError, QueryAnswer, STATUS_SUCCESS, XENBUS_INTERFACE_GUID};
 use xenpv_control::xs::client::Store;
 
 fn dump_bus() -> (SimBus, Arc<SimDumpProvider>) {
@@ -171,5 +172,50 @@ fn malformed_requests_and_tables_are_refused() {
     // SAFETY: the reference `interface` took.
     unsafe { (raw.header.interface_dereference.unwrap())(raw.header.context) };
     drop(dump);
+    assert_eq!(provider.references(), 0);
+}
+
+#[test]
+fn query_interface_answers_only_the_dump_guid_version_and_size() {
+    let (_bus, provider) = dump_bus();
+    let (guid, size, version) = (
+        XENBUS_DUMP_INTERFACE_GUID,
+        XENBUS_DUMP_INTERFACE_SIZE,
+        XENBUS_DUMP_INTERFACE_VERSION,
+    );
+    let mut out = DumpBus::request();
+    let p = &*provider;
+    // SAFETY (each call): the GUID and table are on this stack, the provider in an Arc.
+    unsafe {
+        // The main interface's GUID is not this one.
+        assert_eq!(
+            answer_dump_query_interface(p, &XENBUS_INTERFACE_GUID, size, version, &mut out),
+            QueryAnswer::NotOurs
+        );
+        assert_eq!(
+            answer_dump_query_interface(p, std::ptr::null(), size, version, &mut out),
+            QueryAnswer::NotOurs
+        );
+        for (s, v) in [(size, version + 1), (size - 1, version)] {
+            assert_eq!(
+                answer_dump_query_interface(p, &guid, s, v, &mut out),
+                QueryAnswer::Unsupported
+            );
+        }
+        assert_eq!(
+            answer_dump_query_interface(p, &guid, size, version, std::ptr::null_mut()),
+            QueryAnswer::Unsupported
+        );
+        assert_eq!(provider.references(), 0, "nothing handed out yet");
+        assert_eq!(
+            answer_dump_query_interface(p, &guid, size, version, &mut out),
+            QueryAnswer::Answered
+        );
+    }
+    assert_eq!(provider.references(), 1);
+    // SAFETY: the table just answered, with its reference.
+    let child = unsafe { DumpBus::from_interface(out) }.unwrap();
+    assert_eq!(child.reserved(), 8..32);
+    drop(child);
     assert_eq!(provider.references(), 0);
 }

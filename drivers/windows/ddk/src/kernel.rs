@@ -122,3 +122,9 @@ unsafe extern "system" {
         parameter4: usize,
     ) -> !;
 }
+
+#[link(name = "hal.dll", kind = "raw-dylib", modifiers = "+verbatim")]
+unsafe extern "system" {
+    /// Busy-waits at least `microseconds`, at any IRQL (the crash-dump path polls with it).
+    pub fn KeStallExecutionProcessor(microseconds: u32);
+}

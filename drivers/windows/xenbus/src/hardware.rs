@@ -49,6 +49,7 @@ use xenpv_xenbus_core::bar::{platform_device, BarPlan, PlatformDevice};
 use xenpv_xenbus_core::bringup::{self, xen as steps, Started, Step, Steps};
 use xenpv_xenbus_core::home::XenHome;
 
+use crate::dump::{self, XenDumpProvider, CRASH_DUMP_REFS};
 use crate::events::{isr, Upcall};
 use crate::kobj::Event;
 
@@ -172,6 +173,8 @@ struct Running {
     store: Option<(NonNull<u8>, hvm::Ring, Event)>,
     upcall: Option<(Box<Upcall>, *mut KInterrupt)>,
     provider: Option<*mut BusProvider>,
+    /// The dump interface's provider, made and released with `provider`.
+    dump: Option<*mut XenDumpProvider>,
     /// The provider outlived its stop (a child still held the interface): everything it uses
     /// stays mapped and allocated for good rather than be freed under it.
     leaked: bool,
@@ -238,7 +241,12 @@ impl Running {
         );
         // SAFETY: leaked just above, freed by the release of this step after the table.
         let links_ref: &'static [AtomicU32] = unsafe { &*links };
-        match GrantTable::new(entries, links_ref, plan.grant_frames as usize, 0) {
+        match GrantTable::new(
+            entries,
+            links_ref,
+            plan.grant_frames as usize,
+            CRASH_DUMP_REFS,
+        ) {
             Ok(t) => {
                 self.table = Some((Box::into_raw(Box::new(t)), links));
                 Ok(())
@@ -366,6 +374,8 @@ impl Running {
             }
         }
         let provider = Box::into_raw(Box::new(Provider::new(home, client)));
+        // SAFETY: the table and the store page outlive this step's release, as for `provider`.
+        self.dump = Some(unsafe { dump::provider(self.xen(), table, *va, ring.port) });
         if let Some((u, _)) = &self.upcall {
             u.provider.store(provider, Ordering::Release);
         }
@@ -483,6 +493,17 @@ impl Steps for Running {
                 let _ = steps::clear_callback(&self.xen());
             }
             Step::Provider => {
+                if let Some(d) = self.dump.take() {
+                    // SAFETY: made by this step; only the PDOs' QUERY_INTERFACE reaches it,
+                    // and the children are gone before the bus stops.
+                    let dump = unsafe { Box::from_raw(d) };
+                    if dump.references() != 0 {
+                        // A disk still holds it (its dump path's grants and block): it and what
+                        // it uses stay, as for the bus interface below.
+                        self.leaked = true;
+                        Box::leak(dump);
+                    }
+                }
                 if let Some(p) = self.provider.take() {
                     if let Some((u, _)) = &self.upcall {
                         u.provider.store(null_mut(), Ordering::Release);
@@ -533,6 +554,13 @@ impl Hardware {
         r.provider.map(|p| unsafe { &*p })
     }
 
+    /// The dump interface's provider while the bus runs.
+    pub fn dump_provider(&self) -> Option<&XenDumpProvider> {
+        let (r, _) = self.running.as_ref()?;
+        // SAFETY: valid until `stop` releases the Provider step.
+        r.dump.map(|p| unsafe { &*p })
+    }
+
     /// Brings Xen up for the device `fdo` on top of the PCI device `pdo`.
     pub fn start(
         &mut self,
@@ -579,6 +607,7 @@ impl Hardware {
             store: None,
             upcall: None,
             provider: None,
+            dump: None,
             leaked: false,
         });
         match bringup::bring_up(&mut *running) {

@@ -16,6 +16,7 @@ extern crate alloc;
 
 mod children;
 mod dispatch;
+mod dump;
 mod events;
 mod fdo;
 mod hardware;

@@ -4,6 +4,7 @@
 
 use core::ffi::c_void;
 
+use xenpv_busif::dump::{answer_dump_query_interface, DumpInterface};
 use xenpv_busif::{answer_query_interface, BusInterface, Guid, QueryAnswer};
 use xenpv_ddk::bus::*;
 use xenpv_ddk::irp::*;
@@ -158,7 +159,8 @@ pub unsafe fn pnp(device: *mut DeviceObject, irp: *mut Irp) -> NtStatus {
             IRP_MN_QUERY_INTERFACE => {
                 let (guid, size, version, dest) = location.query_interface();
                 let fdo = &*extension(pdo.fdo);
-                let answer = match (*core::ptr::addr_of!(fdo.hardware)).provider() {
+                let hardware = &*core::ptr::addr_of!(fdo.hardware);
+                let answer = match hardware.provider() {
                     Some(p) => answer_query_interface(
                         p,
                         guid as *const Guid,
@@ -168,6 +170,17 @@ pub unsafe fn pnp(device: *mut DeviceObject, irp: *mut Irp) -> NtStatus {
                     ),
                     // The bus is stopped: nothing to offer now.
                     None => QueryAnswer::NotOurs,
+                };
+                // Not the bus interface: perhaps the dump interface (XENVBD asks for it).
+                let answer = match (answer, hardware.dump_provider()) {
+                    (QueryAnswer::NotOurs, Some(d)) => answer_dump_query_interface(
+                        d,
+                        guid as *const Guid,
+                        size,
+                        version,
+                        dest as *mut DumpInterface,
+                    ),
+                    (answer, _) => answer,
                 };
                 match answer {
                     QueryAnswer::Answered => complete(irp, STATUS_SUCCESS, 0),

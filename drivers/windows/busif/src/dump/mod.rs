@@ -22,6 +22,7 @@
 
 mod child;
 mod provider;
+mod query;
 
 use core::ffi::c_void;
 use core::mem::{offset_of, size_of};
@@ -30,6 +31,7 @@ use crate::abi::{BusStatus, Guid, InterfaceHeader};
 
 pub use child::{DumpBus, DumpBusError};
 pub use provider::{DumpHost, DumpProvider};
+pub use query::answer_dump_query_interface;
 
 /// `{6b3d2a41-0f5c-4c1e-9a57-3d81c0e6b2d4}`: the interface type of [`DumpInterface`].
 pub const XENBUS_DUMP_INTERFACE_GUID: Guid = Guid {
