@@ -269,6 +269,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_held_reference_is_rewritten_only_while_unused() {
+        let t = GrantTable::new(16);
+        let r = t.grant(1, 100, true).unwrap();
+        let active = t.active();
+        t.rewrite(r, 0, 200, false).unwrap();
+        assert_eq!(t.active(), active, "the same reference, not a new one");
+        assert_eq!(
+            t.pin(r, 1, false),
+            Err(GrantError::NotPermitted),
+            "old grantee"
+        );
+        let p = t.pin(r, 0, true).unwrap();
+        assert_eq!((p.frame, p.write), (200, true));
+        assert_eq!(t.rewrite(r, 1, 300, true), Err(GrantError::NotPermitted));
+        t.unpin(p);
+        // Free, reserved or out-of-range references are not the guest's to rewrite.
+        let free = t.grant(0, 1, true).unwrap();
+        t.end_access(free).unwrap();
+        for bad in [free, 3, 99] {
+            assert_eq!(
+                t.rewrite(bad, 0, 1, true),
+                Err(GrantError::BadRef),
+                "ref {bad}"
+            );
+        }
+        assert_eq!(t.rewrite(r, 0, 1 << 40, true), Err(GrantError::BadFrame));
+    }
+
+    #[test]
     fn grantee_pins_only_what_it_was_granted() {
         let t = GrantTable::new(16);
         let ro = t.grant(0, 100, true).unwrap();
