@@ -218,6 +218,27 @@ fn the_dump_instance_takes_the_vbd_over_by_polling_and_its_writes_reach_blkback(
         .read(&format!("{abs}/multi-queue-num-queues"))
         .is_err());
 
+    // A second dump (hibernating again after a resume) takes the vbd over again on the same
+    // ring, which carries on from where the first left it.
+    // SAFETY: the block prepare() made; the first path reference is not used again.
+    let path = unsafe {
+        start::<Vec<u8>>(block, 10_000, || {
+            backend.lock().unwrap().poll().unwrap();
+            sleep(Duration::from_micros(100));
+        })
+    }
+    .unwrap();
+    let data = pattern(7, 8, 5);
+    let info = SrbInfo::parse(&srb(&write10(7, 8, false), SRB_FLAGS_DATA_OUT, 4096)).unwrap();
+    let finished = path.run(100, &info, Some(data.clone()), 100_000, || {
+        backend.lock().unwrap().service().unwrap();
+    });
+    assert_eq!(finished.outcome, Outcome::good(4096));
+    assert_eq!(
+        &storage.lock().unwrap().data[7 * 512..7 * 512 + 4096],
+        &data[..]
+    );
+
     // The normal instance going away cannot free pages the backend still maps ...
     // SAFETY: the block prepare() made; the path taken from it is not used again.
     let kept = unsafe { release::<Vec<u8>>(block) };
