@@ -26,7 +26,7 @@ pub const XENBUS_INTERFACE_GUID: Guid = Guid {
 
 /// The version of [`BusInterface`] this crate provides and understands. A later version only
 /// appends fields, so a provider answers any request for a version it knows at most its own size.
-pub const XENBUS_INTERFACE_VERSION: u16 = 1;
+pub const XENBUS_INTERFACE_VERSION: u16 = 2;
 
 /// `InterfaceReference` / `InterfaceDereference` (`PINTERFACE_REFERENCE`): take or drop one
 /// reference on the provider.
@@ -105,6 +105,12 @@ pub type SuspendFn = unsafe extern "C" fn(callback_context: *mut c_void, phase: 
 pub const SUSPEND_PHASE_SUSPEND: u32 = 0;
 pub const SUSPEND_PHASE_RESUME: u32 = 1;
 
+/// What `request_suspend` reports (SCHEDOP_shutdown(suspend)'s answer): the domain was saved or
+/// migrated and resumed (new event channels, a reset store connection) ...
+pub const SUSPEND_RESUMED: u32 = 0;
+/// ... or the toolstack cancelled the suspend and the domain went on where it was (same ports).
+pub const SUSPEND_CANCELLED: u32 = 1;
+
 /// The wall clock: seconds and nanoseconds since the Unix epoch at Xen system time 0.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -131,7 +137,8 @@ const _: () = assert!(size_of::<BusRegion>() == 24);
 
 type Ctx = *mut c_void;
 
-/// The XENBUS interface version 1: the table a child receives through IRP_MN_QUERY_INTERFACE.
+/// The XENBUS interface version 2: the table a child receives through IRP_MN_QUERY_INTERFACE.
+/// Version 2 appended `request_suspend` to version 1's table.
 ///
 /// Every function takes the header's `context` first. Threading and IRQL: store, region and
 /// suspend functions at PASSIVE_LEVEL; `grant_frame`, `end_frame`, `evtchn_notify`,
@@ -222,14 +229,24 @@ pub struct BusInterface {
         ) -> BusStatus,
     >,
     pub suspend_unregister: Option<unsafe extern "C" fn(Ctx, handle: u64) -> BusStatus>,
+
+    // -- Version 2 -----------------------------------------------------------------------------
+    /// Suspends the domain for a save or migration (the child that acknowledged the toolstack's
+    /// `control/shutdown` = `suspend`): every registered child is told SUSPEND, XENBUS suspends
+    /// the domain and, after a resume, restores the platform and its store connection, then every
+    /// child is told RESUME (after a cancelled suspend too). `*outcome` receives
+    /// [`SUSPEND_RESUMED`] or [`SUSPEND_CANCELLED`]. PASSIVE_LEVEL; the caller must hold no lock
+    /// its own suspend callback takes.
+    pub request_suspend: Option<unsafe extern "C" fn(Ctx, outcome: *mut u32) -> BusStatus>,
 }
 
-// The header, then 17 function pointers.
+// The header, then 17 function pointers of version 1 and one of version 2.
 const _: () = assert!(offset_of!(BusInterface, store_open) == 32);
 const _: () = assert!(offset_of!(BusInterface, grant_region) == 64);
 const _: () = assert!(offset_of!(BusInterface, evtchn_alloc_unbound) == 96);
 const _: () = assert!(offset_of!(BusInterface, wall_clock) == 144);
-const _: () = assert!(size_of::<BusInterface>() == 32 + 17 * 8);
+const _: () = assert!(offset_of!(BusInterface, request_suspend) == 32 + 17 * 8);
+const _: () = assert!(size_of::<BusInterface>() == 32 + 18 * 8);
 
 /// The interface's size as the header's `Size` states it.
 pub const XENBUS_INTERFACE_SIZE: u16 = size_of::<BusInterface>() as u16;

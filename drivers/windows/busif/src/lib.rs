@@ -83,6 +83,7 @@ pub use child::{
 };
 pub use error::BusError;
 pub use provider::{
-    BusHost, Provider, MAX_MESSAGE, MAX_QUEUED_EVENTS, MAX_QUEUED_REPLIES, MAX_REGION_PAGES,
+    BusHost, Provider, SuspendOutcome, MAX_MESSAGE, MAX_QUEUED_EVENTS, MAX_QUEUED_REPLIES,
+    MAX_REGION_PAGES,
 };
 pub use query::{answer_query_interface, QueryAnswer};

@@ -17,7 +17,7 @@
 //! assert!(platform.alloc_unbound(0).is_ok());
 //! ```
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -33,6 +33,7 @@ use xenpv_sim::host::{GrantError, HostConfig};
 
 use crate::{
     open_store, Bus, BusError, BusHost, BusInterface, BusStore, BusWallClock, Provider, StoreWaker,
+    SuspendOutcome,
 };
 
 /// The guest's domain id.
@@ -47,7 +48,23 @@ pub const CLOCK: BusWallClock = BusWallClock {
 };
 
 /// The sim guest as XENBUS's home: its platform, plus binding, frame grants and a fixed clock.
-pub struct SimHome(pub Arc<SimPlatform>);
+pub struct SimHome(pub Arc<SimPlatform>, pub SimSuspend);
+
+/// What the sim's domain does when suspended: the answer Xen gives (settable by a test), and
+/// how often it was asked.
+pub struct SimSuspend {
+    pub outcome: Mutex<Result<SuspendOutcome, BusError>>,
+    pub count: AtomicU32,
+}
+
+impl Default for SimSuspend {
+    fn default() -> Self {
+        SimSuspend {
+            outcome: Mutex::new(Ok(SuspendOutcome::Resumed)),
+            count: AtomicU32::new(0),
+        }
+    }
+}
 
 impl Grants for SimHome {
     fn grant_region(
@@ -119,6 +136,12 @@ impl BusHost for SimHome {
     fn event_ports(&self) -> u32 {
         PORTS
     }
+    /// The sim's domain keeps its memory and xenstored across the "suspend"; what changes is
+    /// the store connection, which the provider resets after a resume.
+    fn suspend_domain(&self) -> Result<SuspendOutcome, BusError> {
+        self.1.count.fetch_add(1, Ordering::AcqRel);
+        *self.1.outcome.lock().unwrap()
+    }
 }
 
 /// The provider over the sim.
@@ -141,7 +164,10 @@ impl SimBus {
         });
         let guest = sim.create_guest(GUEST).unwrap();
         let client = guest.store().unwrap();
-        let provider = Arc::new(Provider::new(SimHome(guest.platform().clone()), client));
+        let provider = Arc::new(Provider::new(
+            SimHome(guest.platform().clone(), SimSuspend::default()),
+            client,
+        ));
         SimBus {
             sim,
             guest,

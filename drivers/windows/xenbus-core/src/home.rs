@@ -2,15 +2,19 @@
 //! channels, regions from a page arena granted through the grant table) plus what the bus adds —
 //! binding to a remote port, granting a child's own frames, the current wall clock from shared_info.
 
+use core::sync::atomic::{AtomicU32, Ordering};
+
 use xenpv_abi::shared_info::SharedInfo;
 use xenpv_abi::{DomId, EvtchnPort, GrantRef};
-use xenpv_busif::{BusError, BusHost, BusWallClock};
+use xenpv_busif::{BusError, BusHost, BusWallClock, SuspendOutcome};
 use xenpv_datapath::platform::{
     Access, EventChannels, GrantedRegion, Grants, PlatformError, StillInUse,
 };
 use xenpv_xen::gnttab::{GrantError, GrantTable};
 use xenpv_xen::platform::XenPlatform;
 use xenpv_xen::{wallclock, Hypercall};
+
+use crate::suspend::{suspend_and_restore, ResumeError, ResumePlan, Suspended};
 
 /// Ports the 2-level ABI has, hence the size of the bus's callback table.
 pub const EVENT_PORTS: u32 = xenpv_abi::event_channel::EVTCHN_2L_NR_CHANNELS;
@@ -21,6 +25,17 @@ pub struct XenHome<'a, H> {
     table: &'a GrantTable<'a>,
     shared_info: *const SharedInfo,
     rdtsc: fn() -> u64,
+    suspend: Option<SuspendContext<'a>>,
+}
+
+/// What the home needs to suspend the domain (see [`crate::suspend`]).
+pub struct SuspendContext<'a> {
+    pub plan: ResumePlan,
+    /// Runs the closure once on one CPU while every other CPU is parked with interrupts off
+    /// (KeIpiGenericCall on Windows), and returns when it has.
+    pub alone: &'a (dyn Fn(&mut dyn FnMut()) + Sync),
+    /// The port XENBUS's store signal notifies: the store's port after a resume goes here.
+    pub store_port: &'a AtomicU32,
 }
 
 /// The vCPU whose time record gives the system time. An HVM domain's vCPUs share one TSC offset,
@@ -51,6 +66,15 @@ impl<'a, H> XenHome<'a, H> {
             table,
             shared_info,
             rdtsc,
+            suspend: None,
+        }
+    }
+
+    /// Lets [`BusHost::suspend_domain`] suspend (without it, it is [`BusError::Unsupported`]).
+    pub fn with_suspend(self, suspend: SuspendContext<'a>) -> Self {
+        XenHome {
+            suspend: Some(suspend),
+            ..self
         }
     }
 
@@ -135,6 +159,22 @@ impl<H: Hypercall + Send + Sync> BusHost for XenHome<'_, H> {
     fn event_ports(&self) -> u32 {
         EVENT_PORTS
     }
+
+    fn suspend_domain(&self) -> Result<SuspendOutcome, BusError> {
+        let ctx = self.suspend.as_ref().ok_or(BusError::Unsupported)?;
+        let mut result = None;
+        (ctx.alone)(&mut || result = Some(suspend_and_restore(&self.platform.xen, &ctx.plan)));
+        // A parker that never ran the closure suspended nothing.
+        match result.ok_or(BusError::Unsupported)? {
+            Ok(Suspended::Cancelled) => Ok(SuspendOutcome::Cancelled),
+            Ok(Suspended::Resumed { store_port }) => {
+                ctx.store_port.store(store_port, Ordering::Release);
+                Ok(SuspendOutcome::Resumed)
+            }
+            Err(ResumeError::Xen(_, e)) => Err(BusError::Os(e.errno() as i32)),
+            Err(ResumeError::StoreMoved { .. }) => Err(BusError::StoreFailed),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -150,7 +190,7 @@ mod tests {
     use xenpv_xen::model::{self, Port, XenModel};
     use xenpv_xen::pages::PageArena;
     use xenpv_xen::platform::XenGrants;
-    use xenpv_xen::Xen;
+    use xenpv_xen::{Xen, XenError};
     use zerocopy::FromZeros;
 
     #[repr(C, align(4096))]
@@ -278,6 +318,56 @@ mod tests {
         si.wc_version = 1;
         assert_eq!(home.wall_clock(), Err(BusError::Unsupported));
         assert_eq!(home.event_ports(), 4096);
+    }
+
+    #[test]
+    fn the_home_suspends_with_the_other_cpus_parked_and_hands_the_store_its_new_port() {
+        use crate::bar::plan;
+        use crate::suspend::ResumePlan;
+        use xenpv_abi::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
+        let (home, _, _) = home();
+        assert_eq!(
+            home.suspend_domain(),
+            Err(BusError::Unsupported),
+            "no context"
+        );
+        let parked = std::sync::atomic::AtomicU32::new(0);
+        let alone = |f: &mut dyn FnMut()| {
+            parked.fetch_add(1, Ordering::SeqCst);
+            f()
+        };
+        let port = AtomicU32::new(3);
+        let home = home.with_suspend(SuspendContext {
+            plan: ResumePlan {
+                bar: plan(0xF100_0000, 16 << 20, 1, 32).unwrap(),
+                gsi: 28,
+                store_pfn: 0xFEFFC,
+            },
+            alone: &alone,
+            store_port: &port,
+        });
+        let set = |result: i64, store_port: u64| {
+            let mut s = home.platform().xen.hypercall().state.lock().unwrap();
+            s.suspend_result = result;
+            s.params[HVM_PARAM_STORE_PFN as usize] = 0xFEFFC;
+            s.params[HVM_PARAM_STORE_EVTCHN as usize] = store_port;
+        };
+        set(1, 9);
+        assert_eq!(home.suspend_domain(), Ok(SuspendOutcome::Cancelled));
+        assert_eq!(port.load(Ordering::Acquire), 3, "a cancel keeps the port");
+        set(0, 9);
+        assert_eq!(home.suspend_domain(), Ok(SuspendOutcome::Resumed));
+        assert_eq!(port.load(Ordering::Acquire), 9);
+        assert_eq!(parked.load(Ordering::SeqCst), 2, "each suspend ran parked");
+        // The store ring elsewhere after the resume: the store is lost.
+        home.platform().xen.hypercall().state.lock().unwrap().params
+            [HVM_PARAM_STORE_PFN as usize] = 0x1234;
+        assert_eq!(home.suspend_domain(), Err(BusError::StoreFailed));
+        set(7, 9);
+        assert_eq!(
+            home.suspend_domain(),
+            Err(BusError::Os(XenError::BadAnswer(7).errno() as i32))
+        );
     }
 
     /// XENIFACE's resync after a resume over this bus's clock: a host up for days (the base is

@@ -7,6 +7,7 @@
 //! - [`home`]: the Xen guest platform as the bus interface's [`xenpv_busif::BusHost`];
 //! - [`dump`]: the same platform as the home of the crash-dump interface (reserved grants,
 //!   event channels, the polled store ring) XENVBD's dump instance uses;
+//! - [`suspend`]: the HVM suspend and what a resume restores, step by step;
 //! - [`children`]: which child devices exist (from the store's device listing) and their PnP IDs;
 //! - [`settings`]: what the registry values under the service's `Parameters` mean.
 #![no_std]
@@ -20,3 +21,4 @@ pub mod children;
 pub mod dump;
 pub mod home;
 pub mod settings;
+pub mod suspend;

@@ -15,6 +15,7 @@ use xenpv_datapath::platform::Access;
 
 use crate::abi::*;
 use crate::error::BusError;
+use crate::provider::SuspendOutcome;
 
 pub use platform::BusPlatform;
 pub use store::{open_store, BusStore, BusTransport, StoreWaker};
@@ -66,7 +67,8 @@ impl Bus {
             && table.evtchn_set_callback.is_some()
             && table.wall_clock.is_some()
             && table.suspend_register.is_some()
-            && table.suspend_unregister.is_some();
+            && table.suspend_unregister.is_some()
+            && table.request_suspend.is_some();
         if h.size < XENBUS_INTERFACE_SIZE
             || h.version != XENBUS_INTERFACE_VERSION
             || h.context.is_null()
@@ -107,6 +109,7 @@ impl Bus {
             wall_clock: None,
             suspend_register: None,
             suspend_unregister: None,
+            request_suspend: None,
         }
     }
 
@@ -237,11 +240,24 @@ impl Bus {
         }
     }
 
-    /// The wall clock (seconds and nanoseconds since the epoch at Xen system time 0).
+    /// The current wall-clock time (seconds and nanoseconds since the Unix epoch).
     pub fn wall_clock(&self) -> Result<BusWallClock, BusError> {
         let mut c = BusWallClock::default();
         call!(self, wall_clock, &mut c)?;
         Ok(c)
+    }
+
+    /// Asks the bus to suspend the domain (see `BusInterface::request_suspend`); returns how it
+    /// ended. Every `on_suspend` handler, this child's too, runs inside this call: the caller holds
+    /// nothing its handler takes.
+    pub fn request_suspend(&self) -> Result<SuspendOutcome, BusError> {
+        let mut outcome = u32::MAX;
+        call!(self, request_suspend, &mut outcome)?;
+        match outcome {
+            SUSPEND_RESUMED => Ok(SuspendOutcome::Resumed),
+            SUSPEND_CANCELLED => Ok(SuspendOutcome::Cancelled),
+            other => Err(BusError::Unknown(other)),
+        }
     }
 
     /// Calls `handler(phase)` (`SUSPEND_PHASE_*`) at PASSIVE_LEVEL around each suspend, until the

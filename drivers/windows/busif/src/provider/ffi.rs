@@ -10,7 +10,7 @@ use xenpv_control::xs::client::Transport;
 use xenpv_datapath::platform::Access;
 
 use super::store::{Notify, MAX_MESSAGE};
-use super::{BusHost, Provider};
+use super::{BusHost, Provider, SuspendOutcome};
 use crate::abi::*;
 use crate::error::BusError;
 
@@ -44,6 +44,7 @@ pub(super) fn table<H: BusHost, T: Transport>(p: &Provider<H, T>) -> BusInterfac
         wall_clock: Some(wall_clock::<H, T>),
         suspend_register: Some(suspend_register::<H, T>),
         suspend_unregister: Some(suspend_unregister::<H, T>),
+        request_suspend: Some(request_suspend::<H, T>),
     }
 }
 
@@ -352,4 +353,23 @@ unsafe extern "C" fn suspend_unregister<H: BusHost, T: Transport>(
 ) -> BusStatus {
     // SAFETY: the table's contract.
     unsafe { with::<H, T>(ctx, |p| p.unregister_suspend(handle)) }
+}
+
+unsafe extern "C" fn request_suspend<H: BusHost, T: Transport>(
+    ctx: *mut c_void,
+    outcome: *mut u32,
+) -> BusStatus {
+    // SAFETY: the table's contract.
+    unsafe {
+        with::<H, T>(ctx, |p| {
+            if outcome.is_null() {
+                return Err(BusError::InvalidParameter);
+            }
+            let code = match p.request_suspend()? {
+                SuspendOutcome::Resumed => SUSPEND_RESUMED,
+                SuspendOutcome::Cancelled => SUSPEND_CANCELLED,
+            };
+            put(outcome, code)
+        })
+    }
 }

@@ -4,7 +4,9 @@
 //! its xenstore client, keeps it at a fixed address (a `Box` in the FDO), and hands each child the
 //! table from [`Provider::interface`]. The home then drives it: [`Provider::deliver_event`] from its
 //! event DPC for each pending port, [`Provider::poll_store`] when the store ring's event fires (at
-//! PASSIVE_LEVEL, e.g. from a work item), [`Provider::suspend`] around a suspend.
+//! PASSIVE_LEVEL, e.g. from a work item), [`Provider::suspend`] around a suspend. A child asks for
+//! the suspend itself through the table ([`Provider::request_suspend`]), so exactly one side acts
+//! on the toolstack's request: the child acknowledges it, the bus suspends.
 
 mod events;
 mod ffi;
@@ -49,6 +51,20 @@ pub trait BusHost: Platform {
     fn wall_clock(&self) -> Result<BusWallClock, BusError>;
     /// Event channel ports `0..event_ports()` can get a callback.
     fn event_ports(&self) -> u32;
+    /// Suspends the domain (SCHEDOP_shutdown(suspend)) and reports how it ended. After a resume
+    /// the home has restored the platform (shared_info, grant frames, the upcall, the store's
+    /// event channel) before it returns; after a cancel it restored nothing, as nothing was lost.
+    /// Called with the store connection held idle.
+    fn suspend_domain(&self) -> Result<SuspendOutcome, BusError>;
+}
+
+/// How a suspend ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SuspendOutcome {
+    /// Saved or migrated and resumed: every event channel is gone, the store was reconnected.
+    Resumed,
+    /// The toolstack cancelled it: the domain went on with everything it had.
+    Cancelled,
 }
 
 struct Regions {
@@ -75,6 +91,8 @@ pub struct Provider<H: BusHost, T: Transport> {
     events: EventCallbacks,
     regions: SpinLock<Regions>,
     suspenders: SpinLock<Suspenders>,
+    /// Held for the whole of a suspend, so that two requests run one after the other.
+    suspending: SpinLock<()>,
     references: AtomicUsize,
 }
 
@@ -94,6 +112,7 @@ impl<H: BusHost, T: Transport> Provider<H, T> {
                 callbacks: BTreeMap::new(),
                 next: 1,
             }),
+            suspending: SpinLock::new(()),
             references: AtomicUsize::new(0),
         }
     }
@@ -134,16 +153,6 @@ impl<H: BusHost, T: Transport> Provider<H, T> {
             // SAFETY: the registrant promised the callback may be called until it unregisters.
             unsafe { cb(ctx.0, phase) };
         }
-    }
-
-    /// The table for a child, with one reference taken (the child drops it with the header's
-    /// `interface_dereference`, as PnP's query-interface contract says).
-    ///
-    /// The table points at `self`: the provider must not move or be dropped while
-    /// [`Provider::references`] is not 0.
-    pub fn interface(&self) -> BusInterface {
-        self.references.fetch_add(1, Ordering::AcqRel);
-        ffi::table(self)
     }
 
     fn open_session(&self, notify: Option<Notify>) -> u64 {
@@ -207,5 +216,44 @@ impl<H: BusHost, T: Transport> Provider<H, T> {
             .remove(&handle)
             .map(drop)
             .ok_or(BusError::InvalidParameter)
+    }
+}
+
+impl<H: BusHost, T: Transport> Provider<H, T> {
+    /// The table for a child, with one reference taken (the child drops it with the header's
+    /// `interface_dereference`, as PnP's query-interface contract says).
+    ///
+    /// The table points at `self`: the provider must not move or be dropped while
+    /// [`Provider::references`] is not 0.
+    pub fn interface(&self) -> BusInterface {
+        self.references.fetch_add(1, Ordering::AcqRel);
+        ffi::table(self)
+    }
+
+    /// Suspends the domain on a child's request (PASSIVE_LEVEL). Children are told
+    /// `SUSPEND_PHASE_SUSPEND`; the store connection is then held idle while the home suspends,
+    /// and after a resume it is reset and every session's watches are registered again (xenstored
+    /// fires each once, so a child re-reads its backend and reconnects; a session's transactions
+    /// died with the old connection and answer EAGAIN, so they run again). Children are then told
+    /// `SUSPEND_PHASE_RESUME`, after a cancel too (they quiesced for the suspend).
+    ///
+    /// The home's error is returned after the children were told to resume; a store that could
+    /// not be reconnected is [`BusError::StoreFailed`] (sessions then fail until XENBUS restarts).
+    pub fn request_suspend(&self) -> Result<SuspendOutcome, BusError> {
+        let _one = self.suspending.lock();
+        self.suspend(crate::abi::SUSPEND_PHASE_SUSPEND);
+        let (outcome, store) = {
+            let mut store = self.store.lock();
+            let outcome = self.host.suspend_domain();
+            let reconnected = match outcome {
+                Ok(SuspendOutcome::Resumed) => store.resume(),
+                _ => Ok(()),
+            };
+            (outcome, reconnected)
+        };
+        self.suspend(crate::abi::SUSPEND_PHASE_RESUME);
+        let outcome = outcome?;
+        store?;
+        Ok(outcome)
     }
 }

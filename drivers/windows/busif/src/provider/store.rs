@@ -67,6 +67,8 @@ struct Session {
     /// (path, the child's token), as registered.
     watches: Vec<(String, String)>,
     transactions: BTreeSet<u32>,
+    /// Transactions the session had open when the domain resumed: xenstored forgot them.
+    lost_transactions: BTreeSet<u32>,
     dropped_events: u64,
 }
 
@@ -184,6 +186,14 @@ impl<T: Transport> StoreMux<T> {
             .sessions
             .get_mut(&id)
             .ok_or(BusError::InvalidParameter)?;
+        if tx != 0 && session.lost_transactions.contains(&tx) {
+            // Gone with the connection before the resume: EAGAIN, as for a conflict, makes the
+            // child's transaction loop run it again; its end is the last use of the id.
+            if matches!(req, Request::TransactionEnd { .. }) {
+                session.lost_transactions.remove(&tx);
+            }
+            return Ok(Err(XsError::EAGAIN));
+        }
         if tx != 0 && !session.transactions.contains(&tx) {
             // Another session's (or no) transaction: xenstored's answer to an unknown one.
             return Ok(Err(XsError::ENOENT));
@@ -302,6 +312,36 @@ impl<T: Transport> StoreMux<T> {
     /// Watch events dropped because the session's queue was full.
     pub(crate) fn dropped_events(&self, id: u64) -> Option<u64> {
         self.sessions.get(&id).map(|s| s.dropped_events)
+    }
+}
+
+impl<T: Transport> StoreMux<T> {
+    /// After the domain resumed (XENBUS's client idle: the caller holds the mux): xenstored — on
+    /// another host after a migration — knows none of this connection's watches or transactions,
+    /// as Linux's xs_resume assumes. RESET_WATCHES makes that so on any xenstored (and clears the
+    /// client's own watch table); then every session's watches are registered again under their
+    /// wire tokens, and xenstored fires each once, so a child re-reads what it watches. The
+    /// sessions' open transactions are marked lost. A watch xenstored now refuses is dropped
+    /// from its session (its child sees no event for it and finds out on its next read); a
+    /// failing connection is [`BusError::StoreFailed`].
+    pub(crate) fn resume(&mut self) -> Result<(), BusError> {
+        self.client
+            .reset_watches()
+            .map_err(|_| BusError::StoreFailed)?;
+        for (&id, session) in self.sessions.iter_mut() {
+            let open = core::mem::take(&mut session.transactions);
+            session.lost_transactions.extend(open);
+            let mut kept = Vec::new();
+            for (path, token) in core::mem::take(&mut session.watches) {
+                match self.client.watch(&path, &wire_token(id, &token)) {
+                    Ok(()) => kept.push((path, token)),
+                    Err(e) if e.is_fatal() => return Err(BusError::StoreFailed),
+                    Err(_) => {}
+                }
+            }
+            session.watches = kept;
+        }
+        Ok(())
     }
 }
 

@@ -63,6 +63,19 @@ fn null_context_and_null_out_pointers() {
             err(t.wall_clock.unwrap()(c, null_mut())),
             BusError::InvalidParameter
         );
+        // Refused before anything is suspended.
+        assert_eq!(
+            err(t.request_suspend.unwrap()(c, null_mut())),
+            BusError::InvalidParameter
+        );
+        assert_eq!(
+            f.provider
+                .host()
+                .1
+                .count
+                .load(std::sync::atomic::Ordering::Acquire),
+            0
+        );
         assert_eq!(
             err(t.grant_frame.unwrap()(c, 0, 1, 1, null_mut())),
             BusError::InvalidParameter

@@ -4,4 +4,5 @@
 mod common;
 mod hostile;
 mod sim;
+mod suspend;
 mod vif;
