@@ -140,11 +140,7 @@ impl Host {
         dst: &mut [u8],
     ) -> Result<(), GrantError> {
         check_range(offset, dst.len())?;
-        let (table, pinned, mem) = self.pin(backend, front, gref, false)?;
-        mem.read_data(offset, dst);
-        table.unpin(pinned);
-        self.counters.copies.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        self.copy_one(backend, front, gref, false, |mem| mem.read_data(offset, dst))
     }
 
     /// GNTTABOP_copy from `src` into `front`'s page granted writable by `gref`.
@@ -156,12 +152,25 @@ impl Host {
         offset: usize,
         src: &[u8],
     ) -> Result<(), GrantError> {
-        let op = CopyOp {
-            src: CopySource::Local(src),
-            gref,
-            offset,
-        };
-        self.copy_to_grants(backend, front, &[op])
+        check_range(offset, src.len())?;
+        self.copy_one(backend, front, gref, true, |mem| mem.write_data(offset, src))
+    }
+
+    /// One copy through `gref`, pinned for just that (the common case of one operation needs
+    /// none of a batch's bookkeeping).
+    fn copy_one(
+        &self,
+        backend: DomId,
+        front: DomId,
+        gref: GrantRef,
+        write: bool,
+        copy: impl FnOnce(&SharedMem),
+    ) -> Result<(), GrantError> {
+        let (table, pinned, mem) = self.pin(backend, front, gref, write)?;
+        copy(&mem);
+        table.unpin(pinned);
+        self.counters.copies.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// GNTTABOP_copy with an array of operations, each into a page `front` granted writable.
@@ -540,7 +549,10 @@ mod tests {
         let b = table.grant(0, gfns[1], true).unwrap();
         let mut held = host.held_pages(0, 1);
         assert_eq!(held.hold([a, b], true), Err(GrantError::ReadOnly));
-        assert!(held.is_empty() && !table.in_use(a), "a failed hold keeps nothing");
+        assert!(
+            held.is_empty() && !table.in_use(a),
+            "a failed hold keeps nothing"
+        );
         assert_eq!(held.hold([a, 9999], false), Err(GrantError::BadRef));
         assert!(!table.in_use(a));
         held.hold([a, b], false).unwrap();
