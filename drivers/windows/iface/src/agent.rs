@@ -10,9 +10,12 @@
 //!   clears it (writes `""`): that is the acknowledgement libxl waits for (for suspend it gives up
 //!   and takes the request back if the key is not cleared in time). A request it does not handle
 //!   is left alone and reported, so the toolstack can time out and fall back.
-//! - The action itself goes to user mode (a pended `AgentWaitAction` request completes with it):
-//!   Windows is shut down, restarted or put to sleep by a user-mode service calling
-//!   ExitWindowsEx / InitiateSystemShutdownEx / SetSuspendState — not by this driver.
+//! - Who acts ([`Action::performer`]): a suspend for save or migration is XENBUS's to carry out
+//!   (the driver asks the bus through its interface, which parks the CPUs, suspends the domain and
+//!   restores the platform, as Xen's Windows drivers do); every other action goes to user mode (a
+//!   pended `AgentWaitAction` request completes with it): Windows is shut down, restarted or put
+//!   to sleep by a user-mode service calling ExitWindowsEx / InitiateSystemShutdownEx /
+//!   SetSuspendState — not by this driver. So exactly one side acts on each request.
 //! - Repeats: xenstored fires the watch for our own clear, and toolstacks rewrite the key when
 //!   impatient. An action already handed out is acknowledged again but not handed out twice
 //!   (a suspend only until the domain has resumed).
@@ -42,7 +45,8 @@ pub enum Action {
     PowerOff = 1,
     /// `reboot`: restart Windows.
     Reboot = 2,
-    /// `suspend`: the toolstack wants to save or migrate the domain.
+    /// `suspend`: the toolstack wants to save or migrate the domain (done by XENBUS, never
+    /// handed to user mode).
     Suspend = 3,
     /// `s3`: sleep.
     S3 = 4,
@@ -50,7 +54,23 @@ pub enum Action {
     S4 = 5,
 }
 
+/// Who carries an action out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Performer {
+    /// XENBUS, asked through the bus interface's `request_suspend`.
+    Bus,
+    /// A user-mode service waiting in `AgentWaitAction`.
+    UserMode,
+}
+
 impl Action {
+    pub fn performer(self) -> Performer {
+        match self {
+            Action::Suspend => Performer::Bus,
+            Action::PowerOff | Action::Reboot | Action::S3 | Action::S4 => Performer::UserMode,
+        }
+    }
+
     /// The request a `control/shutdown` value names.
     pub fn parse(value: &[u8]) -> Option<Action> {
         Some(match value {

@@ -27,7 +27,9 @@ use xenpv_ddk::userio::imports::{
     KeQuerySystemTimePrecise, ZwSetSystemTime,
 };
 use xenpv_ddk::userio::DELAYED_WORK_QUEUE;
-use xenpv_winiface::agent::{Action, Agent, Features, Outcome, AGENT_TOKEN, SHUTDOWN_PATH};
+use xenpv_winiface::agent::{
+    Action, Agent, Features, Outcome, Performer, AGENT_TOKEN, SHUTDOWN_PATH,
+};
 use xenpv_winiface::lease::{LeaseQueue, Leases};
 use xenpv_winiface::reply::Reply;
 use xenpv_winiface::session::{parse_token, Answer, Fired, Session};
@@ -400,6 +402,8 @@ impl Service {
 
     /// The work item: watch events, cancelled leases, stuck grants.
     fn work(&self) {
+        // Asked of the bus once both locks are dropped: this service's RESUME callback takes them.
+        let mut suspend = false;
         let mut state = self.state.lock();
         let mut store_guard = self.store.lock();
         let Some(store) = store_guard.as_mut() else {
@@ -419,7 +423,10 @@ impl Service {
                             DPFLTR_INFO_LEVEL,
                             format_args!("xeniface: toolstack asks for {action:?}"),
                         );
-                        self.deliver(&mut state, action);
+                        match action.performer() {
+                            Performer::Bus => suspend = true,
+                            Performer::UserMode => self.deliver(&mut state, action),
+                        }
                     }
                     Ok(Outcome::Ignored(value)) => print(
                         DPFLTR_ERROR_LEVEL,
@@ -472,6 +479,25 @@ impl Service {
         for lease in leases.retry(home, &mut queue) {
             // SAFETY: grants ended; out of the queue or handed over by its cancellation.
             unsafe { complete(lease.0, STATUS_CANCELLED, 0) };
+        }
+        drop(state);
+        if suspend {
+            self.suspend_domain();
+        }
+    }
+
+    /// The toolstack's suspend, acknowledged: XENBUS suspends the domain and tells every child
+    /// (this service's RESUME callback re-arms the agent, re-advertises and resyncs the clock).
+    fn suspend_domain(&self) {
+        match self.bus.request_suspend() {
+            Ok(outcome) => print(
+                DPFLTR_INFO_LEVEL,
+                format_args!("xeniface: suspend ended: {outcome:?}"),
+            ),
+            Err(e) => print(
+                DPFLTR_ERROR_LEVEL,
+                format_args!("xeniface: the bus could not suspend: {e}"),
+            ),
         }
     }
 

@@ -219,3 +219,19 @@ fn every_request_name_parses_and_nothing_else_does() {
         assert_eq!(Action::parse(bad), None);
     }
 }
+
+#[test]
+fn only_the_suspend_is_the_buss_and_the_rest_user_modes() {
+    let all = [
+        Action::PowerOff,
+        Action::Reboot,
+        Action::Suspend,
+        Action::S3,
+        Action::S4,
+    ];
+    let by_bus: Vec<Action> = all
+        .into_iter()
+        .filter(|a| a.performer() == Performer::Bus)
+        .collect();
+    assert_eq!(by_bus, [Action::Suspend]);
+}
