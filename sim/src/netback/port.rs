@@ -170,8 +170,9 @@ impl Sink for VifPort {
         let mut s = self.state.lock().unwrap();
         // Read once, and only when a filter or steering looks at it: the sender may still
         // write its pages.
-        let mut buf = [0u8; HEAD_LEN];
+        let mut buf;
         let head = if s.filter_multicast || s.steering.is_some() {
+            buf = [0u8; HEAD_LEN];
             frame.head(&mut buf)
         } else {
             &[]
