@@ -130,6 +130,12 @@ unsafe extern "system" {
     pub fn ObfReferenceObject(object: *mut c_void) -> isize;
     /// Returns once every DPC queued before the call has run (after an interrupt is disconnected).
     pub fn KeFlushQueuedDpcs();
+    /// Runs `worker(context)` on every processor at once, at IPI_LEVEL (interrupts off), and
+    /// returns once all have returned; answers the calling processor's result.
+    pub fn KeIpiGenericCall(
+        worker: unsafe extern "system" fn(context: usize) -> usize,
+        context: usize,
+    ) -> usize;
     pub fn MmMapIoSpace(
         physical_address: i64,
         number_of_bytes: usize,

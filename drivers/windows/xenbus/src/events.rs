@@ -8,7 +8,7 @@ use alloc::boxed::Box;
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
 use core::ptr::{addr_of, null_mut};
-use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use xenpv_abi::shared_info::SharedInfo;
 use xenpv_abi::EvtchnPort;
@@ -26,7 +26,9 @@ use crate::kobj::Work;
 pub struct Upcall {
     shared_info: *const SharedInfo,
     dpc: UnsafeCell<KDpc>,
-    store_port: EvtchnPort,
+    /// The store's port: set at start, and again by a resume (the old domain's ports are gone).
+    /// The store signal notifies it too.
+    pub store_port: AtomicU32,
     store_event: *mut KEvent,
     /// Set once the provider exists, cleared before it goes.
     pub provider: AtomicPtr<BusProvider>,
@@ -53,7 +55,7 @@ impl Upcall {
             shared_info,
             // SAFETY: initialised by KeInitializeDpc below, before use.
             dpc: UnsafeCell::new(unsafe { core::mem::zeroed() }),
-            store_port,
+            store_port: AtomicU32::new(store_port),
             store_event,
             provider: AtomicPtr::new(null_mut()),
             store_work: None,
@@ -127,7 +129,7 @@ unsafe extern "system" fn dpc(
     let provider = u.provider.load(Ordering::Acquire);
     let events = u.two_level();
     events.dispatch(|port| {
-        if port == u.store_port {
+        if port == u.store_port.load(Ordering::Acquire) {
             // SAFETY: the store event outlives the Upcall (`new`'s contract).
             unsafe { KeSetEvent(u.store_event, 0, 0) };
             if let Some(w) = &u.store_work {

@@ -47,11 +47,13 @@ use xenpv_xen::unplug;
 use xenpv_xen::Xen;
 use xenpv_xenbus_core::bar::{platform_device, BarPlan, PlatformDevice};
 use xenpv_xenbus_core::bringup::{self, xen as steps, Started, Step, Steps};
-use xenpv_xenbus_core::home::XenHome;
+use xenpv_xenbus_core::home::{SuspendContext, XenHome};
+use xenpv_xenbus_core::suspend::ResumePlan;
 
 use crate::dump::{self, XenDumpProvider, CRASH_DUMP_REFS};
 use crate::events::{isr, Upcall};
 use crate::kobj::Event;
+use crate::park;
 
 /// The decoded resources of IRP_MN_START_DEVICE: as the bus sees them (raw) and as the processor
 /// sees them (translated: interrupt vectors and affinities, mapped addresses).
@@ -122,7 +124,8 @@ fn log(level: u32, args: core::fmt::Arguments<'_>) {
 /// The store ring's event channel: notify with a hypercall, wait for the DPC's wake-up.
 pub struct StoreSignal {
     xen: Xen<Direct>,
-    port: u32,
+    /// The upcall's store port (a resume changes it).
+    port: *const AtomicU32,
     event: *mut xenpv_ddk::sync::KEvent,
 }
 
@@ -131,7 +134,9 @@ unsafe impl Send for StoreSignal {}
 
 impl RingSignal for StoreSignal {
     fn notify(&self) {
-        let _ = self.xen.send(self.port);
+        // SAFETY: the Upcall outlives the provider (the Interrupt step is released after it).
+        let port = unsafe { &*self.port }.load(Ordering::Acquire);
+        let _ = self.xen.send(port);
     }
 
     fn wait(&self) {
@@ -348,13 +353,26 @@ impl Running {
             xen: self.xen(),
             grants: XenGrants::new(table, arena),
         };
+        let (upcall, _) = self.upcall.as_ref().ok_or(fail)?;
+        // SAFETY: the Upcall (a Box) outlives the provider: the Interrupt step is released after.
+        let store_port: &'static AtomicU32 = unsafe { &*(&upcall.store_port as *const AtomicU32) };
+        let suspend = SuspendContext {
+            plan: ResumePlan {
+                bar: self.plan.ok_or(fail)?,
+                gsi: self.found.gsi,
+                store_pfn: ring.pfn,
+            },
+            alone: &park::alone,
+            store_port,
+        };
         // SAFETY: shared_info stays mapped until after the provider is dropped.
-        let home = unsafe { XenHome::new(platform, table, self.shared_info(), read_tsc) };
+        let home = unsafe { XenHome::new(platform, table, self.shared_info(), read_tsc) }
+            .with_suspend(suspend);
         // SAFETY: the store page, mapped by the StoreRing step until after this one's release.
         let mem = unsafe { SharedMem::new(*va, PAGE_SIZE) };
         let signal = StoreSignal {
             xen: self.xen(),
-            port: ring.port,
+            port: store_port,
             event: event.raw(),
         };
         let transport = RingTransport::new(mem, signal)

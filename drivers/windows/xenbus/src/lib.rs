@@ -21,6 +21,7 @@ mod events;
 mod fdo;
 mod hardware;
 mod kobj;
+mod park;
 mod pdo;
 mod registry;
 mod xen;
