@@ -2,21 +2,14 @@
 //! passed down, each request under the remove lock.
 
 use core::ffi::c_void;
-use core::ptr::{addr_of_mut, null};
+use core::ptr::addr_of_mut;
 
-use xenpv_ddk::irp::{
-    copy_current_stack_location_to_next, current_stack_location, set_completion_routine,
-    skip_current_stack_location, Irp, IO_NO_INCREMENT,
-};
-use xenpv_ddk::kernel::{
-    IoDeleteDevice, IoDetachDevice, IofCallDriver, IofCompleteRequest, KeInitializeEvent,
-    KeSetEvent, KeWaitForSingleObject, PoCallDriver, PoStartNextPowerIrp,
-};
+use xenpv_ddk::irp::{current_stack_location, skip_current_stack_location, Irp};
+use xenpv_ddk::kernel::{IoDeleteDevice, IoDetachDevice, PoCallDriver, PoStartNextPowerIrp};
 use xenpv_ddk::object::DeviceObject;
-use xenpv_ddk::status::{
-    nt_success, NtStatus, STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING, STATUS_SUCCESS,
-};
-use xenpv_ddk::sync::{IoRemoveLock, KEvent, EXECUTIVE, KERNEL_MODE, NOTIFICATION_EVENT};
+use xenpv_ddk::status::{nt_success, NtStatus, STATUS_SUCCESS};
+use xenpv_ddk::sync::IoRemoveLock;
+use xenpv_ddk::userio::forward::{complete, forward_and_wait, pass_down};
 use xenpv_wdm::pnp::{Action, AfterLower, PnpRequest};
 
 use xenpv_ddk::bus::BUS_RELATIONS;
@@ -27,20 +20,6 @@ use crate::children::Enumeration;
 use crate::fdo::{extension, kind, Fdo, KIND_PDO};
 use crate::hardware::PlatformResources;
 use crate::pdo;
-
-/// Completes `irp` here with `status`.
-///
-/// # Safety
-/// `irp` is owned by this driver and not yet completed.
-unsafe fn complete(irp: *mut Irp, status: NtStatus) -> NtStatus {
-    // SAFETY: the caller's promise.
-    unsafe {
-        (*irp).io_status.status = status;
-        (*irp).io_status.information = 0;
-        IofCompleteRequest(irp, IO_NO_INCREMENT);
-    }
-    status
-}
 
 /// `DRIVER_DISPATCH` for every major function without its own routine: down the stack unchanged.
 pub unsafe extern "system" fn pass_through(device: *mut DeviceObject, irp: *mut Irp) -> NtStatus {
@@ -54,10 +33,9 @@ pub unsafe extern "system" fn pass_through(device: *mut DeviceObject, irp: *mut 
         let tag = irp.cast::<c_void>();
         let status = IoRemoveLock::acquire(lock, tag);
         if !nt_success(status) {
-            return complete(irp, status);
+            return complete(irp, status, 0);
         }
-        skip_current_stack_location(irp);
-        let status = IofCallDriver((*fdo).lower, irp);
+        let status = pass_down((*fdo).lower, irp);
         IoRemoveLock::release(lock, tag);
         status
     }
@@ -77,7 +55,7 @@ pub unsafe extern "system" fn power(device: *mut DeviceObject, irp: *mut Irp) ->
         PoStartNextPowerIrp(irp);
         let status = IoRemoveLock::acquire(lock, tag);
         if !nt_success(status) {
-            return complete(irp, status);
+            return complete(irp, status, 0);
         }
         skip_current_stack_location(irp);
         let status = PoCallDriver((*fdo).lower, irp);
@@ -101,7 +79,7 @@ pub unsafe extern "system" fn pnp(device: *mut DeviceObject, irp: *mut Irp) -> N
         let tag = irp.cast::<c_void>();
         let status = IoRemoveLock::acquire(lock, tag);
         if !nt_success(status) {
-            return complete(irp, status);
+            return complete(irp, status, 0);
         }
         let location = current_stack_location(irp);
         if (*location).minor_function == IRP_MN_QUERY_DEVICE_RELATIONS
@@ -120,7 +98,7 @@ pub unsafe extern "system" fn pnp(device: *mut DeviceObject, irp: *mut Irp) -> N
         if (*location).minor_function == IRP_MN_QUERY_STOP_DEVICE
             && (*fdo).hardware.references() > own
         {
-            complete(irp, STATUS_UNSUCCESSFUL);
+            complete(irp, STATUS_UNSUCCESSFUL, 0);
             IoRemoveLock::release(lock, tag);
             return STATUS_UNSUCCESSFUL;
         }
@@ -136,8 +114,7 @@ pub unsafe extern "system" fn pnp(device: *mut DeviceObject, irp: *mut Irp) -> N
                 if let Some(status) = status {
                     (*irp).io_status.status = status;
                 }
-                skip_current_stack_location(irp);
-                let status = IofCallDriver(lower, irp);
+                let status = pass_down(lower, irp);
                 IoRemoveLock::release(lock, tag);
                 status
             }
@@ -157,12 +134,12 @@ pub unsafe extern "system" fn pnp(device: *mut DeviceObject, irp: *mut Irp) -> N
                     }
                     AfterLower::Complete(status) => status,
                 };
-                complete(irp, status);
+                complete(irp, status, 0);
                 IoRemoveLock::release(lock, tag);
                 status
             }
             Action::Complete(status) => {
-                complete(irp, status);
+                complete(irp, status, 0);
                 IoRemoveLock::release(lock, tag);
                 status
             }
@@ -173,8 +150,7 @@ pub unsafe extern "system" fn pnp(device: *mut DeviceObject, irp: *mut Irp) -> N
                 // Waits for every other request holding the lock; later ones fail to acquire it.
                 IoRemoveLock::release_and_wait(lock, tag);
                 (*irp).io_status.status = STATUS_SUCCESS;
-                skip_current_stack_location(irp);
-                let status = IofCallDriver(lower, irp);
+                let status = pass_down(lower, irp);
                 IoDetachDevice(lower);
                 // Children still reported go with their bus.
                 let pdos = (*fdo).devices.with(|d| core::mem::take(&mut d.pdos));
@@ -220,43 +196,4 @@ unsafe fn stop(fdo: *mut Fdo) {
         drop((*fdo).enumeration.take());
         (*fdo).hardware.stop();
     }
-}
-
-/// Sends `irp` to `lower` and waits until the drivers below have completed it; returns their
-/// status. The IRP comes back to this driver (the completion routine stops its completion).
-///
-/// # Safety
-/// `irp` is owned by this driver, has a stack location below ours, and we are at PASSIVE_LEVEL.
-unsafe fn forward_and_wait(lower: *mut DeviceObject, irp: *mut Irp) -> NtStatus {
-    // SAFETY: the event lives on this stack until the wait below has returned, which is after
-    // the completion routine (its only other user) has signalled it.
-    unsafe {
-        let mut event: KEvent = core::mem::zeroed();
-        KeInitializeEvent(&mut event, NOTIFICATION_EVENT, 0);
-        copy_current_stack_location_to_next(irp);
-        set_completion_routine(irp, signal_event, (&mut event as *mut KEvent).cast());
-        let mut status = IofCallDriver(lower, irp);
-        if status == STATUS_PENDING {
-            KeWaitForSingleObject(
-                (&mut event as *mut KEvent).cast(),
-                EXECUTIVE,
-                KERNEL_MODE,
-                0,
-                null(),
-            );
-            status = (*irp).io_status.status;
-        }
-        status
-    }
-}
-
-/// `IO_COMPLETION_ROUTINE` of [`forward_and_wait`]: wakes the waiter and keeps the IRP.
-unsafe extern "system" fn signal_event(
-    _device: *mut DeviceObject,
-    _irp: *mut Irp,
-    context: *mut c_void,
-) -> NtStatus {
-    // SAFETY: `context` is the waiting thread's event, alive until the wait returns.
-    unsafe { KeSetEvent(context.cast(), 0, 0) };
-    STATUS_MORE_PROCESSING_REQUIRED
 }

@@ -8,10 +8,11 @@ use xenpv_busif::dump::{answer_dump_query_interface, DumpInterface};
 use xenpv_busif::{answer_query_interface, BusInterface, Guid, QueryAnswer};
 use xenpv_ddk::bus::*;
 use xenpv_ddk::irp::*;
-use xenpv_ddk::kernel::{ExAllocatePool2, IoDeleteDevice, IofCompleteRequest, PoStartNextPowerIrp};
+use xenpv_ddk::kernel::{ExAllocatePool2, IoDeleteDevice, PoStartNextPowerIrp};
 use xenpv_ddk::object::DeviceObject;
 use xenpv_ddk::pool::POOL_TAG;
 use xenpv_ddk::status::*;
+use xenpv_ddk::userio::forward::complete;
 use xenpv_xenbus_core::children::Child;
 
 use crate::fdo::{extension, KIND_PDO};
@@ -44,20 +45,6 @@ impl Pdo {
         // SAFETY: the caller's promise.
         unsafe { (*device).device_extension.cast::<Pdo>() }
     }
-}
-
-/// Completes `irp` with `status` and `information`.
-///
-/// # Safety
-/// `irp` is ours and not yet completed.
-unsafe fn complete(irp: *mut Irp, status: NtStatus, information: usize) -> NtStatus {
-    // SAFETY: the caller's promise.
-    unsafe {
-        (*irp).io_status.status = status;
-        (*irp).io_status.information = information;
-        IofCompleteRequest(irp, IO_NO_INCREMENT);
-    }
-    status
 }
 
 /// A copy of `text` in paged pool, which the PnP manager frees; `None` if pool is short.
