@@ -140,7 +140,9 @@ impl Host {
         dst: &mut [u8],
     ) -> Result<(), GrantError> {
         check_range(offset, dst.len())?;
-        self.copy_one(backend, front, gref, false, |mem| mem.read_data(offset, dst))
+        self.copy_one(backend, front, gref, false, |mem| {
+            mem.read_data(offset, dst)
+        })
     }
 
     /// GNTTABOP_copy from `src` into `front`'s page granted writable by `gref`.
@@ -153,7 +155,9 @@ impl Host {
         src: &[u8],
     ) -> Result<(), GrantError> {
         check_range(offset, src.len())?;
-        self.copy_one(backend, front, gref, true, |mem| mem.write_data(offset, src))
+        self.copy_one(backend, front, gref, true, |mem| {
+            mem.write_data(offset, src)
+        })
     }
 
     /// One copy through `gref`, pinned for just that (the common case of one operation needs
