@@ -3,7 +3,6 @@
 //! them panics on any input.
 
 use core::ffi::c_void;
-use core::ptr::null_mut;
 use core::sync::atomic::Ordering;
 
 use xenpv_control::xs::client::Transport;
@@ -248,7 +247,7 @@ unsafe extern "C" fn alloc_unbound<H: BusHost, T: Transport>(
             if port.is_null() {
                 return Err(BusError::InvalidParameter);
             }
-            let local = p.host.alloc_unbound(remote)?;
+            let local = p.open_port(|| p.host.alloc_unbound(remote))?;
             put(port, local)
         })
     }
@@ -266,7 +265,7 @@ unsafe extern "C" fn bind_interdomain<H: BusHost, T: Transport>(
             if port.is_null() {
                 return Err(BusError::InvalidParameter);
             }
-            let local = p.host.bind_interdomain(remote, remote_port)?;
+            let local = p.open_port(|| p.host.bind_interdomain(remote, remote_port))?;
             put(port, local)
         })
     }
@@ -296,9 +295,7 @@ unsafe extern "C" fn close<H: BusHost, T: Transport>(ctx: *mut c_void, port: u32
     // SAFETY: the table's contract.
     unsafe {
         with::<H, T>(ctx, |p| {
-            // A port beyond the callback table has no callback to drop, but may still be closed.
-            let _ = p.set_event_callback(port, None, null_mut());
-            p.host.close(port);
+            p.close_port(port);
             Ok(())
         })
     }

@@ -12,7 +12,8 @@ mod events;
 mod ffi;
 mod store;
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -72,6 +73,26 @@ struct Regions {
     next: u64,
 }
 
+/// The event channel ports handed out, and what a resume left of them.
+///
+/// A resume closes every port in Xen, but the children still hold the numbers and close them when
+/// they reconnect — by then Xen may have given the same number to another child, whose port that
+/// close would take. So the numbers handed out before a resume are *stale* until their owner
+/// closes them, and no stale number is handed to anyone: right after the resume the provider
+/// allocates ports until it holds each stale number itself (Xen hands out the lowest free port),
+/// and a stale number's close releases that hold instead of anything a child owns.
+#[derive(Default)]
+struct Ports {
+    live: BTreeSet<EvtchnPort>,
+    stale: BTreeSet<EvtchnPort>,
+    /// Stale numbers the provider holds an allocation of.
+    held: BTreeSet<EvtchnPort>,
+}
+
+/// The domain the holding allocations are offered to: dom0, which exists on every host and never
+/// learns the numbers.
+const HOLD_REMOTE: DomId = 0;
+
 struct Suspenders {
     callbacks: BTreeMap<u64, (SuspendFn, SendPtr)>,
     next: u64,
@@ -90,6 +111,7 @@ pub struct Provider<H: BusHost, T: Transport> {
     store: SpinLock<StoreMux<T>>,
     events: EventCallbacks,
     regions: SpinLock<Regions>,
+    ports: SpinLock<Ports>,
     suspenders: SpinLock<Suspenders>,
     /// Held for the whole of a suspend, so that two requests run one after the other.
     suspending: SpinLock<()>,
@@ -108,6 +130,7 @@ impl<H: BusHost, T: Transport> Provider<H, T> {
                 live: BTreeMap::new(),
                 next: 1,
             }),
+            ports: SpinLock::new(Ports::default()),
             suspenders: SpinLock::new(Suspenders {
                 callbacks: BTreeMap::new(),
                 next: 1,
@@ -192,6 +215,61 @@ impl<H: BusHost, T: Transport> Provider<H, T> {
         }
     }
 
+    /// Opens a port with `open` (allocate or bind) and records it.
+    fn open_port(
+        &self,
+        open: impl FnOnce() -> Result<EvtchnPort, PlatformError>,
+    ) -> Result<EvtchnPort, BusError> {
+        let mut ports = self.ports.lock();
+        let port = open()?;
+        ports.live.insert(port);
+        Ok(port)
+    }
+
+    /// Closes a port a child opened. A stale one is gone in Xen already: only the provider's
+    /// hold on its number (if any) is closed.
+    fn close_port(&self, port: EvtchnPort) {
+        // A port beyond the callback table has no callback to drop, but may still be closed.
+        let _ = self.set_event_callback(port, None, core::ptr::null_mut());
+        let mut ports = self.ports.lock();
+        if ports.stale.remove(&port) {
+            if ports.held.remove(&port) {
+                self.host.close(port);
+            }
+            return;
+        }
+        ports.live.remove(&port);
+        self.host.close(port);
+    }
+
+    /// After a resume: every port handed out so far is stale; hold each stale number (see
+    /// [`Ports`]). Xen hands out the lowest free port, so this allocates up to the highest stale
+    /// number; any other order is covered too, as it tries up to the whole port space. It stops
+    /// early when Xen has no more ports (a number it cannot give is one it gives no one else).
+    /// The allocations that are not stale numbers are closed again.
+    fn hold_stale_ports(&self) {
+        let mut ports = self.ports.lock();
+        let live = core::mem::take(&mut ports.live);
+        ports.stale.extend(live);
+        let mut extra = Vec::new();
+        for _ in 0..self.host.event_ports() {
+            if ports.stale.iter().all(|p| ports.held.contains(p)) {
+                break;
+            }
+            let Ok(port) = self.host.alloc_unbound(HOLD_REMOTE) else {
+                break;
+            };
+            if ports.stale.contains(&port) {
+                ports.held.insert(port);
+            } else {
+                extra.push(port);
+            }
+        }
+        for port in extra {
+            self.host.close(port);
+        }
+    }
+
     fn set_event_callback(
         &self,
         port: EvtchnPort,
@@ -234,8 +312,10 @@ impl<H: BusHost, T: Transport> Provider<H, T> {
     /// `SUSPEND_PHASE_SUSPEND`; the store connection is then held idle while the home suspends,
     /// and after a resume it is reset and every session's watches are registered again (xenstored
     /// fires each once, so a child re-reads its backend and reconnects; a session's transactions
-    /// died with the old connection and answer EAGAIN, so they run again). Children are then told
-    /// `SUSPEND_PHASE_RESUME`, after a cancel too (they quiesced for the suspend).
+    /// died with the old connection and answer EAGAIN, so they run again). The event channel
+    /// ports handed out before a resume are stale: no stale number goes to anyone until its owner
+    /// closed it (see [`Ports`]). Children are then told `SUSPEND_PHASE_RESUME`, after a cancel
+    /// too (they quiesced for the suspend).
     ///
     /// The home's error is returned after the children were told to resume; a store that could
     /// not be reconnected is [`BusError::StoreFailed`] (sessions then fail until XENBUS restarts).
@@ -246,7 +326,10 @@ impl<H: BusHost, T: Transport> Provider<H, T> {
             let mut store = self.store.lock();
             let outcome = self.host.suspend_domain();
             let reconnected = match outcome {
-                Ok(SuspendOutcome::Resumed) => store.resume(),
+                Ok(SuspendOutcome::Resumed) => {
+                    self.hold_stale_ports();
+                    store.resume()
+                }
                 _ => Ok(()),
             };
             (outcome, reconnected)

@@ -9,6 +9,7 @@ use xenpv_busif::*;
 use xenpv_control::xs::client::{Store, Transport};
 use xenpv_control::xs::wire::{Request, Response};
 use xenpv_control::xs::XsError;
+use xenpv_datapath::platform::EventChannels;
 use xenpv_sim::domain::DOM0;
 use xenpv_sim::xenstored::StoreOps;
 
@@ -127,4 +128,44 @@ fn a_cancelled_suspend_resets_nothing_and_a_failed_one_still_resumes_the_childre
         ]
     );
     assert_eq!(f.provider.host().1.count.load(Ordering::Acquire), 2);
+}
+
+/// After a resume the children still hold their old port numbers and close them as they
+/// reconnect, in any order: a number given out before the resume must not go to another child
+/// meanwhile, or that close would take the other child's new port.
+#[test]
+fn a_port_number_from_before_a_resume_goes_to_no_one_until_its_owner_closed_it() {
+    let f = Fixture::new();
+    let a = f.child();
+    let b = f.child();
+    let old = a.alloc_unbound(DOM0).unwrap();
+    // The new host knows no port of the old domain.
+    f.guest.platform().close(old);
+    assert_eq!(a.request_suspend(), Ok(SuspendOutcome::Resumed));
+
+    // Child b reconnects first and takes ports all round the port space: never a's old number.
+    let host = f.guest.platform().host().clone();
+    let mut taken = Vec::new();
+    while let Ok(p) = b.alloc_unbound(DOM0) {
+        taken.push(p);
+    }
+    assert!(taken.len() > 8, "b got ports");
+    assert!(!taken.contains(&old));
+    // a leaves its old port: none of b's ports is touched (all still bound).
+    a.close(old).unwrap();
+    for &p in &taken {
+        assert!(host.evtchn.send(GUEST, p).is_ok(), "port {p} still bound");
+    }
+    // The number is free again, for whoever comes next.
+    assert_eq!(a.alloc_unbound(DOM0).unwrap(), old);
+    for &p in &taken[1..] {
+        b.close(p).unwrap();
+    }
+    let fresh = taken[0];
+
+    // A cancelled suspend loses nothing: the ports stay live and closing one closes it.
+    set_outcome(&f, Ok(SuspendOutcome::Cancelled));
+    assert_eq!(a.request_suspend(), Ok(SuspendOutcome::Cancelled));
+    b.close(fresh).unwrap();
+    assert!(host.evtchn.send(GUEST, fresh).is_err(), "really closed");
 }
