@@ -175,25 +175,27 @@ pub(crate) mod tests {
     use std::vec::Vec;
 
     #[repr(C, align(4096))]
-    pub(crate) struct Page(pub [u8; PAGE_SIZE]);
+    struct Page([u8; PAGE_SIZE]);
+
+    /// `n` leaked pages, as the raw pointer an arena is given (no reference to them is kept, so
+    /// the arena's accesses are the only ones).
+    fn leaked_pages(n: usize) -> NonNull<u8> {
+        let pages: Box<[Page]> = (0..n).map(|_| Page([0xAA; PAGE_SIZE])).collect();
+        NonNull::new(Box::into_raw(pages) as *mut u8).unwrap()
+    }
 
     /// An arena over `n` leaked pages whose frames are 0x1000 + index.
-    pub(crate) fn arena(n: usize) -> (PageArena<'static>, &'static mut [Page]) {
-        let pages: &'static mut [Page] =
-            Box::leak((0..n).map(|_| Page([0xAA; PAGE_SIZE])).collect());
+    pub(crate) fn arena(n: usize) -> PageArena<'static> {
         let frames: &'static [u64] = Box::leak((0..n as u64).map(|i| 0x1000 + i).collect());
         let used: &'static [AtomicU64] =
             Box::leak((0..n.div_ceil(64)).map(|_| AtomicU64::new(!0)).collect());
-        let base = NonNull::new(pages.as_mut_ptr() as *mut u8).unwrap();
-        // SAFETY: the pages are leaked, so mapped for 'static, and used only through the arena
-        // by the tests (which read them back only through its runs).
-        let a = unsafe { PageArena::new(base, frames, used) }.unwrap();
-        (a, pages)
+        // SAFETY: the pages are leaked, so mapped for 'static, and reached only through the arena.
+        unsafe { PageArena::new(leaked_pages(n), frames, used) }.unwrap()
     }
 
     #[test]
     fn runs_are_contiguous_zeroed_disjoint_and_first_fit() {
-        let (a, _pages) = arena(70);
+        let a = arena(70);
         assert_eq!(a.free_pages(), 70);
         let r1 = a.alloc(3).unwrap();
         let r2 = a.alloc(64).unwrap();
@@ -214,7 +216,7 @@ pub(crate) mod tests {
 
     #[test]
     fn ownership_is_exactly_what_was_handed_out() {
-        let (a, _pages) = arena(10);
+        let a = arena(10);
         let r = a.alloc(4).unwrap();
         assert!(a.owns(r));
         assert!(!a.owns(Run { first: 0, pages: 5 }));
@@ -230,12 +232,14 @@ pub(crate) mod tests {
 
     #[test]
     fn concurrent_callers_never_share_a_page() {
-        let (a, _pages) = arena(256);
+        let a = arena(256);
         let a: &'static PageArena<'static> = Box::leak(Box::new(a));
         let threads: Vec<_> = (0..4u8)
             .map(|id| {
                 std::thread::spawn(move || {
-                    for round in 0..500usize {
+                    // Miri interprets every step: fewer rounds still interleave the threads.
+                    let rounds = if cfg!(miri) { 10 } else { 500 };
+                    for round in 0..rounds {
                         let n = 1 + (round + usize::from(id)) % 7;
                         let Some(run) = a.alloc(n) else { continue };
                         // SAFETY: the run is ours alone until freed (what this test checks).
@@ -259,10 +263,9 @@ pub(crate) mod tests {
 
     #[test]
     fn bad_layouts_are_refused() {
-        let (_, pages) = arena(2);
+        let base = leaked_pages(2);
         let frames = [1u64; 2];
         let used: Vec<AtomicU64> = Vec::new();
-        let base = NonNull::new(pages.as_mut_ptr() as *mut u8).unwrap();
         // SAFETY: refused before anything is touched.
         let r = unsafe { PageArena::new(base, &frames, &used) };
         assert!(matches!(r, Err(ArenaError::BitmapTooSmall)));

@@ -260,8 +260,10 @@ mod tests {
             let table = Box::leak(Box::new(
                 GrantTable::new(entries, links, 1, crash_dump).unwrap(),
             ));
-            let (a, _) = arena(pages);
-            (XenGrants::new(table, Box::leak(Box::new(a))), entries)
+            (
+                XenGrants::new(table, Box::leak(Box::new(arena(pages)))),
+                entries,
+            )
         }
 
         fn flags(entries: &[Entry], r: GrantRef) -> u16 {
