@@ -17,6 +17,7 @@
 //! assert!(platform.alloc_unbound(0).is_ok());
 //! ```
 
+use std::boxed::Box;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -50,10 +51,15 @@ pub const CLOCK: BusWallClock = BusWallClock {
 /// The sim guest as XENBUS's home: its platform, plus binding, frame grants and a fixed clock.
 pub struct SimHome(pub Arc<SimPlatform>, pub SimSuspend);
 
-/// What the sim's domain does when suspended: the answer Xen gives (settable by a test), and
-/// how often it was asked.
+/// What happens to the world while the domain is suspended (a migration: the new host's
+/// backends and toolstack at work).
+pub type WhileSuspended = Box<dyn FnMut() + Send>;
+
+/// What the sim's domain does when suspended: the answer Xen gives (settable by a test), what
+/// happens meanwhile, and how often it was asked.
 pub struct SimSuspend {
     pub outcome: Mutex<Result<SuspendOutcome, BusError>>,
+    pub meanwhile: Mutex<Option<WhileSuspended>>,
     pub count: AtomicU32,
 }
 
@@ -61,6 +67,7 @@ impl Default for SimSuspend {
     fn default() -> Self {
         SimSuspend {
             outcome: Mutex::new(Ok(SuspendOutcome::Resumed)),
+            meanwhile: Mutex::new(None),
             count: AtomicU32::new(0),
         }
     }
@@ -140,6 +147,9 @@ impl BusHost for SimHome {
     /// the store connection, which the provider resets after a resume.
     fn suspend_domain(&self) -> Result<SuspendOutcome, BusError> {
         self.1.count.fetch_add(1, Ordering::AcqRel);
+        if let Some(meanwhile) = self.1.meanwhile.lock().unwrap().as_mut() {
+            meanwhile();
+        }
         *self.1.outcome.lock().unwrap()
     }
 }
