@@ -99,11 +99,15 @@ pub type StoreNotifyFn = unsafe extern "C" fn(notify_context: *mut c_void);
 pub type EventFn = unsafe extern "C" fn(callback_context: *mut c_void, port: u32);
 
 /// Called at PASSIVE_LEVEL around a suspend: [`SUSPEND_PHASE_SUSPEND`] before the domain is
-/// suspended, [`SUSPEND_PHASE_RESUME`] after it resumed (possibly on another host: reconnect).
+/// suspended, then [`SUSPEND_PHASE_RESUME`] after it resumed (possibly on another host:
+/// reconnect) or [`SUSPEND_PHASE_CANCELLED`] when it went on where it was.
 pub type SuspendFn = unsafe extern "C" fn(callback_context: *mut c_void, phase: u32);
 
 pub const SUSPEND_PHASE_SUSPEND: u32 = 0;
 pub const SUSPEND_PHASE_RESUME: u32 = 1;
+/// The toolstack cancelled the suspend (interface version 2): nothing was lost, so there is
+/// nothing to reconnect and no resume to count.
+pub const SUSPEND_PHASE_CANCELLED: u32 = 2;
 
 /// What `request_suspend` reports (SCHEDOP_shutdown(suspend)'s answer): the domain was saved or
 /// migrated and resumed (new event channels, a reset store connection) ...

@@ -34,7 +34,9 @@
 //!   (an auto-reset KEVENT in a driver). Each session is its own connection as far as the child
 //!   can tell: own request ids, watch tokens and transactions.
 //! - Clock and suspend: [`Bus::wall_clock`]; [`Bus::on_suspend`] calls a handler with
-//!   [`SUSPEND_PHASE_SUSPEND`] before and [`SUSPEND_PHASE_RESUME`] after a suspend.
+//!   [`SUSPEND_PHASE_SUSPEND`] before and [`SUSPEND_PHASE_RESUME`] (or, cancelled,
+//!   [`SUSPEND_PHASE_CANCELLED`]) after a suspend, which a child asks for with
+//!   [`Bus::request_suspend`].
 //!
 //! Every function of the table returns a [`BusStatus`], typed on the child side as
 //! [`BusError`]; null pointers, bad lengths, unknown sessions/handles/ports, oversized or

@@ -223,6 +223,14 @@ impl Agent {
         self.advertise(store)
     }
 
+    /// The toolstack cancelled the suspend: a new one may be asked for; the keys are where they
+    /// were.
+    pub fn suspend_cancelled(&mut self) {
+        if self.under_way == Some(Action::Suspend) {
+            self.under_way = None;
+        }
+    }
+
     /// The action handed out last and not finished.
     pub fn under_way(&self) -> Option<Action> {
         self.under_way

@@ -12,7 +12,8 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use xenpv_busif::{open_store, Bus, BusStore, StoreWaker, SuspendRegistration};
 use xenpv_busif::{
-    SUSPEND_PHASE_RESUME, XENBUS_INTERFACE_GUID, XENBUS_INTERFACE_SIZE, XENBUS_INTERFACE_VERSION,
+    SUSPEND_PHASE_CANCELLED, SUSPEND_PHASE_RESUME, XENBUS_INTERFACE_GUID, XENBUS_INTERFACE_SIZE,
+    XENBUS_INTERFACE_VERSION,
 };
 use xenpv_ddk::debug::{print, DPFLTR_ERROR_LEVEL, DPFLTR_INFO_LEVEL};
 use xenpv_ddk::irp::{current_stack_location, Irp};
@@ -230,9 +231,13 @@ impl Service {
         let me = self as *const Service as usize;
         self.suspend = bus
             .on_suspend(move |phase| {
-                if phase == SUSPEND_PHASE_RESUME {
-                    // SAFETY: the registration is dropped (and waited out) before the service.
-                    unsafe { (*(me as *const Service)).resumed() };
+                // SAFETY: the registration is dropped (and waited out) before the service.
+                let me = unsafe { &*(me as *const Service) };
+                match phase {
+                    SUSPEND_PHASE_RESUME => me.resumed(),
+                    // Nothing was lost: only a new suspend request is accepted again.
+                    SUSPEND_PHASE_CANCELLED => me.state.lock().agent.suspend_cancelled(),
+                    _ => {}
                 }
             })
             .ok();

@@ -314,10 +314,12 @@ impl<H: BusHost, T: Transport> Provider<H, T> {
     /// fires each once, so a child re-reads its backend and reconnects; a session's transactions
     /// died with the old connection and answer EAGAIN, so they run again). The event channel
     /// ports handed out before a resume are stale: no stale number goes to anyone until its owner
-    /// closed it (see [`Ports`]). Children are then told `SUSPEND_PHASE_RESUME`, after a cancel
-    /// too (they quiesced for the suspend).
+    /// closed it (see [`Ports`]). Children are then told `SUSPEND_PHASE_RESUME`, or
+    /// `SUSPEND_PHASE_CANCELLED` after a cancel (they quiesced for the suspend either way).
     ///
-    /// The home's error is returned after the children were told to resume; a store that could
+    /// The home's error is returned after the children were told to resume (a restore that
+    /// failed half-way leaves them checking their backends rather than trusting what they had); a
+    /// store that could
     /// not be reconnected is [`BusError::StoreFailed`] (sessions then fail until XENBUS restarts).
     pub fn request_suspend(&self) -> Result<SuspendOutcome, BusError> {
         let _one = self.suspending.lock();
@@ -334,7 +336,10 @@ impl<H: BusHost, T: Transport> Provider<H, T> {
             };
             (outcome, reconnected)
         };
-        self.suspend(crate::abi::SUSPEND_PHASE_RESUME);
+        self.suspend(match outcome {
+            Ok(SuspendOutcome::Cancelled) => crate::abi::SUSPEND_PHASE_CANCELLED,
+            _ => crate::abi::SUSPEND_PHASE_RESUME,
+        });
         let outcome = outcome?;
         store?;
         Ok(outcome)

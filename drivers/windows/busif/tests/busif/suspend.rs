@@ -115,14 +115,14 @@ fn a_cancelled_suspend_resets_nothing_and_a_failed_one_still_resumes_the_childre
     assert_eq!(xs.read(WATCHED).unwrap(), b"kept");
 
     // Xen refusing the suspend: the error reaches the child, and the children that quiesced
-    // were told to go on.
+    // were told to check what they have (a restore may have failed half-way).
     set_outcome(&f, Err(BusError::Os(-22)));
     assert_eq!(bus.request_suspend(), Err(BusError::Os(-22)));
     assert_eq!(
         *phases.lock().unwrap(),
         [
             SUSPEND_PHASE_SUSPEND,
-            SUSPEND_PHASE_RESUME,
+            SUSPEND_PHASE_CANCELLED,
             SUSPEND_PHASE_SUSPEND,
             SUSPEND_PHASE_RESUME
         ]

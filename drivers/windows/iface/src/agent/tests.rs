@@ -154,6 +154,23 @@ fn a_suspend_may_be_asked_again_after_resume_which_readvertises() {
     assert_eq!(acted(&pump(&mut agent, &mut xs)), [Action::Suspend]);
 }
 
+#[test]
+fn a_cancelled_suspend_rearms_the_agent_without_touching_the_store() {
+    let (_sim, guest, dom0) = sim();
+    let (mut agent, mut xs) = started(&guest, ALL_BUT_SLEEP);
+    dom0.write(KEY, "suspend").unwrap();
+    assert_eq!(acted(&pump(&mut agent, &mut xs)), [Action::Suspend]);
+    // Another action under way is not the suspend's to clear.
+    agent.suspend_cancelled();
+    assert_eq!(agent.under_way(), None);
+    dom0.write(KEY, "suspend").unwrap();
+    assert_eq!(acted(&pump(&mut agent, &mut xs)), [Action::Suspend]);
+    dom0.write(KEY, "reboot").unwrap();
+    assert_eq!(acted(&pump(&mut agent, &mut xs)), [Action::Reboot]);
+    agent.suspend_cancelled();
+    assert_eq!(agent.under_way(), Some(Action::Reboot));
+}
+
 /// A store whose first transaction commit meets a toolstack write of the key in between.
 struct Interfering<'a, T: Transport> {
     xs: &'a mut Client<T>,
