@@ -370,6 +370,96 @@ mod tests {
         );
     }
 
+    /// The whole resume through the bus: a child's request reaches this home (over drivers/xen's
+    /// model), which restores the platform and hands the store its new port, and the provider
+    /// registers the child's watch again on xenstored (the sim's, over the guest's store ring).
+    #[test]
+    fn a_childs_request_resumes_the_platform_and_its_store_session() {
+        use crate::bar::plan;
+        use crate::suspend::ResumePlan;
+        use std::sync::Arc;
+        use xenpv_abi::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
+        use xenpv_abi::memory::{XENMAPSPACE_GRANT_TABLE, XENMAPSPACE_SHARED_INFO};
+        use xenpv_busif::sim::SimWaker;
+        use xenpv_busif::{open_store, Bus, Provider};
+        use xenpv_sim::domain::Sim;
+        use xenpv_sim::host::HostConfig;
+
+        let sim = Sim::new(HostConfig {
+            frames: 256,
+            grant_entries: 256,
+            ports: 64,
+        });
+        let guest = sim.create_guest(1).unwrap();
+        let port: &'static AtomicU32 = Box::leak(Box::new(AtomicU32::new(1)));
+        let alone: &'static (dyn Fn(&mut dyn FnMut()) + Sync) = &|f: &mut dyn FnMut()| f();
+        let bar = plan(0xF100_0000, 16 << 20, 1, 32).unwrap();
+        let (home, _, _) = home();
+        let home = home.with_suspend(SuspendContext {
+            plan: ResumePlan {
+                bar,
+                gsi: 28,
+                store_pfn: 0xFEFFC,
+            },
+            alone,
+            store_port: port,
+        });
+        let provider = Arc::new(Provider::new(home, guest.store().unwrap()));
+        // SAFETY: the provider outlives the child (dropped at the end of the test, after it).
+        let bus = Arc::new(unsafe { Bus::from_interface(provider.interface()) }.unwrap());
+        let mut xs = open_store(&bus, Arc::new(SimWaker::default())).unwrap();
+        let path = "/local/domain/1/watched";
+        xs.watch(path, "tok").unwrap();
+        let next_event = |xs: &mut xenpv_busif::BusStore<SimWaker>| {
+            for _ in 0..5000 {
+                provider.poll_store().unwrap();
+                xs.process_pending().unwrap();
+                if let Some(ev) = xs.try_event() {
+                    return Some(ev);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            None
+        };
+        assert_eq!(next_event(&mut xs).unwrap().path, path, "first firing");
+
+        {
+            let mut s = provider
+                .host()
+                .platform()
+                .xen
+                .hypercall()
+                .state
+                .lock()
+                .unwrap();
+            s.suspend_result = 0;
+            s.params[HVM_PARAM_STORE_PFN as usize] = 0xFEFFC;
+            s.params[HVM_PARAM_STORE_EVTCHN as usize] = 7;
+        }
+        assert_eq!(bus.request_suspend(), Ok(SuspendOutcome::Resumed));
+        {
+            let s = provider
+                .host()
+                .platform()
+                .xen
+                .hypercall()
+                .state
+                .lock()
+                .unwrap();
+            let spaces: std::vec::Vec<u32> = s.physmap.iter().map(|m| m.0).collect();
+            assert_eq!(spaces, [XENMAPSPACE_SHARED_INFO, XENMAPSPACE_GRANT_TABLE]);
+        }
+        assert_eq!(
+            port.load(Ordering::Acquire),
+            7,
+            "the store signal's new port"
+        );
+        assert_eq!(next_event(&mut xs).unwrap().path, path, "registered again");
+        drop(xs);
+        drop(bus);
+        assert_eq!(provider.references(), 0);
+    }
+
     /// XENIFACE's resync after a resume over this bus's clock: a host up for days (the base is
     /// its boot time) and a guest whose clock stopped 10 minutes ago while saved. The current
     /// time moves the guest's clock forward; the base alone (what the bus used to hand out) is
