@@ -280,7 +280,16 @@ impl Blk {
             fronts.free_pages(),
             crate::pages::PAGES
         );
-        self.driver.detach(xs).map_err(at("blk close")).map(drop)
+        // Once (of several runs) after a restore, xenstored no longer had the backend-state watch
+        // at this point and answered ENOENT (cause not found yet); nothing watches either way.
+        match self.driver.detach(xs) {
+            Ok(_) => Ok(()),
+            Err(Error::Xs(XsError::ENOENT)) => {
+                say!("blk {}: xenstored had dropped our watch already", self.path);
+                Ok(())
+            }
+            Err(e) => Err(at("blk close")(e)),
+        }
     }
 
     /// One round of the pass: store events, new requests while buffers are free, the ring, and

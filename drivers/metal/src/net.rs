@@ -11,7 +11,8 @@ use alloc::vec::Vec;
 use xenpv_abi::xenbus::XenbusState;
 use xenpv_control::vif::{VifFrontend, VifWishes};
 use xenpv_control::xenbus::{FrontendDevice, FrontendDriver};
-use xenpv_control::xs::client::{RingTransport, Store};
+use xenpv_control::xs::client::{Error, RingTransport, Store};
+use xenpv_control::xs::XsError;
 use xenpv_datapath::netif::{EventPorts, OwnedPacket, TxDone, TxOffload, TxRefused};
 use xenpv_datapath::platform::EventChannels;
 
@@ -364,6 +365,15 @@ impl Net {
             fronts.free_pages(),
             crate::pages::PAGES
         );
-        self.driver.detach(xs).map_err(at("net close")).map(drop)
+        // Once (of several runs) after a restore, xenstored no longer had the backend-state watch
+        // at this point and answered ENOENT (cause not found yet); nothing watches either way.
+        match self.driver.detach(xs) {
+            Ok(_) => Ok(()),
+            Err(Error::Xs(XsError::ENOENT)) => {
+                say!("net {}: xenstored had dropped our watch already", self.path);
+                Ok(())
+            }
+            Err(e) => Err(at("net close")(e)),
+        }
     }
 }
