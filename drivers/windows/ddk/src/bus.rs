@@ -132,6 +132,8 @@ unsafe extern "system" {
     pub fn KeFlushQueuedDpcs();
     /// Runs `worker(context)` on every processor at once, at IPI_LEVEL (interrupts off), and
     /// returns once all have returned; answers the calling processor's result.
+    /// Processors active in `group_number` (or in all groups for [`ALL_PROCESSOR_GROUPS`]).
+    pub fn KeQueryActiveProcessorCountEx(group_number: u16) -> u32;
     pub fn KeIpiGenericCall(
         worker: unsafe extern "system" fn(context: usize) -> usize,
         context: usize,
@@ -159,3 +161,6 @@ mod tests {
         assert_eq!(device_relations_size(3), 8 + 24);
     }
 }
+
+/// wdm.h `ALL_PROCESSOR_GROUPS`: every processor group, for the processor-count queries.
+pub const ALL_PROCESSOR_GROUPS: u16 = 0xffff;

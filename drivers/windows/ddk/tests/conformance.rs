@@ -512,6 +512,8 @@ fn table() -> Vec<Probe> {
         "PowerDeviceD0": POWER_DEVICE_D0 => "PowerDeviceD0",
         "PowerDeviceD3": POWER_DEVICE_D3 => "PowerDeviceD3",
         "PowerSystemWorking": POWER_SYSTEM_WORKING => "PowerSystemWorking",
+        // XENBUS's suspend rendezvous counts the processors of every group.
+        "ALL_PROCESSOR_GROUPS": xenpv_ddk::bus::ALL_PROCESSOR_GROUPS => "ALL_PROCESSOR_GROUPS",
         // Registry (xenpv_ddk::registry).
         "OBJECT_ATTRIBUTES size": size_of::<ObjectAttributes>() => "sizeof(OBJECT_ATTRIBUTES)",
         "OBJECT_ATTRIBUTES.ObjectName": offset_of!(ObjectAttributes, object_name) => "offsetof(OBJECT_ATTRIBUTES, ObjectName)",
