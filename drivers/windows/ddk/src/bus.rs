@@ -146,6 +146,9 @@ unsafe extern "system" {
     pub fn MmUnmapIoSpace(base_address: *mut c_void, number_of_bytes: usize);
 }
 
+/// wdm.h `ALL_PROCESSOR_GROUPS`: every processor group, for the processor-count queries.
+pub const ALL_PROCESSOR_GROUPS: u16 = 0xffff;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +164,3 @@ mod tests {
         assert_eq!(device_relations_size(3), 8 + 24);
     }
 }
-
-/// wdm.h `ALL_PROCESSOR_GROUPS`: every processor group, for the processor-count queries.
-pub const ALL_PROCESSOR_GROUPS: u16 = 0xffff;
