@@ -50,6 +50,13 @@ const STEPS: &[Step] = &[
         MINGW_GCC,
         MINGW_HEADERS,
     ]),
+    // The bare-metal kernel's portable library (its frame codec) on the host; the kernel itself is
+    // a workspace of its own for x86_64-unknown-none, built and run by vm-metal.
+    Step::new(
+        "metal-lib",
+        "cargo test --manifest-path drivers/metal/Cargo.toml --lib --target x86_64-unknown-linux-gnu",
+    )
+    .target_subdir("metal-lib"),
     // Builds the Windows driver images and checks each one (PE32+ native driver, imports).
     Step::new("windows", "cargo xtask windows").needs(&[crate::windows::WINDOWS_TARGET]),
     Step::new("loom", "cargo test -p xenpv-loom-tests --release")
@@ -140,7 +147,7 @@ impl Step {
 pub fn run(args: &[String]) -> Result<(), String> {
     if args.iter().any(|a| a == "--list") {
         for step in STEPS {
-            println!("{:<8} {}", step.name, step.describe());
+            println!("{:<10} {}", step.name, step.describe());
         }
         return Ok(());
     }
