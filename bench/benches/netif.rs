@@ -2,6 +2,10 @@
 //! on 1 and 2 queues, next to memcpy of the same bytes in the same run (the limit of a copying
 //! path), plus the cost of a per-packet grant against copying through the pre-granted pool.
 //!
+//! Each packet lives in the guest's own frames, as a header fragment and a payload fragment, as
+//! an upper layer hands them over: the engine copies what is short and grants the frames of long
+//! payloads (see `xenpv_datapath::netif::tx::GRANT_MIN`).
+//!
 //! Everything runs on one thread, frontend and backend taking turns as a polled driver would on
 //! one CPU; the numbers are same-run ratios, not absolute claims. Each case's detailed line also
 //! gives the rate per second of this thread's CPU time, for netif and memcpy alike: on a machine
@@ -11,13 +15,40 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use xenpv_abi::PAGE_SIZE;
-use xenpv_datapath::netif::{Gso, GsoKind, OwnedPacket, TxChecksum, TxOffload};
-use xenpv_datapath::platform::{Access, Grants};
+use xenpv_datapath::netif::{FragmentFrames, Gso, GsoKind, TxChecksum, TxOffload, TxPacket};
+use xenpv_datapath::platform::{Access, Gfn, Grants};
 use xenpv_sim::guest::SimPlatform;
 use xenpv_sim::host::{Host, HostConfig};
 use xenpv_sim::netback::pair::{linux_netback, FrontRequest, NetPair};
 
-type Pkt = OwnedPacket<&'static [u8]>;
+/// Ethernet, IPv4 and TCP headers: the first fragment of every packet.
+const HEADERS: usize = 54;
+
+/// A packet in the guest's frames: its headers and its payload as two fragments.
+#[derive(Clone, Copy)]
+struct Pkt {
+    frame: &'static [u8],
+    gfns: &'static [Gfn],
+    offload: TxOffload,
+}
+
+impl TxPacket for Pkt {
+    fn offload(&self) -> TxOffload {
+        self.offload
+    }
+
+    fn fragments(&self) -> impl Iterator<Item = &[u8]> {
+        let (headers, payload) = self.frame.split_at(HEADERS);
+        [headers, payload].into_iter()
+    }
+
+    fn fragment_frames(&self, index: usize) -> Option<FragmentFrames<'_>> {
+        (index == 1).then_some(FragmentFrames {
+            offset: HEADERS,
+            gfns: self.gfns,
+        })
+    }
+}
 
 const RUN: Duration = Duration::from_secs(3);
 
@@ -49,16 +80,26 @@ fn thread_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-fn frame(size: usize, queue: u16) -> &'static [u8] {
+/// A TCP/IPv4 frame of `size` bytes in newly allocated frames of the guest `dom`, with the frames'
+/// numbers; both live for the rest of the run.
+fn frame(host: &Host, dom: u16, size: usize, queue: u16) -> (&'static [u8], &'static [Gfn]) {
     let mut f = vec![0u8; size];
     f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
     f[14] = 0x45;
     f[23] = 6;
     f[34..36].copy_from_slice(&(1000 + queue).to_be_bytes());
-    for (i, b) in f.iter_mut().enumerate().skip(54) {
+    for (i, b) in f.iter_mut().enumerate().skip(HEADERS) {
         *b = i as u8;
     }
-    Box::leak(f.into_boxed_slice())
+    let (mem, gfns) = host
+        .frames
+        .alloc(dom, size.div_ceil(PAGE_SIZE))
+        .expect("the host has frames for the bench");
+    mem.write_bytes(0, &f);
+    // SAFETY: the frames are never freed, and after this write nothing writes them: the guest
+    // grants them read-only, so the backend can only read them.
+    let bytes = unsafe { std::slice::from_raw_parts(mem.as_ptr().as_ptr(), size) };
+    (bytes, Box::leak(gfns.into_boxed_slice()))
 }
 
 fn netif(case: &Case) -> Result_ {
@@ -80,12 +121,15 @@ fn netif(case: &Case) -> Result_ {
     } else {
         TxOffload::default()
     };
-    let frames: Vec<&'static [u8]> = (0..case.queues).map(|q| frame(case.size, q)).collect();
+    let frames: Vec<(&'static [u8], &'static [Gfn])> = (0..case.queues)
+        .map(|q| frame(&host, pair.guest.domid(), case.size, q))
+        .collect();
     let (mut packets, mut bytes) = (0u64, 0u64);
     let step = |pair: &mut NetPair<Pkt>, packets: &mut u64, bytes: &mut u64| {
         let mut next = |q: usize| {
-            Some(OwnedPacket {
-                frame: frames[q],
+            Some(Pkt {
+                frame: frames[q].0,
+                gfns: frames[q].1,
                 offload,
             })
         };
@@ -146,8 +190,9 @@ fn memcpy(size: usize) -> (f64, f64) {
 }
 
 /// Per packet: copy into a page granted once (what the engine does) versus granting a page for
-/// the packet, the backend mapping and unmapping it, and ending the grant.
-fn grant_cost(size: usize) -> (f64, f64) {
+/// the packet, the backend mapping and unmapping it, and ending the grant; and what the engine
+/// pays per granted page itself: a grant and an end through a queue's reserve of references.
+fn grant_cost(size: usize) -> (f64, f64, f64) {
     let host = Host::new(HostConfig::default());
     let guest = SimPlatform::new(host.clone(), 1);
     let pool = guest.grant_region(0, 1, Access::ReadOnly).unwrap();
@@ -173,7 +218,20 @@ fn grant_cost(size: usize) -> (f64, f64) {
         table.end_access(g).unwrap();
     }
     let granted = t.elapsed().as_secs_f64() * 1e9 / f64::from(n);
-    (pooled, granted)
+    let reserve = guest
+        .frame_grants(0, 1)
+        .unwrap()
+        .expect("the sim grants frames");
+    let g = reserve.refs()[0];
+    let t = Instant::now();
+    for _ in 0..n {
+        reserve
+            .grant(g, black_box(gfns[0]), Access::ReadOnly)
+            .unwrap();
+        reserve.end(g).unwrap();
+    }
+    let reserved = t.elapsed().as_secs_f64() * 1e9 / f64::from(n);
+    (pooled, granted, reserved)
 }
 
 /// How fast bytes move into and out of shared memory (every copy on the netif path is one of
@@ -247,9 +305,9 @@ fn main() {
         },
     ];
     if filters.is_empty() {
-        let (pooled, granted) = grant_cost(1514);
+        let (pooled, granted, reserved) = grant_cost(1514);
         println!(
-            "netif tx buffer 1500B: pre-granted pool copy {pooled:.0} ns/pkt, per-packet grant+map+unmap+end {granted:.0} ns/pkt"
+            "netif tx buffer 1500B: pre-granted pool copy {pooled:.0} ns/pkt, per-packet grant+map+unmap+end {granted:.0} ns/pkt; grant+end of a page through a reserve {reserved:.1} ns"
         );
         let (write, read) = shared_copy();
         println!(

@@ -4,13 +4,16 @@
 //! - A Linux guest's user space cannot grant memory by frame number: /dev/xen/gntalloc hands out pages
 //!   that are already granted and mapped contiguously, and frees them only once the backend has let
 //!   go. Windows and bare metal can grant any frame. So the cores ask for *granted regions* — memory the
-//!   home allocates, maps and grants page by page — and copy data through them.
+//!   home allocates, maps and grants page by page — and copy data through them. A home that can grant
+//!   any frame also offers [`FrameGrants`] (see [`Grants::frame_grants`]), through which a core grants
+//!   the caller's own pages where that beats copying (large transmit fragments).
 //! - Waiting differs even more (a file descriptor, a DPC, a callback), so the cores never wait: they
 //!   notify, unmask, and expose "process what is pending"; the home decides when to call that.
 //!
 //! Every method takes `&self`: a queue owner on any CPU may notify, and homes synchronise internally
 //! (setup-time calls may lock; `notify` and `unmask` are a hypercall or an ioctl).
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -128,6 +131,29 @@ impl GrantedRegion {
 #[derive(Debug)]
 pub struct StillInUse(pub GrantedRegion);
 
+/// A guest frame number: one page of the caller's own memory.
+pub type Gfn = u64;
+
+/// A frame grant that could not be ended because the backend still maps or copies through it: the
+/// frame must not be reused or freed until a later end succeeds (XSA-396).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameInUse(pub GrantRef);
+
+/// Grant references set aside for one user (a queue) to grant the caller's own frames, one page
+/// at a time, to one backend domain. Granting and ending through a reserve takes no shared lock,
+/// which is what makes a grant per transmitted page affordable (Linux's
+/// `gnttab_alloc_grant_references` / `gnttab_grant_foreign_access_ref` /
+/// `gnttab_end_foreign_access_ref`). Dropping the reserve gives its unused references back; a
+/// reference still in use is never given back.
+pub trait FrameGrants: Send + Sync {
+    /// The reserved references; each is either unused or grants one frame.
+    fn refs(&self) -> &[GrantRef];
+    /// Grant `gfn`, a frame of the caller's, through the unused reserved reference `gref`.
+    fn grant(&self, gref: GrantRef, gfn: Gfn, access: Access) -> Result<(), PlatformError>;
+    /// End the grant through `gref`, leaving the reference unused; refused while the backend uses it.
+    fn end(&self, gref: GrantRef) -> Result<(), FrameInUse>;
+}
+
 /// Memory granted to a backend.
 pub trait Grants: Send + Sync {
     /// Allocate `pages` zeroed pages, mapped contiguously, each granted to `domid` with `access`.
@@ -140,6 +166,18 @@ pub trait Grants: Send + Sync {
 
     /// End every grant of the region and free it, or give it back untouched if the backend still uses it.
     fn end_region(&self, region: GrantedRegion) -> Result<(), StillInUse>;
+
+    /// Reserve `count` references for granting the caller's own frames to `domid`. `None` means
+    /// this home cannot grant arbitrary frames (a Linux user-space home, which only has granted
+    /// regions): callers then copy through regions instead.
+    fn frame_grants(
+        &self,
+        domid: DomId,
+        count: usize,
+    ) -> Result<Option<Box<dyn FrameGrants>>, PlatformError> {
+        let _ = (domid, count);
+        Ok(None)
+    }
 }
 
 /// Interdomain event channels.

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use xenpv_abi::{DomId, EvtchnPort, GrantRef};
 use xenpv_datapath::platform::{
-    Access, EventChannels, GrantedRegion, Grants, PlatformError, StillInUse,
+    Access, EventChannels, FrameGrants, FrameInUse, Gfn, GrantedRegion, Grants, PlatformError,
+    StillInUse,
 };
 
-use crate::host::{EvtchnError, GrantError, Host};
+use crate::host::{EvtchnError, GrantError, GrantTable, Host};
 
 /// A guest domain's view of the host: grants and event channels as a frontend core uses them.
 pub struct SimPlatform {
@@ -89,6 +90,59 @@ impl Grants for SimPlatform {
         self.host.frames.free(region.handle());
         Ok(())
     }
+
+    fn frame_grants(
+        &self,
+        domid: DomId,
+        count: usize,
+    ) -> Result<Option<Box<dyn FrameGrants>>, PlatformError> {
+        let table = self.host.grant_table(self.domid);
+        let refs = table
+            .reserve(count)
+            .map_err(|_| PlatformError::NoGrantRefs)?;
+        Ok(Some(Box::new(SimFrameGrants {
+            table,
+            backend: domid,
+            refs,
+        })))
+    }
+}
+
+/// A guest's reserve of grant references for granting its own frames to one backend domain.
+struct SimFrameGrants {
+    table: Arc<GrantTable>,
+    backend: DomId,
+    refs: Vec<GrantRef>,
+}
+
+impl FrameGrants for SimFrameGrants {
+    fn refs(&self) -> &[GrantRef] {
+        &self.refs
+    }
+
+    fn grant(&self, gref: GrantRef, gfn: Gfn, access: Access) -> Result<(), PlatformError> {
+        self.table
+            .grant_reserved(gref, self.backend, gfn, access == Access::ReadOnly)
+            .map_err(|_| PlatformError::Invalid)
+    }
+
+    fn end(&self, gref: GrantRef) -> Result<(), FrameInUse> {
+        self.table.end_reserved(gref).map_err(|_| FrameInUse(gref))
+    }
+}
+
+impl Drop for SimFrameGrants {
+    fn drop(&mut self) {
+        // A reference the backend still uses is never handed out again: it stays out of the
+        // free list for good, as the frame it grants must stay out of the guest's allocator.
+        let unused: Vec<GrantRef> = self
+            .refs
+            .iter()
+            .copied()
+            .filter(|&g| self.table.end_reserved(g).is_ok())
+            .collect();
+        self.table.release(&unused);
+    }
 }
 
 fn evtchn_error(e: EvtchnError) -> PlatformError {
@@ -153,6 +207,46 @@ mod tests {
         guest.end_region(region).unwrap();
         assert_eq!(host.frames.used(), 0);
         assert_eq!(host.grant_table(1).active(), 0);
+    }
+
+    #[test]
+    fn a_frame_grant_in_use_is_not_ended_and_its_reference_never_comes_back() {
+        let host = Host::new(HostConfig {
+            frames: 4,
+            grant_entries: 16,
+            ports: 8,
+        });
+        let guest = SimPlatform::new(host.clone(), 1);
+        let (mem, gfns) = host.frames.alloc(1, 1).unwrap();
+        mem.write_bytes(0, b"own frame");
+        let reserve = guest
+            .frame_grants(0, 2)
+            .unwrap()
+            .expect("the sim grants frames");
+        let table = host.grant_table(1);
+        let active = table.active();
+        let [a, b] = [reserve.refs()[0], reserve.refs()[1]];
+        reserve.grant(a, gfns[0], Access::ReadOnly).unwrap();
+        reserve.grant(b, gfns[0], Access::ReadOnly).unwrap();
+        let mut buf = [0u8; 9];
+        host.copy_from_grant(0, 1, a, 0, &mut buf).unwrap();
+        assert_eq!(&buf, b"own frame");
+        assert!(host.map(0, 1, a, true).is_err(), "granted read-only");
+        let map = host.map(0, 1, a, false).unwrap();
+        assert_eq!(reserve.end(a), Err(FrameInUse(a)));
+        reserve.end(b).unwrap();
+        drop(reserve);
+        assert_eq!(
+            table.active(),
+            active - 1,
+            "only the unused reference came back"
+        );
+        drop(map);
+        assert_eq!(
+            table.active(),
+            active - 1,
+            "and the held one stays out for good"
+        );
     }
 
     #[test]

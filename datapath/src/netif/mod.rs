@@ -1,7 +1,8 @@
 //! The netfront engine: the data plane of a Xen virtual network interface (what XenVif does).
 //!
 //! - [`tx`]: packets (fragment lists plus offload requests) become slots with GSO extras, copied
-//!   through a pool of pages granted once at setup; completions report per-packet status.
+//!   through a pool of pages granted once at setup, or, for large fragments in the caller's own
+//!   frames where the home can grant them, granted per packet; completions report per-packet status.
 //! - [`rx`]: rx-copy into pre-posted, pre-granted pages refilled in batches; multi-slot packets
 //!   reassembled and lent to the upper layer as views of those pages; GSO, checksum and hash
 //!   extras become receive metadata.
@@ -26,8 +27,8 @@ use core::fmt;
 
 pub use netfront::{CtrlChannel, Netfront, NetfrontConfig, Quarantine};
 pub use packet::{
-    Gso, GsoKind, HashKind, OwnedPacket, RssHash, RxChecksum, RxMeta, TxChecksum, TxDone,
-    TxOffload, TxPacket, TxStatus,
+    FragmentFrames, Gso, GsoKind, HashKind, OwnedPacket, RssHash, RxChecksum, RxMeta, TxChecksum,
+    TxDone, TxOffload, TxPacket, TxStatus,
 };
 pub use queue::{EventPorts, NetQueue, QueueKeys, QueueSetup, QueueStats};
 pub use rx::{RxAccept, RxDrop, RxPacket};
@@ -54,6 +55,9 @@ pub enum NetifError {
     },
     /// A NETIF_RSP_NULL response with no extra-info slot left to answer.
     TxUnexpectedNull,
+    /// The backend answered the request with this id while still using the caller's frame granted
+    /// for it: the packet is kept back, never handed back as free (XSA-396).
+    TxGrantInUse(u16),
     /// A control response that answers no request.
     CtrlUnexpected,
     /// A control response with an undefined status.
@@ -88,6 +92,12 @@ impl fmt::Display for NetifError {
                 write!(f, "tx response for id {id} with undefined status {status}")
             }
             NetifError::TxUnexpectedNull => f.write_str("tx NULL response with no extra to answer"),
+            NetifError::TxGrantInUse(id) => {
+                write!(
+                    f,
+                    "tx response for id {id} while its granted frame is in use"
+                )
+            }
             NetifError::CtrlUnexpected => f.write_str("ctrl response that answers no request"),
             NetifError::CtrlStatus(s) => write!(f, "ctrl response with undefined status {s}"),
             NetifError::RingTooSmall => f.write_str("ring memory too small"),

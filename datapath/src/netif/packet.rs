@@ -1,6 +1,7 @@
 //! What the upper layer and the netif engine exchange: packets to send with their offload requests,
 //! received packets' metadata, and per-packet transmit status.
 
+use crate::platform::Gfn;
 use xenpv_abi::netif::{
     NETIF_RSP_DROPPED, NETIF_RSP_ERROR, NETIF_RSP_OKAY, XEN_NETIF_CTRL_HASH_TYPE_IPV4_BIT,
     XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP_BIT, XEN_NETIF_CTRL_HASH_TYPE_IPV6_BIT,
@@ -66,9 +67,19 @@ pub struct TxOffload {
     pub gso: Option<Gso>,
 }
 
+/// Where a fragment's bytes lie in the caller's own guest frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FragmentFrames<'a> {
+    /// Offset of the fragment's first byte in the first frame.
+    pub offset: usize,
+    /// The frames holding the fragment's bytes, in order, each filled from its start after the first.
+    pub gfns: &'a [Gfn],
+}
+
 /// A packet the upper layer hands to a transmit queue: a list of fragments plus offload requests.
-/// The engine copies the bytes into pre-granted buffers when it takes the packet and gives the
-/// packet back, with its status, when the backend has answered.
+/// The engine copies the bytes into pre-granted buffers when it takes the packet — or, for large
+/// fragments in the caller's own frames, grants those frames — and gives the packet back, with
+/// its status, when the backend has answered (and no longer reaches any of its frames).
 pub trait TxPacket {
     /// Offload requests.
     fn offload(&self) -> TxOffload;
@@ -78,6 +89,13 @@ pub trait TxPacket {
     /// hashing is on: it travels as a hash extra, which a backend that does Toeplitz hashing
     /// accepts (netif.h) and uses to pick the receiving queue.
     fn hash(&self) -> Option<RssHash> {
+        None
+    }
+    /// Where fragment `index` (counting as [`fragments`](Self::fragments) does) lies in the
+    /// caller's own frames, if it does: the engine may then grant those frames to the backend
+    /// instead of copying, so they must hold the fragment's bytes until the packet comes back.
+    fn fragment_frames(&self, index: usize) -> Option<FragmentFrames<'_>> {
+        let _ = index;
         None
     }
 }

@@ -165,12 +165,18 @@ impl<P: TxPacket> NetQueue<P> {
             tx_pool: next(),
             rx_pool: next(),
         };
-        let tx = TxRing::new(
+        let mut tx = TxRing::new(
             regions.tx_ring.mem().clone(),
             regions.tx_pool.mem().clone(),
             regions.tx_pool.grefs().to_vec(),
             setup.tx,
         )?;
+        // Granting the caller's frames is an optimisation for large fragments: a home that cannot
+        // (or has no references to spare) leaves every packet on the copying path.
+        if let Ok(Some(frames)) = plat.frame_grants(be, tx.size() as usize) {
+            // A reserve shorter than asked for is not used; dropping it gives its references back.
+            let _ = tx.lend_frames(frames);
+        }
         let rx = RxRing::new(
             regions.rx_ring.mem().clone(),
             regions.rx_pool.mem().clone(),

@@ -5,11 +5,20 @@
 //! operation at all (the pool is the "persistent grant" of netif); the backend's response to an id
 //! gives the page back. A packet completes, exactly once, when every one of its ids has been
 //! answered, or with [`TxStatus::Disconnected`] when the queue is torn down first.
+//!
+//! Where the home can grant the caller's own frames ([`FrameGrants`]), every id also owns one
+//! reserved grant reference, and a fragment of at least [`GRANT_MIN`] bytes that lies in the
+//! caller's frames is granted page by page through the references of its slots' ids instead of
+//! being copied (headers, small packets and small fragments still go through the pool). A slot's
+//! grant ends when the backend answers it; a grant the backend still uses then is a protocol
+//! error, and its packet is never handed back: the caller's frames stay the backend's (XSA-396).
 
+use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 use arrayvec::ArrayVec;
 use core::mem::size_of;
+use xenpv_abi::netif::XEN_NETIF_NR_SLOTS_MIN;
 use xenpv_abi::netif::{
     NetifExtraGso, NetifExtraHash, NetifExtraInfo, NetifExtraMcast, NetifTxRequest,
     NetifTxResponse, NETIF_RSP_NULL, NETTXF_CSUM_BLANK, NETTXF_DATA_VALIDATED, NETTXF_EXTRA_INFO,
@@ -21,13 +30,35 @@ use xenpv_abi::ring::{sring_entries, sring_entry_size};
 use xenpv_abi::{GrantRef, PAGE_SIZE};
 use zerocopy::{FromBytes, IntoBytes};
 
-use super::packet::{GsoKind, TxChecksum, TxDone, TxPacket, TxStatus};
+use super::packet::{FragmentFrames, GsoKind, TxChecksum, TxDone, TxPacket, TxStatus};
 use super::NetifError;
+use crate::platform::{Access, FrameGrants};
 use crate::ring::{FrontRing, SharedRing};
 use crate::shmem::SharedMem;
 
-/// Most data slots one packet can take: a maximal frame spread over whole pages.
+/// Most data slots a copied packet takes: a maximal frame spread over whole pages.
 pub const MAX_TX_DATA_SLOTS: usize = (XEN_NETIF_MAX_TX_SIZE as usize).div_ceil(PAGE_SIZE);
+
+/// Most data slots a packet with granted fragments may take: netif.h promises only that a
+/// backend accepts packets of up to XEN_NETIF_NR_SLOTS_MIN slots (one that would need more is
+/// copied whole).
+pub const MAX_TX_SLOTS: usize = XEN_NETIF_NR_SLOTS_MIN as usize;
+const _: () = assert!(
+    MAX_TX_DATA_SLOTS <= MAX_TX_SLOTS,
+    "a copied packet always fits"
+);
+
+/// Fragments at least this long that lie in the caller's frames are granted rather than copied.
+/// Granting costs a grant and an end per page (about 7 ns together through a reserve, what
+/// copying a few hundred bytes costs), but a backend then holds the packet by mapping until its
+/// receiver has copied it and answers late, where a short copied packet is answered at once.
+/// Measured with the netif bench (sim netback loopback, GSO TCP, one queue, a 54-byte header
+/// fragment and a payload fragment in the guest's frames), packets per second granting against
+/// copying the payload: 1460 B -10%, 2546 B even, 4146 B +6%, 8246 B +19%, 16346 B +28%.
+pub const GRANT_MIN: usize = 3072;
+
+/// Netback wants a whole Ethernet header in a packet's first slot; bytes up to here are copied.
+const ETH_HLEN: usize = 14;
 
 /// Slots of a one-page tx ring, and so pages in its pool.
 pub fn pool_pages() -> usize {
@@ -106,6 +137,8 @@ struct Pending<P> {
 /// The in-flight ids and what each belongs to.
 struct Ids<P> {
     slots: Vec<Slot>,
+    /// Ids whose reserved reference grants one of the caller's frames now.
+    lent: Vec<bool>,
     pending: Vec<Option<Pending<P>>>,
     free: Vec<u16>,
     /// NETIF_RSP_NULL responses still owed for the extra-info slots we sent.
@@ -116,6 +149,7 @@ impl<P> Ids<P> {
     fn new(n: u16) -> Self {
         Self {
             slots: vec![Slot::Free; usize::from(n)],
+            lent: vec![false; usize::from(n)],
             pending: (0..n).map(|_| None).collect(),
             free: (0..n).rev().collect(),
             nulls_owed: 0,
@@ -126,6 +160,7 @@ impl<P> Ids<P> {
     fn answer(
         &mut self,
         rsp: NetifTxResponse,
+        frames: Option<&dyn FrameGrants>,
         done: &mut impl FnMut(TxDone<P>),
     ) -> Result<(), NetifError> {
         if rsp.status == NETIF_RSP_NULL {
@@ -146,16 +181,18 @@ impl<P> Ids<P> {
             Some(Slot::Free) | Some(Slot::Head { answered: true }) => {
                 return Err(NetifError::TxNotInFlight(id))
             }
-            Some(&Slot::Head { answered: false }) => {
-                self.slots[usize::from(id)] = Slot::Head { answered: true };
-                id
-            }
-            Some(&Slot::Follower { head }) => {
-                self.slots[usize::from(id)] = Slot::Free;
-                self.free.push(id);
-                head
-            }
+            Some(&Slot::Head { answered: false }) => id,
+            Some(&Slot::Follower { head }) => head,
         };
+        // The answer ends the slot's grant; if the backend still uses the frame, nothing changes:
+        // the id stays in flight and its packet is kept back (never handed back as free).
+        self.end_lent(id, frames)?;
+        if head == id {
+            self.slots[usize::from(id)] = Slot::Head { answered: true };
+        } else {
+            self.slots[usize::from(id)] = Slot::Free;
+            self.free.push(id);
+        }
         // Every id in flight belongs to a packet whose record is still there (records leave only
         // once all their ids are answered, or at abort, after which nothing is answered).
         let rec = self.pending[usize::from(head)]
@@ -169,6 +206,29 @@ impl<P> Ids<P> {
             self.finish(head, None, done);
         }
         Ok(())
+    }
+
+    /// Ends the grant of `id`'s reserved reference if it has one.
+    fn end_lent(&mut self, id: u16, frames: Option<&dyn FrameGrants>) -> Result<(), NetifError> {
+        let i = usize::from(id);
+        if let (true, Some(frames)) = (self.lent[i], frames) {
+            frames
+                .end(frames.refs()[i])
+                .map_err(|_| NetifError::TxGrantInUse(id))?;
+            self.lent[i] = false;
+        }
+        Ok(())
+    }
+
+    /// Whether an id of the packet whose head is `head` still grants one of the caller's frames.
+    fn lends(&self, head: u16) -> bool {
+        self.slots
+            .iter()
+            .zip(&self.lent)
+            .enumerate()
+            .any(|(id, (slot, &lent))| {
+                lent && (id == usize::from(head) || *slot == Slot::Follower { head })
+            })
     }
 
     /// Completes the packet whose head is `head`, with `status` overriding what the backend said.
@@ -193,6 +253,31 @@ pub struct TxRing<P> {
     pool_grefs: Vec<GrantRef>,
     ids: Ids<P>,
     caps: TxCaps,
+    /// One reserved reference per id, where the home can grant the caller's frames.
+    frames: Option<Box<dyn FrameGrants>>,
+}
+
+impl<P> Drop for TxRing<P> {
+    fn drop(&mut self) {
+        // A packet whose frames the backend may still reach is leaked, never dropped: dropping it
+        // would hand its frames back to their owner for reuse (XSA-396).
+        for id in 0..self.ids.lent.len() as u16 {
+            let _ = self.ids.end_lent(id, self.frames.as_deref());
+        }
+        for head in 0..self.ids.pending.len() as u16 {
+            if self.ids.lends(head) {
+                core::mem::forget(self.ids.pending[usize::from(head)].take());
+            }
+        }
+    }
+}
+
+/// Whether `f` can hold a fragment of `len` bytes as netif slots name pages (a v1 grant entry
+/// holds a 32-bit frame number).
+fn covers(f: &FragmentFrames<'_>, len: usize) -> bool {
+    f.offset < PAGE_SIZE
+        && f.gfns.len() >= (f.offset + len).div_ceil(PAGE_SIZE)
+        && f.gfns.iter().all(|&g| u32::try_from(g).is_ok())
 }
 
 impl<P: TxPacket> TxRing<P> {
@@ -217,7 +302,18 @@ impl<P: TxPacket> TxRing<P> {
             pool_grefs,
             ids: Ids::new(size as u16),
             caps,
+            frames: None,
         })
+    }
+
+    /// Lets the ring grant large fragments that lie in the caller's frames through `frames`,
+    /// which must hold a reference per ring slot; call it before the first packet.
+    pub fn lend_frames(&mut self, frames: Box<dyn FrameGrants>) -> Result<(), NetifError> {
+        if frames.refs().len() < self.ids.slots.len() {
+            return Err(NetifError::PoolTooSmall);
+        }
+        self.frames = Some(frames);
+        Ok(())
     }
 
     /// Ring slots (and ids).
@@ -235,8 +331,9 @@ impl<P: TxPacket> TxRing<P> {
         self.ids.pending.iter().filter(|p| p.is_some()).count()
     }
 
-    /// Copies `packet` into pool pages and puts its requests on the ring (not yet visible to the
-    /// backend: see [`flush`](Self::flush)). Returns the bytes queued; a refused packet comes back.
+    /// Copies `packet` into pool pages, or grants its large fragments, and puts its requests on
+    /// the ring (not yet visible to the backend: see [`flush`](Self::flush)). Returns the bytes
+    /// queued; a refused packet comes back.
     pub fn submit(&mut self, packet: P) -> Result<usize, (P, TxRefused)> {
         let offload = packet.offload();
         let hash = packet.hash();
@@ -249,7 +346,13 @@ impl<P: TxPacket> TxRing<P> {
             if len > XEN_NETIF_MAX_TX_SIZE as usize {
                 return refuse(TxRefused::TooLarge(len));
             }
-            let data = len.div_ceil(PAGE_SIZE);
+            // Granting is tried only where it can pay off; a layout needing more slots than a
+            // backend must accept is copied whole instead.
+            let grant = self.frames.is_some() && self.caps.sg && len >= ETH_HLEN + GRANT_MIN;
+            let (grant, data) = match self.slots(&packet, grant) {
+                n if n <= MAX_TX_SLOTS => (grant, n),
+                _ => (false, self.slots(&packet, false)),
+            };
             if data > 1 && !self.caps.sg {
                 return refuse(TxRefused::NoScatterGather);
             }
@@ -265,16 +368,16 @@ impl<P: TxPacket> TxRing<P> {
             if self.ids.free.len() < data || (self.ring.free_requests() as usize) < data + extras {
                 return refuse(TxRefused::Busy);
             }
-            Ok(data)
+            Ok((grant, data))
         };
-        let data = match check() {
+        let (grant, data) = match check() {
             Ok(d) => d,
             Err(why) => return Err((packet, why)),
         };
-        let ids: ArrayVec<u16, MAX_TX_DATA_SLOTS> = (0..data)
+        let ids: ArrayVec<u16, MAX_TX_SLOTS> = (0..data)
             .map(|_| self.ids.free.pop().expect("checked above"))
             .collect();
-        self.copy_in(&packet, &ids);
+        let slots = self.fill(&packet, grant, &ids);
 
         let mut flags = match (offload.checksum, offload.gso) {
             // Linux sets both for CHECKSUM_PARTIAL; segmentation needs the checksum left blank.
@@ -288,7 +391,12 @@ impl<P: TxPacket> TxRing<P> {
         if offload.gso.is_some() || hash.is_some() {
             flags |= NETTXF_EXTRA_INFO;
         }
-        self.push_slot(ids[0], flags, len as u16);
+        // The first slot's size is the whole packet's (netif.h).
+        self.push_slot(NetifTxRequest {
+            flags,
+            size: len as u16,
+            ..slots[0]
+        });
         if let Some(gso) = offload.gso {
             let payload = NetifExtraGso {
                 size: gso.mss,
@@ -306,10 +414,12 @@ impl<P: TxPacket> TxRing<P> {
             };
             self.push_extra(XEN_NETIF_EXTRA_TYPE_HASH, false, payload.as_bytes());
         }
-        for (k, &id) in ids.iter().enumerate().skip(1) {
-            let size = (len - k * PAGE_SIZE).min(PAGE_SIZE) as u16;
+        for (k, req) in slots.iter().enumerate().skip(1) {
             let more = if k + 1 < data { NETTXF_MORE_DATA } else { 0 };
-            self.push_slot(id, more, size);
+            self.push_slot(NetifTxRequest {
+                flags: more,
+                ..*req
+            });
         }
         for &id in &ids[1..] {
             self.ids.slots[usize::from(id)] = Slot::Follower { head: ids[0] };
@@ -330,7 +440,13 @@ impl<P: TxPacket> TxRing<P> {
             return Err(TxRefused::Busy);
         }
         let id = self.ids.free.pop().expect("checked above");
-        self.push_slot(id, NETTXF_EXTRA_INFO, 0);
+        self.push_slot(NetifTxRequest {
+            gref: self.pool_grefs[usize::from(id)],
+            offset: 0,
+            flags: NETTXF_EXTRA_INFO,
+            id,
+            size: 0,
+        });
         let kind = if add {
             XEN_NETIF_EXTRA_TYPE_MCAST_ADD
         } else {
@@ -357,7 +473,7 @@ impl<P: TxPacket> TxRing<P> {
         let mut answered = 0;
         loop {
             for rsp in self.ring.poll_responses()? {
-                self.ids.answer(rsp, done)?;
+                self.ids.answer(rsp, self.frames.as_deref(), done)?;
                 answered += 1;
             }
             if !self.ring.final_check_for_responses()? {
@@ -367,43 +483,150 @@ impl<P: TxPacket> TxRing<P> {
     }
 
     /// Completes everything still in flight with [`TxStatus::Disconnected`] (the backend is gone).
-    /// Each packet completes exactly once: its record leaves the table as it is reported.
+    /// Each packet completes exactly once: its record leaves the table as it is reported. A
+    /// packet whose granted frames the backend still uses is not completed but kept back; it is
+    /// never handed back, and dropping the ring leaks it rather than free its frames (XSA-396).
     pub fn abort(&mut self, done: &mut impl FnMut(TxDone<P>)) {
-        for head in 0..self.ids.pending.len() as u16 {
-            self.ids.finish(head, Some(TxStatus::Disconnected), done);
+        for id in 0..self.ids.lent.len() as u16 {
+            // A failure leaves the grant in place, which keeps its packet back below.
+            let _ = self.ids.end_lent(id, self.frames.as_deref());
         }
-        // Whatever the backend still answers now names ids that are no longer in flight.
+        for head in 0..self.ids.pending.len() as u16 {
+            if !self.ids.lends(head) {
+                self.ids.finish(head, Some(TxStatus::Disconnected), done);
+            }
+        }
+        // Whatever the backend still answers now names ids that are no longer in flight; the ids
+        // of a kept-back packet stay with it.
         for (id, slot) in self.ids.slots.iter_mut().enumerate() {
-            if let Slot::Follower { .. } = slot {
-                *slot = Slot::Free;
-                self.ids.free.push(id as u16);
+            if let Slot::Follower { head } = *slot {
+                if self.ids.pending[usize::from(head)].is_none() {
+                    *slot = Slot::Free;
+                    self.ids.free.push(id as u16);
+                }
             }
         }
     }
 
-    fn copy_in(&self, packet: &P, ids: &[u16]) {
-        let mut pos = 0usize;
-        for frag in packet.fragments() {
+    /// Where fragment `index`, of `len` bytes starting `pos` bytes into the packet, lies in the
+    /// caller's frames if it is to be granted: long enough, past the first slot's Ethernet header.
+    fn lendable<'p>(
+        packet: &'p P,
+        index: usize,
+        len: usize,
+        pos: usize,
+    ) -> Option<FragmentFrames<'p>> {
+        if len < GRANT_MIN || pos < ETH_HLEN {
+            return None;
+        }
+        packet.fragment_frames(index).filter(|f| covers(f, len))
+    }
+
+    /// Data slots `packet` takes: copied bytes fill pool pages in order, and, with `grant`, each
+    /// granted fragment takes a slot per page it touches.
+    fn slots(&self, packet: &P, grant: bool) -> usize {
+        let (mut pos, mut slots, mut room) = (0, 0, 0);
+        for (i, frag) in packet.fragments().enumerate() {
+            let lent = grant.then(|| Self::lendable(packet, i, frag.len(), pos));
+            if let Some(f) = lent.flatten() {
+                slots += (f.offset + frag.len()).div_ceil(PAGE_SIZE);
+                room = 0;
+            } else if frag.len() > room {
+                let over = frag.len() - room;
+                slots += over.div_ceil(PAGE_SIZE);
+                room = (PAGE_SIZE - over % PAGE_SIZE) % PAGE_SIZE;
+            } else {
+                room -= frag.len();
+            }
+            pos += frag.len();
+        }
+        slots
+    }
+
+    /// Writes the packet's copied bytes into its slots' pool pages and, with `grant`, grants the
+    /// frames of the fragments [`slots`](Self::slots) counted as granted; returns each data slot's
+    /// request (flags, and the first slot's size, left to the caller).
+    fn fill(
+        &mut self,
+        packet: &P,
+        grant: bool,
+        ids: &[u16],
+    ) -> ArrayVec<NetifTxRequest, MAX_TX_SLOTS> {
+        let mut reqs: ArrayVec<NetifTxRequest, MAX_TX_SLOTS> = ArrayVec::new();
+        let pooled = |id: u16, pool_grefs: &[GrantRef]| NetifTxRequest {
+            gref: pool_grefs[usize::from(id)],
+            offset: 0,
+            flags: 0,
+            id,
+            size: 0,
+        };
+        // The slot whose pool page copied bytes go to next, if it has room.
+        let mut open: Option<usize> = None;
+        let mut pos = 0;
+        for (i, frag) in packet.fragments().enumerate() {
+            let lent = grant.then(|| Self::lendable(packet, i, frag.len(), pos));
+            pos += frag.len();
+            if let Some(f) = lent.flatten() {
+                open = None;
+                let (mut offset, mut at) = (f.offset, 0);
+                for &gfn in f.gfns {
+                    if at == frag.len() {
+                        break;
+                    }
+                    let n = (frag.len() - at).min(PAGE_SIZE - offset);
+                    let id = ids[reqs.len()];
+                    let k = usize::from(id);
+                    let req = match self.frames.as_deref() {
+                        Some(frames)
+                            if frames
+                                .grant(frames.refs()[k], gfn, Access::ReadOnly)
+                                .is_ok() =>
+                        {
+                            self.ids.lent[k] = true;
+                            NetifTxRequest {
+                                gref: frames.refs()[k],
+                                offset: offset as u16,
+                                flags: 0,
+                                id,
+                                size: n as u16,
+                            }
+                        }
+                        // The home refused the grant: this page's bytes are copied after all.
+                        _ => {
+                            self.pool.write_data(k * PAGE_SIZE, &frag[at..at + n]);
+                            NetifTxRequest {
+                                size: n as u16,
+                                ..pooled(id, &self.pool_grefs)
+                            }
+                        }
+                    };
+                    reqs.push(req);
+                    (offset, at) = (0, at + n);
+                }
+                continue;
+            }
             let mut rest = frag;
             while !rest.is_empty() {
-                let (k, off) = (pos / PAGE_SIZE, pos % PAGE_SIZE);
-                let n = rest.len().min(PAGE_SIZE - off);
-                let page = usize::from(ids[k]) * PAGE_SIZE;
-                self.pool.write_data(page + off, &rest[..n]);
-                pos += n;
+                let slot = match open {
+                    Some(slot) => slot,
+                    None => {
+                        reqs.push(pooled(ids[reqs.len()], &self.pool_grefs));
+                        reqs.len() - 1
+                    }
+                };
+                let used = usize::from(reqs[slot].size);
+                let n = rest.len().min(PAGE_SIZE - used);
+                let page = usize::from(ids[slot]) * PAGE_SIZE;
+                self.pool.write_data(page + used, &rest[..n]);
+                reqs[slot].size += n as u16;
+                open = (used + n < PAGE_SIZE).then_some(slot);
                 rest = &rest[n..];
             }
         }
+        reqs
     }
 
-    fn push_slot(&mut self, id: u16, flags: u16, size: u16) {
-        let req = NetifTxRequest {
-            gref: self.pool_grefs[usize::from(id)],
-            offset: 0,
-            flags,
-            id,
-            size,
-        };
+    fn push_slot(&mut self, req: NetifTxRequest) {
         self.ring.push(&req).expect("room checked before pushing");
     }
 

@@ -117,22 +117,79 @@ impl GrantTable {
 
     /// Guest side: grant `frame` to `domid`, returning the new reference.
     pub fn grant(&self, domid: DomId, frame: u64, readonly: bool) -> Result<GrantRef, GrantError> {
+        let frame = u32::try_from(frame).map_err(|_| GrantError::BadFrame)?;
         let gref = self
             .free
             .lock()
             .unwrap()
             .pop()
             .ok_or(GrantError::Exhausted)?;
+        self.permit(gref, domid, frame, readonly);
+        Ok(gref)
+    }
+
+    /// Writes a valid entry into `gref`, which grants nothing now and is the caller's.
+    fn permit(&self, gref: GrantRef, domid: DomId, frame: u32, readonly: bool) {
         let entry = &self.entries[gref as usize];
-        let frame = u32::try_from(frame).map_err(|_| GrantError::BadFrame)?;
         entry.frame.store(frame, Ordering::Relaxed);
         let flags = GTF_PERMIT_ACCESS | if readonly { GTF_READONLY } else { 0 };
         // Release: the frame is visible before the entry becomes valid (Xen requires a wmb here).
-        // A free entry has no pins, so the whole state is the new shared word.
+        // An unused entry has no pins, so the whole state is the new shared word.
         entry
             .state
             .store(u64::from(pack(flags, domid)), Ordering::Release);
-        Ok(gref)
+    }
+
+    /// Guest side: take `count` references off the free list for the guest's own use
+    /// (`gnttab_alloc_grant_references`): granting and ending through them takes no lock.
+    pub fn reserve(&self, count: usize) -> Result<Vec<GrantRef>, GrantError> {
+        let mut free = self.free.lock().unwrap();
+        let at = free.len().checked_sub(count).ok_or(GrantError::Exhausted)?;
+        Ok(free.split_off(at))
+    }
+
+    /// Guest side: grant `frame` to `domid` through `gref`, a reserved reference that grants
+    /// nothing now. Refused (the entry untouched) while it still grants something.
+    pub fn grant_reserved(
+        &self,
+        gref: GrantRef,
+        domid: DomId,
+        frame: u64,
+        readonly: bool,
+    ) -> Result<(), GrantError> {
+        let entry = self.entries.get(gref as usize).ok_or(GrantError::BadRef)?;
+        let frame = u32::try_from(frame).map_err(|_| GrantError::BadFrame)?;
+        // Only the reserve's owner writes an unused entry and the grantee cannot pin one, so
+        // nothing can change it between this check and the write.
+        if entry.state.load(Ordering::Acquire) != 0 {
+            return Err(GrantError::NotPermitted);
+        }
+        self.permit(gref, domid, frame, readonly);
+        Ok(())
+    }
+
+    /// Guest side: end access through a reserved reference, which stays reserved. Fails, leaving
+    /// the entry as it is, while the grantee has the page mapped or is copying through it.
+    pub fn end_reserved(&self, gref: GrantRef) -> Result<(), GrantError> {
+        let entry = self.entries.get(gref as usize).ok_or(GrantError::BadRef)?;
+        let mut state = entry.state.load(Ordering::Acquire);
+        loop {
+            if flags_of(shared(state)) & (GTF_READING | GTF_WRITING) != 0 {
+                return Err(GrantError::NotPermitted);
+            }
+            match entry
+                .state
+                .compare_exchange(state, 0, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Ok(()),
+                Err(now) => state = now,
+            }
+        }
+    }
+
+    /// Guest side: give reserved references back to the free list; each must grant nothing.
+    pub fn release(&self, refs: &[GrantRef]) {
+        self.free.lock().unwrap().extend_from_slice(refs);
     }
 
     /// Guest side: points reference `gref`, which the guest holds (granted and not ended), at
@@ -172,20 +229,7 @@ impl GrantTable {
     /// Guest side: end access through `gref` and free the reference. Fails, leaving the entry as it
     /// is, while the grantee has the page mapped or is copying through it.
     pub fn end_access(&self, gref: GrantRef) -> Result<(), GrantError> {
-        let entry = self.entries.get(gref as usize).ok_or(GrantError::BadRef)?;
-        let mut state = entry.state.load(Ordering::Acquire);
-        loop {
-            if flags_of(shared(state)) & (GTF_READING | GTF_WRITING) != 0 {
-                return Err(GrantError::NotPermitted);
-            }
-            match entry
-                .state
-                .compare_exchange(state, 0, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => break,
-                Err(now) => state = now,
-            }
-        }
+        self.end_reserved(gref)?;
         self.free.lock().unwrap().push(gref);
         Ok(())
     }
@@ -363,6 +407,33 @@ mod tests {
         }
         assert!(!t.in_use(g));
         assert_eq!(t.end_access(g), Ok(()));
+    }
+
+    #[test]
+    fn a_reserved_reference_grants_one_frame_at_a_time_and_stays_reserved() {
+        let t = GrantTable::new(RESERVED_REFS + 3);
+        let refs = t.reserve(2).unwrap();
+        assert_eq!(t.reserve(2), Err(GrantError::Exhausted));
+        let r = refs[0];
+        assert_eq!(t.pin(r, 0, false), Err(GrantError::NotPermitted), "unused");
+        t.grant_reserved(r, 0, 40, true).unwrap();
+        assert_eq!(
+            t.grant_reserved(r, 0, 41, true),
+            Err(GrantError::NotPermitted),
+            "already grants a frame"
+        );
+        let p = t.pin(r, 0, false).unwrap();
+        assert_eq!(p.frame, 40, "the refused second grant left the entry alone");
+        assert_eq!(t.end_reserved(r), Err(GrantError::NotPermitted));
+        t.unpin(p);
+        t.end_reserved(r).unwrap();
+        assert_eq!(t.pin(r, 0, false), Err(GrantError::NotPermitted));
+        t.grant_reserved(r, 0, 42, false).unwrap();
+        assert_eq!(t.pin(r, 0, true).map(|p| p.frame), Ok(42));
+        assert!(t.grant(0, 1, true).is_ok(), "one unreserved reference left");
+        assert_eq!(t.grant(0, 1, true), Err(GrantError::Exhausted));
+        t.release(&refs[1..]);
+        assert!(t.grant(0, 1, true).is_ok());
     }
 
     #[test]
