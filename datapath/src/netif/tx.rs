@@ -348,10 +348,12 @@ impl<P: TxPacket> TxRing<P> {
             }
             // Granting is tried only where it can pay off; a layout needing more slots than a
             // backend must accept is copied whole instead.
+            // Copied bytes fill pool pages back to back.
+            let copied = len.div_ceil(PAGE_SIZE);
             let grant = self.frames.is_some() && self.caps.sg && len >= ETH_HLEN + GRANT_MIN;
-            let (grant, data) = match self.slots(&packet, grant) {
-                n if n <= MAX_TX_SLOTS => (grant, n),
-                _ => (false, self.slots(&packet, false)),
+            let (grant, data) = match grant.then(|| self.slots(&packet)) {
+                Some(n) if n <= MAX_TX_SLOTS => (true, n),
+                _ => (false, copied),
             };
             if data > 1 && !self.caps.sg {
                 return refuse(TxRefused::NoScatterGather);
@@ -522,13 +524,12 @@ impl<P: TxPacket> TxRing<P> {
         packet.fragment_frames(index).filter(|f| covers(f, len))
     }
 
-    /// Data slots `packet` takes: copied bytes fill pool pages in order, and, with `grant`, each
-    /// granted fragment takes a slot per page it touches.
-    fn slots(&self, packet: &P, grant: bool) -> usize {
+    /// Data slots `packet` takes when its lendable fragments are granted: copied bytes fill pool
+    /// pages in order, and each granted fragment takes a slot per page it touches.
+    fn slots(&self, packet: &P) -> usize {
         let (mut pos, mut slots, mut room) = (0, 0, 0);
         for (i, frag) in packet.fragments().enumerate() {
-            let lent = grant.then(|| Self::lendable(packet, i, frag.len(), pos));
-            if let Some(f) = lent.flatten() {
+            if let Some(f) = Self::lendable(packet, i, frag.len(), pos) {
                 slots += (f.offset + frag.len()).div_ceil(PAGE_SIZE);
                 room = 0;
             } else if frag.len() > room {
