@@ -15,7 +15,7 @@ use xenpv_control::xs::client::{Error, RingTransport, Store};
 use xenpv_control::xs::XsError;
 use xenpv_datapath::blkif::{verify, BlockOp, BlockRequest, QueueConfig, QueueHandle};
 
-use crate::front::{ms, pump, Fronts, Metal, Waited};
+use crate::front::{detach, ms, pump, Fronts, Metal, Waited};
 use crate::say;
 use crate::steps::{at, detail, Failure};
 use crate::store::{Device, Signal, StoreClient};
@@ -280,16 +280,7 @@ impl Blk {
             fronts.free_pages(),
             crate::pages::PAGES
         );
-        // Once (of several runs) after a restore, xenstored no longer had the backend-state watch
-        // at this point and answered ENOENT (cause not found yet); nothing watches either way.
-        match self.driver.detach(xs) {
-            Ok(_) => Ok(()),
-            Err(Error::Xs(XsError::ENOENT)) => {
-                say!("blk {}: xenstored had dropped our watch already", self.path);
-                Ok(())
-            }
-            Err(e) => Err(at("blk close")(e)),
-        }
+        detach("blk close", &self.path, self.driver, xs)
     }
 
     /// One round of the pass: store events, new requests while buffers are free, the ring, and

@@ -12,7 +12,8 @@ use core::fmt::Debug;
 use xenpv_abi::shared_info::StartInfo;
 use xenpv_abi::EvtchnPort;
 use xenpv_control::xenbus::{FrontendDevice, FrontendDriver};
-use xenpv_control::xs::client::RingTransport;
+use xenpv_control::xs::client::{Error, RingTransport};
+use xenpv_control::xs::XsError;
 use xenpv_xen::gnttab::GrantTable;
 use xenpv_xen::hypercall::Page;
 use xenpv_xen::pages::PageArena;
@@ -20,6 +21,7 @@ use xenpv_xen::platform::{XenGrants, XenPlatform};
 use xenpv_xen::Xen;
 
 use crate::pages::PagesError;
+use crate::say;
 use crate::steps::{at, detail, Failure};
 use crate::store::{Signal, StoreClient};
 use crate::upcall::{self, WaitError};
@@ -140,6 +142,30 @@ where
         driver.on_watch(xs, &ev).map_err(detail(step))?;
     }
     Ok(())
+}
+
+/// Takes a closed front off the store: its backend-state watch and its keys.
+///
+/// After a restore xenstored has sometimes (in several runs) no longer had the backend-state watch
+/// at this point and answered ENOENT; the cause is not found yet. Nothing watches either way, so
+/// that answer is said on the console and accepted.
+pub fn detach<D>(
+    step: &'static str,
+    device: &str,
+    driver: FrontendDriver<D>,
+    xs: &mut StoreClient,
+) -> Result<(), Failure>
+where
+    D: FrontendDevice<RingTransport<Signal>>,
+{
+    match driver.detach(xs) {
+        Ok(_) => Ok(()),
+        Err(Error::Xs(XsError::ENOENT)) => {
+            say!("{step}: {device}: xenstored had dropped our watch already");
+            Ok(())
+        }
+        Err(e) => Err(at(step)(e)),
+    }
 }
 
 /// Milliseconds, for log lines.

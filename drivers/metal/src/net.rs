@@ -11,12 +11,11 @@ use alloc::vec::Vec;
 use xenpv_abi::xenbus::XenbusState;
 use xenpv_control::vif::{VifFrontend, VifWishes};
 use xenpv_control::xenbus::{FrontendDevice, FrontendDriver};
-use xenpv_control::xs::client::{Error, RingTransport, Store};
-use xenpv_control::xs::XsError;
+use xenpv_control::xs::client::{RingTransport, Store};
 use xenpv_datapath::netif::{EventPorts, OwnedPacket, TxDone, TxOffload, TxRefused};
 use xenpv_datapath::platform::EventChannels;
 
-use crate::front::{ms, pump, Fronts, Metal, Waited};
+use crate::front::{detach, ms, pump, Fronts, Metal, Waited};
 use crate::say;
 use crate::steps::{at, detail, Failure};
 use crate::store::{Device, Signal, StoreClient};
@@ -365,15 +364,6 @@ impl Net {
             fronts.free_pages(),
             crate::pages::PAGES
         );
-        // Once (of several runs) after a restore, xenstored no longer had the backend-state watch
-        // at this point and answered ENOENT (cause not found yet); nothing watches either way.
-        match self.driver.detach(xs) {
-            Ok(_) => Ok(()),
-            Err(Error::Xs(XsError::ENOENT)) => {
-                say!("net {}: xenstored had dropped our watch already", self.path);
-                Ok(())
-            }
-            Err(e) => Err(at("net close")(e)),
-        }
+        detach("net close", &self.path, self.driver, xs)
     }
 }
