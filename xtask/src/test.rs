@@ -377,17 +377,31 @@ struct Outcome {
 }
 
 /// The closing table: one row per step, the total time, then the test count as the last line.
+const TOTAL: &str = "total";
+
 fn summary(outcomes: &[Outcome], total: Duration, counts: &TestCounts) -> String {
     let mut text = String::from("\n==> summary\n");
+    // The names' column is as wide as the longest name, so the results line up.
+    let width = outcomes
+        .iter()
+        .map(|o| o.name.len())
+        .chain([TOTAL.len()])
+        .max()
+        .unwrap_or(0);
     for outcome in outcomes {
         let (result, time) = match outcome.result {
             StepResult::Passed(time) => ("ok", format_duration(time)),
             StepResult::Failed(time) => ("FAILED", format_duration(time)),
             StepResult::NotRun => ("not run", String::new()),
         };
-        text += &format!("  {:<8} {:<8} {:>8}\n", outcome.name, result, time);
+        text += &format!("  {:<width$} {:<8} {:>8}\n", outcome.name, result, time);
     }
-    text += &format!("  {:<8} {:<8} {:>8}\n", "total", "", format_duration(total));
+    text += &format!(
+        "  {:<width$} {:<8} {:>8}\n",
+        TOTAL,
+        "",
+        format_duration(total)
+    );
     let passed_steps = outcomes
         .iter()
         .filter(|o| matches!(o.result, StepResult::Passed(_)))
@@ -526,8 +540,9 @@ mod tests {
         let text = summary(&outcomes, Duration::from_secs(76), &counts);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.last(), Some(&"tests: 7 passed, 0 failed"));
-        assert!(lines.contains(&"  clippy   FAILED      1m15s"), "{text}");
-        assert!(lines.contains(&"  tests    not run          "), "{text}");
+        assert!(lines.contains(&"  clippy FAILED      1m15s"), "{text}");
+        assert!(lines.contains(&"  tests  not run          "), "{text}");
+        assert!(lines.contains(&"  total              1m16s"), "{text}");
         assert!(text.contains("1 of 3 steps passed"), "{text}");
         let with_skipped = summary(
             &outcomes,
