@@ -15,7 +15,7 @@ use xenpv_control::xs::client::{Error, RingTransport, Store};
 use xenpv_control::xs::XsError;
 use xenpv_datapath::blkif::{verify, BlockOp, BlockRequest, QueueConfig, QueueHandle};
 
-use crate::front::{detach, ms, pump, Fronts, Metal, Waited};
+use crate::front::{detach, ms, pump, rejoin, Fronts, Metal, Waited};
 use crate::say;
 use crate::steps::{at, detail, Failure};
 use crate::store::{Device, Signal, StoreClient};
@@ -247,13 +247,7 @@ impl Blk {
             .left
             .take()
             .ok_or(at("blk rejoin")("the device has not left its old driver"))?;
-        let mut driver =
-            FrontendDriver::attach(xs, &self.path, device).map_err(detail("blk rejoin"))?;
-        driver.connect(xs).map_err(detail("blk rejoin"))?;
-        let took = fronts.wait("blk rejoin", 15_000, fronts.store_port(), || {
-            pump("blk rejoin", xs, &mut driver)?;
-            Ok(driver.machine().is_connected())
-        })?;
+        let (driver, took) = rejoin("blk rejoin", &self.path, device, fronts, xs)?;
         self.driver = driver;
         Ok(took)
     }

@@ -144,6 +144,28 @@ where
     Ok(())
 }
 
+/// Attaches a device that left its old driver (before a suspend) to a new driver and waits until
+/// it is connected to the backend of the resumed domain.
+pub fn rejoin<D>(
+    step: &'static str,
+    path: &str,
+    device: D,
+    fronts: &Fronts,
+    xs: &mut StoreClient,
+) -> Result<(FrontendDriver<D>, Waited), Failure>
+where
+    D: FrontendDevice<RingTransport<Signal>>,
+    D::Error: Debug,
+{
+    let mut driver = FrontendDriver::attach(xs, path, device).map_err(detail(step))?;
+    driver.connect(xs).map_err(detail(step))?;
+    let took = fronts.wait(step, 15_000, fronts.store_port(), || {
+        pump(step, xs, &mut driver)?;
+        Ok(driver.machine().is_connected())
+    })?;
+    Ok((driver, took))
+}
+
 /// Takes a closed front off the store: its backend-state watch and its keys.
 ///
 /// After a restore xenstored has sometimes (in several runs) no longer had the backend-state watch

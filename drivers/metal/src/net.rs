@@ -15,7 +15,7 @@ use xenpv_control::xs::client::{RingTransport, Store};
 use xenpv_datapath::netif::{EventPorts, OwnedPacket, TxDone, TxOffload, TxRefused};
 use xenpv_datapath::platform::EventChannels;
 
-use crate::front::{detach, ms, pump, Fronts, Metal, Waited};
+use crate::front::{detach, ms, pump, rejoin, Fronts, Metal, Waited};
 use crate::say;
 use crate::steps::{at, detail, Failure};
 use crate::store::{Device, Signal, StoreClient};
@@ -334,13 +334,7 @@ impl Net {
             .left
             .take()
             .ok_or(at("net rejoin")("the device has not left its old driver"))?;
-        let mut driver =
-            FrontendDriver::attach(xs, &self.path, device).map_err(detail("net rejoin"))?;
-        driver.connect(xs).map_err(detail("net rejoin"))?;
-        let took = fronts.wait("net rejoin", 15_000, fronts.store_port(), || {
-            pump("net rejoin", xs, &mut driver)?;
-            Ok(driver.machine().is_connected())
-        })?;
+        let (driver, took) = rejoin("net rejoin", &self.path, device, fronts, xs)?;
         self.driver = driver;
         Ok(took)
     }
