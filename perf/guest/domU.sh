@@ -133,6 +133,17 @@ verify_disk() {
 	[ "$want" = "$got" ]
 }
 
+# stop_front NAME FRONTEND_DIR: SIGTERM to xenpv-NAME (/tmp/xenpv-NAME.pid); true when it exited
+# and left its device Closed (6).
+stop_front() {
+	pid=$(cat "/tmp/xenpv-$1.pid")
+	kill -TERM "$pid"
+	wait_for 15 sh -c "! kill -0 $pid"
+	cat "/tmp/xenpv-$1.log"
+	echo "frontend state=$(xenstore-read "$2/state")"
+	! kill -0 "$pid" 2>/dev/null && [ "$(xenstore-read "$2/state")" = 6 ]
+}
+
 blk_kernel() {
 	dev=/dev/$(blkdev_of $KERNEL_VBD) || return 1
 	echo "$dev: $(cat /sys/block/${dev#/dev/}/size) sectors"

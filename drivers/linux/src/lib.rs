@@ -5,7 +5,8 @@
 //!   channels from /dev/xen/evtchn ([`evtchn`]);
 //! - [`xenbus`]: the xenstore client over /dev/xen/xenbus;
 //! - the programs in `src/bin`: `xenpv-xs-check` (control-plane checks against the real
-//!   xenstored, [`xscheck`]), `xenpv-blk` (a vbd exposed as the kernel's nbd device, [`blk`]) and
+//!   xenstored, [`xscheck`]), `xenpv-blk` (a vbd exposed as a ublk device, [`blk`], [`ublk`] over
+//!   [`uring`], or as the kernel's nbd device where ublk_drv is missing) and
 //!   `xenpv-net` (a vif exposed as a TAP interface with virtio-net offloads, [`net`], [`vnet`]).
 //!
 //! The cores never wait; the homes here poll() the device files and call "process what is pending".
@@ -22,6 +23,8 @@ pub mod platform;
 pub mod signals;
 pub mod sys;
 pub mod tap;
+pub mod ublk;
+pub mod uring;
 pub mod vnet;
 pub mod xenbus;
 pub mod xscheck;

@@ -1,5 +1,6 @@
 //! The ioctl numbers and struct sizes of `xenpv_linux::sys` against Linux's own uapi headers
-//! (installed by linux-libc-dev: /usr/include/xen/{gntalloc,evtchn}.h, /usr/include/linux/nbd.h),
+//! (installed by linux-libc-dev: /usr/include/xen/{gntalloc,evtchn}.h, /usr/include/linux/nbd.h,
+//! if_tun.h, io_uring.h, ublk_cmd.h),
 //! compiled with the system C compiler.
 
 // The ioctl numbers are `c_ulong`, which is u64 only on 64-bit targets.
@@ -7,8 +8,8 @@
 
 use std::process::Command;
 
-use xenpv_linux::nbd;
 use xenpv_linux::sys::*;
+use xenpv_linux::{nbd, ublk, uring};
 
 fn c_values() -> Vec<(String, u64)> {
     let dir = std::env::temp_dir().join(format!("xenpv-linux-uapi-{}", std::process::id()));
@@ -27,6 +28,9 @@ typedef uint16_t domid_t;
 #include <linux/nbd.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
+#include <errno.h>
+#include <linux/io_uring.h>
+#include <linux/ublk_cmd.h>
 #define P(x) printf(#x " %llu\n", (unsigned long long)(x))
 int main(void) {
     P(IOCTL_GNTALLOC_ALLOC_GREF); P(IOCTL_GNTALLOC_DEALLOC_GREF); P(GNTALLOC_FLAG_WRITABLE);
@@ -39,6 +43,23 @@ int main(void) {
     P(IFF_MULTI_QUEUE); P(NBD_FLAG_CAN_MULTI_CONN); P(NBD_FLAG_SEND_TRIM);
     P(TUN_F_CSUM); P(TUN_F_TSO4); P(TUN_F_TSO6); P(sizeof(struct ifreq));
     P(offsetof(struct ifreq, ifr_flags));
+    P(sizeof(struct io_uring_params)); P(offsetof(struct io_uring_params, sq_off));
+    P(offsetof(struct io_uring_params, cq_off)); P(sizeof(struct io_uring_cqe));
+    P(sizeof(struct io_uring_sqe)); P(offsetof(struct io_uring_sqe, cmd_op));
+    P(offsetof(struct io_uring_sqe, addr)); P(offsetof(struct io_uring_sqe, len));
+    P(offsetof(struct io_uring_sqe, user_data)); P(offsetof(struct io_uring_sqe, cmd));
+    P(IORING_SETUP_SQE128); P(IORING_FEAT_SINGLE_MMAP); P(IORING_OFF_CQ_RING); P(IORING_OFF_SQES);
+    P(IORING_ENTER_GETEVENTS); P(IORING_OP_READ); P(IORING_OP_URING_CMD);
+    P(sizeof(struct ublksrv_ctrl_cmd)); P(sizeof(struct ublksrv_ctrl_dev_info));
+    P(sizeof(struct ublk_param_basic)); P(sizeof(struct ublk_param_discard));
+    P(offsetof(struct ublk_params, basic)); P(offsetof(struct ublk_params, discard));
+    P(sizeof(struct ublksrv_io_desc)); P(sizeof(struct ublksrv_io_cmd));
+    P(UBLK_CMD_ADD_DEV); P(UBLK_CMD_DEL_DEV); P(UBLK_CMD_START_DEV); P(UBLK_CMD_STOP_DEV);
+    P(UBLK_CMD_SET_PARAMS); P(UBLK_IO_FETCH_REQ); P(UBLK_IO_COMMIT_AND_FETCH_REQ);
+    P(UBLK_IO_RES_ABORT); P(UBLK_MAX_QUEUE_DEPTH); P(UBLK_IO_F_FUA);
+    P(UBLK_ATTR_READ_ONLY); P(UBLK_ATTR_VOLATILE_CACHE); P(UBLK_ATTR_FUA);
+    P(UBLK_PARAM_TYPE_BASIC); P(UBLK_PARAM_TYPE_DISCARD);
+    P(UBLK_IO_OP_READ); P(UBLK_IO_OP_WRITE); P(UBLK_IO_OP_FLUSH); P(UBLK_IO_OP_DISCARD);
     return 0;
 }
 "#,
@@ -120,6 +141,107 @@ fn numbers_and_sizes_match_the_c_headers() {
         ("TUN_F_TSO6", TUN_F_TSO6 as u64),
         ("sizeof(struct ifreq)", size_of::<IfreqFlags>() as u64),
         ("offsetof(struct ifreq, ifr_flags)", 16),
+        // io_uring.h: the layout `uring::Sqe::encode` writes is pinned by its unit test.
+        (
+            "sizeof(struct io_uring_params)",
+            size_of::<uring::Params>() as u64,
+        ),
+        ("offsetof(struct io_uring_params, sq_off)", 40),
+        ("offsetof(struct io_uring_params, cq_off)", 80),
+        (
+            "sizeof(struct io_uring_cqe)",
+            size_of::<uring::Cqe>() as u64,
+        ),
+        ("sizeof(struct io_uring_sqe)", uring::SQE_LEN as u64),
+        ("offsetof(struct io_uring_sqe, cmd_op)", 8),
+        ("offsetof(struct io_uring_sqe, addr)", 16),
+        ("offsetof(struct io_uring_sqe, len)", 24),
+        ("offsetof(struct io_uring_sqe, user_data)", 32),
+        (
+            "offsetof(struct io_uring_sqe, cmd)",
+            uring::SQE_CMD_OFFSET as u64,
+        ),
+        ("IORING_SETUP_SQE128", uring::IORING_SETUP_SQE128 as u64),
+        (
+            "IORING_FEAT_SINGLE_MMAP",
+            uring::IORING_FEAT_SINGLE_MMAP as u64,
+        ),
+        ("IORING_OFF_CQ_RING", uring::IORING_OFF_CQ_RING as u64),
+        ("IORING_OFF_SQES", uring::IORING_OFF_SQES as u64),
+        (
+            "IORING_ENTER_GETEVENTS",
+            uring::IORING_ENTER_GETEVENTS as u64,
+        ),
+        ("IORING_OP_READ", uring::IORING_OP_READ as u64),
+        ("IORING_OP_URING_CMD", uring::IORING_OP_URING_CMD as u64),
+        // ublk_cmd.h (the installed headers may predate the ioctl-encoded names, so the command
+        // numbers are checked as the encodings' low byte).
+        (
+            "sizeof(struct ublksrv_ctrl_cmd)",
+            size_of::<ublk::CtrlCmd>() as u64,
+        ),
+        (
+            "sizeof(struct ublksrv_ctrl_dev_info)",
+            size_of::<ublk::DevInfo>() as u64,
+        ),
+        (
+            "sizeof(struct ublk_param_basic)",
+            size_of::<ublk::ParamBasic>() as u64,
+        ),
+        (
+            "sizeof(struct ublk_param_discard)",
+            size_of::<ublk::ParamDiscard>() as u64,
+        ),
+        ("offsetof(struct ublk_params, basic)", 8),
+        ("offsetof(struct ublk_params, discard)", 40),
+        (
+            "sizeof(struct ublksrv_io_desc)",
+            size_of::<ublk::IoDesc>() as u64,
+        ),
+        (
+            "sizeof(struct ublksrv_io_cmd)",
+            size_of::<ublk::IoCmd>() as u64,
+        ),
+        ("UBLK_CMD_ADD_DEV", (ublk::UBLK_U_CMD_ADD_DEV & 0xff) as u64),
+        ("UBLK_CMD_DEL_DEV", (ublk::UBLK_U_CMD_DEL_DEV & 0xff) as u64),
+        (
+            "UBLK_CMD_START_DEV",
+            (ublk::UBLK_U_CMD_START_DEV & 0xff) as u64,
+        ),
+        (
+            "UBLK_CMD_STOP_DEV",
+            (ublk::UBLK_U_CMD_STOP_DEV & 0xff) as u64,
+        ),
+        (
+            "UBLK_CMD_SET_PARAMS",
+            (ublk::UBLK_U_CMD_SET_PARAMS & 0xff) as u64,
+        ),
+        (
+            "UBLK_IO_FETCH_REQ",
+            (ublk::UBLK_U_IO_FETCH_REQ & 0xff) as u64,
+        ),
+        (
+            "UBLK_IO_COMMIT_AND_FETCH_REQ",
+            (ublk::UBLK_U_IO_COMMIT_AND_FETCH_REQ & 0xff) as u64,
+        ),
+        ("UBLK_IO_RES_ABORT", ublk::UBLK_IO_RES_ABORT as i64 as u64),
+        ("UBLK_MAX_QUEUE_DEPTH", ublk::MAX_QUEUE_DEPTH as u64),
+        ("UBLK_IO_F_FUA", ublk::UBLK_IO_F_FUA as u64),
+        ("UBLK_ATTR_READ_ONLY", ublk::UBLK_ATTR_READ_ONLY as u64),
+        (
+            "UBLK_ATTR_VOLATILE_CACHE",
+            ublk::UBLK_ATTR_VOLATILE_CACHE as u64,
+        ),
+        ("UBLK_ATTR_FUA", ublk::UBLK_ATTR_FUA as u64),
+        ("UBLK_PARAM_TYPE_BASIC", ublk::UBLK_PARAM_TYPE_BASIC as u64),
+        (
+            "UBLK_PARAM_TYPE_DISCARD",
+            ublk::UBLK_PARAM_TYPE_DISCARD as u64,
+        ),
+        ("UBLK_IO_OP_READ", ublk::UBLK_IO_OP_READ as u64),
+        ("UBLK_IO_OP_WRITE", ublk::UBLK_IO_OP_WRITE as u64),
+        ("UBLK_IO_OP_FLUSH", ublk::UBLK_IO_OP_FLUSH as u64),
+        ("UBLK_IO_OP_DISCARD", ublk::UBLK_IO_OP_DISCARD as u64),
     ];
     let c = c_values();
     assert_eq!(c.len(), ours.len());

@@ -1,18 +1,27 @@
 # xenpv-blk (drivers/linux): the blkif core on vbd $OURS_VBD against the real blkback, served as the
-# kernel's nbd device /dev/nbd0 (see drivers/linux/src/blk.rs for why nbd and not ublk).
-BLK_DEV=/dev/nbd0
+# ublk device /dev/ublkb0 (ublk_drv), then once more as the nbd device /dev/nbd0, the fallback for
+# kernels without ublk (see drivers/linux/src/blk.rs for the choice).
+BLK_DEV=/dev/ublkb0
 
-nbd_connected() { [ "$(cat /sys/block/nbd0/size 2>/dev/null || echo 0)" -gt 0 ]; }
-
-blk_ours() {
-	modprobe nbd || return 1
-	/opt/xenpv/bin/xenpv-blk "$OURS_VBD" --nbd $BLK_DEV >/tmp/xenpv-blk.log 2>&1 &
+# blk_start DEV: starts xenpv-blk on DEV and waits until DEV has a size.
+blk_start() {
+	/opt/xenpv/bin/xenpv-blk "$OURS_VBD" --dev "$1" >/tmp/xenpv-blk.log 2>&1 &
 	echo $! >/tmp/xenpv-blk.pid
-	if ! wait_for 30 nbd_connected; then
+	if ! wait_for 30 dev_sized "$1"; then
 		cat /tmp/xenpv-blk.log
 		return 1
 	fi
 	cat /tmp/xenpv-blk.log
+}
+
+dev_sized() { [ "$(cat "/sys/block/${1#/dev/}/size" 2>/dev/null || echo 0)" -gt 0 ]; }
+
+# blk_stop DEV: SIGTERM leaves the vbd Closed (6) and DEV gone or disconnected.
+blk_stop() { stop_front blk "device/vbd/$OURS_VBD" && ! dev_sized "$1"; }
+
+blk_ours() {
+	modprobe ublk_drv || return 1
+	blk_start $BLK_DEV || return 1
 	be=$(xenstore-read "device/vbd/$OURS_VBD/backend")
 	for k in feature-persistent feature-max-indirect-segments max-ring-page-order feature-flush-cache \
 		multi-queue-max-queues; do
@@ -20,8 +29,8 @@ blk_ours() {
 	done
 	show_queue_keys "device/vbd/$OURS_VBD" feature-persistent ring-page-order protocol \
 		multi-queue-num-queues -- ring-ref0 event-channel
-	echo "nbd0 hardware queues: $(ls /sys/block/nbd0/mq | wc -l)"
-	echo "nbd0: $(cat /sys/block/nbd0/size) sectors"
+	echo "ublkb0 hardware queues: $(ls /sys/block/ublkb0/mq | wc -l)"
+	echo "ublkb0: $(cat /sys/block/ublkb0/size) sectors, max $(cat /sys/block/ublkb0/queue/max_sectors_kb) KiB per request"
 	verify_disk $BLK_DEV
 }
 
@@ -34,7 +43,7 @@ blk_ours_reconnect() {
 	dd if=/tmp/pattern of=$BLK_DEV bs=64k seek=512 oflag=direct conv=fsync 2>/tmp/dd.err &
 	dd_pid=$!
 	# Writes have reached the device before the backend is taken away.
-	wait_for 10 sh -c 'read -r _ w </sys/block/nbd0/inflight && [ "$w" -gt 0 ]' || return 1
+	wait_for 10 sh -c "read -r _ w </sys/block/${BLK_DEV#/dev/}/inflight && [ \"\$w\" -gt 0 ]" || return 1
 	backend_request down vbd "$OURS_VBD" || return 1
 	wait_for 10 grep -q "backend gone" /tmp/xenpv-blk.log || return 1
 	if ! kill -0 $dd_pid 2>/dev/null; then
@@ -64,21 +73,24 @@ blk_ours_reconnect() {
 	[ "$want" = "$got" ]
 }
 
-# SIGTERM leaves the vbd Closed (6) and the nbd device disconnected.
-blk_ours_closed() {
-	pid=$(cat /tmp/xenpv-blk.pid)
-	kill -TERM "$pid"
-	wait_for 15 sh -c "! kill -0 $pid"
-	cat /tmp/xenpv-blk.log
-	echo "frontend state=$(xenstore-read "device/vbd/$OURS_VBD/state")"
-	[ "$(xenstore-read "device/vbd/$OURS_VBD/state")" = 6 ] && ! nbd_connected
+# The nbd fallback on the same vbd, once ublk has let it go.
+blk_ours_nbd() {
+	modprobe nbd || return 1
+	blk_start /dev/nbd0 || return 1
+	echo "nbd0 hardware queues: $(ls /sys/block/nbd0/mq | wc -l)"
+	verify_disk /dev/nbd0
 }
 
 if step blk-ours blk_ours; then
 	[ "$MODE" = bench ] && step bench-blk-ours bench_blk xenpv $BLK_DEV
 	step blk-ours-reconnect blk_ours_reconnect
-	step blk-ours-closed blk_ours_closed
+	step blk-ours-closed blk_stop $BLK_DEV
 else
-	skip blk-ours-reconnect blk-ours
-	skip blk-ours-closed blk-ours
+	for s in blk-ours-reconnect blk-ours-closed; do skip $s blk-ours; done
+fi
+if step blk-ours-nbd blk_ours_nbd; then
+	[ "$MODE" = bench ] && step bench-blk-ours-nbd bench_blk xenpv-nbd /dev/nbd0
+	step blk-ours-nbd-closed blk_stop /dev/nbd0
+else
+	skip blk-ours-nbd-closed blk-ours-nbd
 fi

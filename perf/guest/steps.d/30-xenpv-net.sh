@@ -42,20 +42,10 @@ net_ours_reconnect() {
 	ping -c 3 -W 5 -I "$OURS_IP" "$OURS_PEER"
 }
 
-# SIGTERM leaves the vif Closed (6).
-net_ours_closed() {
-	pid=$(cat /tmp/xenpv-net.pid)
-	kill -TERM "$pid"
-	wait_for 15 sh -c "! kill -0 $pid"
-	cat /tmp/xenpv-net.log
-	echo "frontend state=$(xenstore-read "device/vif/$OURS_VIF/state")"
-	[ "$(xenstore-read "device/vif/$OURS_VIF/state")" = 6 ]
-}
-
 if step net-ours net_ours; then
 	[ "$MODE" = bench ] && step bench-net-ours bench_net xenpv "$OURS_IP" "$OURS_PEER"
 	step net-ours-reconnect net_ours_reconnect
-	step net-ours-closed net_ours_closed
+	step net-ours-closed stop_front net "device/vif/$OURS_VIF"
 else
 	skip net-ours-reconnect net-ours
 	skip net-ours-closed net-ours

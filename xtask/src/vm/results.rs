@@ -153,8 +153,9 @@ pub fn rows_of(test: &str, report: &Value) -> Result<Vec<(Row, f64)>, ResultErro
     })
 }
 
-/// Fronts in column order: the kernel's is the baseline others are compared with.
-const FRONT_ORDER: &[&str] = &["kernel", "xenpv"];
+/// Fronts in column order: the kernel's is the baseline others are compared with; `xenpv-nbd` is
+/// xenpv-blk's nbd fallback, measured beside its ublk device.
+const FRONT_ORDER: &[&str] = &["kernel", "xenpv", "xenpv-nbd"];
 /// The baseline front and ours, as the domU names their blobs.
 pub const KERNEL: &str = "kernel";
 pub const OURS: &str = "xenpv";

@@ -80,6 +80,8 @@ const SMOKE_STEPS: &[(&str, &str)] = &[
     ("domU", "blk-ours"),
     ("domU", "blk-ours-reconnect"),
     ("domU", "blk-ours-closed"),
+    ("domU", "blk-ours-nbd"),
+    ("domU", "blk-ours-nbd-closed"),
     ("domU", "net-ours"),
     ("domU", "net-ours-reconnect"),
     ("domU", "net-ours-closed"),
@@ -90,6 +92,7 @@ const BENCH_STEPS: &[(&str, &str)] = &[
     ("domU", "bench-blk-kernel"),
     ("domU", "bench-net-ours"),
     ("domU", "bench-blk-ours"),
+    ("domU", "bench-blk-ours-nbd"),
 ];
 
 pub struct Report {
