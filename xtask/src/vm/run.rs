@@ -350,7 +350,9 @@ pub fn bench(layout: &Layout, images: &Images) -> Result<(), String> {
          Xen 4.17 under QEMU TCG (2 emulated CPUs on a 2-core host), PV dom0 and domU with Debian's \
          Linux 6.12, back ends on brd ram disks and a dom0 bridge. Absolute numbers measure the \
          emulator more than the drivers, and move a lot with other load on the host: compare the \
-         columns of one run only.\n\n{caption}\n\n{headline}\n\n{}\n![ours vs the kernel's](bench.svg)\n",
+         columns of one run only. Columns: `kernel` is xen-netfront / xen-blkfront, `xenpv` is \
+         xenpv-net and xenpv-blk as a ublk device, `xenpv-nbd` is xenpv-blk on the same vbd as an \
+         nbd device (its fallback where the kernel has no ublk_drv).\n\n{caption}\n\n{headline}\n\n{}\n![ours vs the kernel's](bench.svg)\n",
         table.markdown()
     );
     let mut json = table.json();
