@@ -78,15 +78,25 @@ pub enum Exposure {
 }
 
 impl Exposure {
-    /// Whether this kernel has ublk_drv loaded.
+    /// Whether ublk can be used here: ublk_drv is loaded (/dev/ublk-control opens) and io_uring
+    /// is allowed. Says why not, for `--dev auto`'s fallback.
     pub fn ublk_available() -> bool {
-        std::path::Path::new(Control::PATH).exists()
+        match Control::open() {
+            Ok(_) => true,
+            Err(e) => {
+                eprintln!(
+                    "xenpv-blk: no ublk ({}: {e}; `modprobe ublk_drv` adds it): using nbd",
+                    Control::PATH
+                );
+                false
+            }
+        }
     }
 
-    /// `auto` (ublk if `ublk_available`, else /dev/nbd0), `/dev/ublkbN` or `/dev/nbdN`.
-    pub fn parse(dev: &str, ublk_available: bool) -> Result<Self, Usage> {
+    /// `auto` (ublk if `ublk_available()` says so, else /dev/nbd0), `/dev/ublkbN` or `/dev/nbdN`.
+    pub fn parse(dev: &str, ublk_available: impl FnOnce() -> bool) -> Result<Self, Usage> {
         if dev == "auto" {
-            return Ok(match ublk_available {
+            return Ok(match ublk_available() {
                 true => Exposure::Ublk(None),
                 false => Exposure::Nbd("/dev/nbd0".into()),
             });
@@ -113,6 +123,8 @@ pub struct Lane<B> {
     handle: QueueHandle<B>,
     /// Requests the queue had no room for yet, oldest first.
     backlog: VecDeque<BlockRequest<B>>,
+    /// Backlog requests failed at close, to be answered with the queue's own completions.
+    failed: Vec<Completion<B>>,
 }
 
 impl<B> Lane<B> {
@@ -126,7 +138,20 @@ impl<B> Lane<B> {
     }
 
     fn completions(&mut self) -> Vec<Completion<B>> {
-        std::iter::from_fn(|| self.handle.completion()).collect()
+        let mut done = std::mem::take(&mut self.failed);
+        done.extend(std::iter::from_fn(|| self.handle.completion()));
+        done
+    }
+
+    /// Fails every request of the backlog: the device is closing and the block device must get an
+    /// answer for each.
+    fn fail_backlog(&mut self) {
+        self.failed
+            .extend(self.backlog.drain(..).map(|r| Completion {
+                tag: r.tag,
+                buf: r.buf,
+                result: Err(IoError::Disconnected),
+            }));
     }
 }
 
@@ -321,9 +346,17 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Home<B> {
         Ok(())
     }
 
-    /// Closes the device towards the backend (frontend Closed) and fails every request left, so
-    /// that the block device gets an answer for each.
+    /// Closes the device towards the backend (frontend Closed) and fails every request left; the
+    /// next drain answers them, so that the block device gets an answer for each.
     fn close(&mut self) -> Result<(), BlkError> {
+        for (i, q) in self.driver.device_mut().queues_mut().iter().enumerate() {
+            let s = q.stats();
+            eprintln!(
+                "xenpv-blk: queue {i}: {} requests completed in {} ring requests ({} indirect, {} \
+                 replayed)",
+                s.completed, s.ring_requests, s.indirect_requests, s.replayed
+            );
+        }
         self.link.stop();
         let closed = self.driver.close(&mut self.xs).map_err(BlkError::Driver);
         let waited = self.until(Duration::from_secs(10), "the backend to close", |h| {
@@ -332,9 +365,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Home<B> {
         for q in self.driver.device_mut().queues_mut() {
             q.fail_all(IoError::Disconnected);
         }
-        for lane in &mut self.lanes {
-            lane.backlog.clear();
-        }
+        self.lanes.iter_mut().for_each(Lane::fail_backlog);
         eprintln!(
             "xenpv-blk: frontend state {:?}",
             self.driver.machine().state()
@@ -442,6 +473,7 @@ fn connect<B: AsRef<[u8]> + AsMut<[u8]>>(
         .map(|handle| Lane {
             handle,
             backlog: VecDeque::new(),
+            failed: Vec::new(),
         })
         .collect();
     eprintln!(
@@ -470,22 +502,69 @@ mod tests {
     }
 
     #[test]
-    fn the_device_path_picks_the_exposure() {
-        assert_eq!(Exposure::parse("auto", true), Ok(Exposure::Ublk(None)));
+    fn closing_answers_the_backlog_and_the_queue_alike_and_only_once() {
+        use xenpv_datapath::blkif::BlkQueue;
+        use xenpv_sim::guest::SimPlatform;
+        use xenpv_sim::host::{Host, HostConfig};
+
+        let host = Host::new(HostConfig::default());
+        let guest = Arc::new(SimPlatform::new(host, 1));
+        let disk = Arc::new(Disk::new(1024, 512, 512, false).unwrap());
+        let (mut queue, handle) =
+            BlkQueue::<_, Vec<u8>>::new(guest, disk, 0x300, QueueConfig::default()).unwrap();
+        let mut lane = Lane {
+            handle,
+            backlog: VecDeque::new(),
+            failed: Vec::new(),
+        };
+        // One request the queue took, two it had no room for.
+        lane.handle
+            .submit(BlockRequest::read(9, 2, vec![0; 512]))
+            .unwrap();
+        lane.backlog
+            .push_back(BlockRequest::read(7, 0, vec![0; 512]));
+        lane.backlog
+            .push_back(BlockRequest::write(8, 1, vec![5; 512]));
+        queue.fail_all(IoError::Disconnected);
+        lane.fail_backlog();
+        assert!(lane.backlog.is_empty());
+        let mut done: Vec<_> = lane
+            .completions()
+            .into_iter()
+            .map(|c| (c.tag, c.result, c.buf))
+            .collect();
+        done.sort_by_key(|d| d.0);
         assert_eq!(
-            Exposure::parse("auto", false),
+            done,
+            vec![
+                (7, Err(IoError::Disconnected), vec![0; 512]),
+                (8, Err(IoError::Disconnected), vec![5; 512]),
+                (9, Err(IoError::Disconnected), vec![0; 512]),
+            ]
+        );
+        assert!(lane.completions().is_empty(), "each is answered once");
+    }
+
+    #[test]
+    fn the_device_path_picks_the_exposure() {
+        let yes = || true;
+        let no = || false;
+        assert_eq!(Exposure::parse("auto", yes), Ok(Exposure::Ublk(None)));
+        assert_eq!(
+            Exposure::parse("auto", no),
             Ok(Exposure::Nbd("/dev/nbd0".into()))
         );
+        let unasked = || -> bool { panic!("only auto asks") };
         assert_eq!(
-            Exposure::parse("/dev/ublkb3", false),
+            Exposure::parse("/dev/ublkb3", unasked),
             Ok(Exposure::Ublk(Some(3)))
         );
         assert_eq!(
-            Exposure::parse("/dev/nbd2", true),
+            Exposure::parse("/dev/nbd2", unasked),
             Ok(Exposure::Nbd("/dev/nbd2".into()))
         );
         for bad in ["/dev/sda", "/dev/ublkbx", "/dev/nbd", "nbd0", ""] {
-            assert!(Exposure::parse(bad, true).is_err(), "{bad}");
+            assert!(Exposure::parse(bad, yes).is_err(), "{bad}");
         }
     }
 }

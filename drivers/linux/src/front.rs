@@ -15,19 +15,21 @@ pub struct DeviceArgs {
     pub id: u16,
     /// The local device to expose it as.
     pub dev: String,
-    /// `--queues N`: at most this many queues (the backend and the vCPUs may allow fewer).
+    /// `--queues N`: at most this many queues (the backend may allow fewer).
     pub max_queues: Option<u16>,
 }
 
 /// Queues asked for when `--queues` is not given: what Linux's blkfront allows by default
-/// (`max_queues` = 4); more queues than vCPUs only add rings to poll.
+/// (`max_queues` = 4), at most one per vCPU (more queues than vCPUs only add rings to poll).
 pub const DEFAULT_MAX_QUEUES: u16 = 4;
 
-/// How many queues to ask the backend for: the flag (or [`DEFAULT_MAX_QUEUES`]), at most one per
-/// vCPU, at least one. The backend's `multi-queue-max-queues` caps it again at negotiation.
+/// How many queues to ask the backend for: `--queues` as given, or else [`DEFAULT_MAX_QUEUES`]
+/// capped at one per vCPU; at least one. An explicit count is honoured beyond the vCPUs (the
+/// queues then share them; it is how the testbed's one-vCPU guest runs several rings). The
+/// backend's `multi-queue-max-queues` caps it again at negotiation.
 pub fn queue_wish(flag: Option<u16>, cpus: usize) -> u16 {
     let cpus = u16::try_from(cpus).unwrap_or(u16::MAX);
-    flag.unwrap_or(DEFAULT_MAX_QUEUES).min(cpus).max(1)
+    flag.unwrap_or(DEFAULT_MAX_QUEUES.min(cpus)).max(1)
 }
 
 /// The vCPUs this process may run on.
@@ -163,14 +165,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn queues_follow_the_flag_and_the_vcpus() {
+    fn queues_follow_the_flag_or_else_the_vcpus() {
         assert_eq!(queue_wish(None, 1), 1);
         assert_eq!(queue_wish(None, 2), 2);
         assert_eq!(queue_wish(None, 64), DEFAULT_MAX_QUEUES);
         assert_eq!(queue_wish(Some(8), 64), 8);
         assert_eq!(queue_wish(Some(1), 64), 1);
-        assert_eq!(queue_wish(Some(3), 2), 2);
-        assert_eq!(queue_wish(Some(3), 0), 1, "never below one queue");
+        assert_eq!(queue_wish(Some(3), 2), 3, "asked for: beyond the vCPUs");
+        assert_eq!(queue_wish(None, 0), 1, "never below one queue");
         assert_eq!(queue_wish(Some(u16::MAX), 1 << 20), u16::MAX);
     }
 

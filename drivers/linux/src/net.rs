@@ -253,6 +253,25 @@ impl Home {
         write_error.map_or(Ok(()), |e| Err(NetError::Os("TAP write", e)))
     }
 
+    /// One line per queue with what it moved since the last connect.
+    fn log_queue_stats(&mut self) {
+        let Some(front) = self.driver.device_mut().netfront() else {
+            return;
+        };
+        for q in front.queues_mut() {
+            let s = q.stats();
+            eprintln!(
+                "xenpv-net: queue {}: tx {} packets ({} gso), rx {} packets ({} gso) since the \
+                 last connect",
+                q.index(),
+                s.tx_packets,
+                s.tx_gso,
+                s.rx_packets,
+                s.rx_gso
+            );
+        }
+    }
+
     /// Moves frames from every TAP queue to its netif queue until the TAP queue is empty or the
     /// ring is full, then pushes what was queued.
     fn transmit(&mut self) -> Result<(), NetError> {
@@ -382,6 +401,7 @@ pub fn run(args: &DeviceArgs) -> Result<(), NetError> {
         home.driver.device().negotiated().map(|n| n.config)
     );
     let served = serve(&mut home, &signal);
+    home.log_queue_stats();
     home.link.stop();
     let closed = home.driver.close(&mut home.xs).map_err(NetError::Driver);
     let waited = home.until(Duration::from_secs(10), "the backend to close", |h| {

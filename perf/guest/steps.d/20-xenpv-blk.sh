@@ -39,8 +39,9 @@ blk_ours() {
 # old backend never answered, and the write lands whole.
 blk_ours_reconnect() {
 	dd if=/dev/urandom of=/tmp/pattern bs=1M count=16 2>/dev/null || return 1
-	# At 32 MiB into the disk, away from verify_disk's region.
-	dd if=/tmp/pattern of=$BLK_DEV bs=64k seek=512 oflag=direct conv=fsync 2>/tmp/dd.err &
+	# At 32 MiB into the disk, away from verify_disk's region; 4 KiB at a time, so that the write
+	# lasts long enough (seconds) to be caught in flight.
+	dd if=/tmp/pattern of=$BLK_DEV bs=4k seek=8192 oflag=direct conv=fsync 2>/tmp/dd.err &
 	dd_pid=$!
 	# Writes have reached the device before the backend is taken away.
 	wait_for 10 sh -c "read -r _ w </sys/block/${BLK_DEV#/dev/}/inflight && [ \"\$w\" -gt 0 ]" || return 1
@@ -73,6 +74,26 @@ blk_ours_reconnect() {
 	[ "$want" = "$got" ]
 }
 
+# SIGTERM while the backend is away with a write in flight: the front does not wait for a backend
+# that may never come back; the write fails, the device goes, the vbd is left Closed.
+blk_ours_stop_away() {
+	blk_start $BLK_DEV || return 1
+	dd if=/dev/zero of=$BLK_DEV bs=4k count=4096 oflag=direct 2>/tmp/dd.err &
+	dd_pid=$!
+	wait_for 10 sh -c "read -r _ w </sys/block/${BLK_DEV#/dev/}/inflight && [ \"\$w\" -gt 0 ]" || return 1
+	backend_request down vbd "$OURS_VBD" || return 1
+	wait_for 10 grep -q "backend gone" /tmp/xenpv-blk.log || return 1
+	blk_stop $BLK_DEV
+	_rc=$?
+	backend_request up vbd "$OURS_VBD" || return 1
+	if wait $dd_pid; then
+		echo "the write succeeded without a backend"
+		return 1
+	fi
+	tail -n 1 /tmp/dd.err
+	return $_rc
+}
+
 # The nbd fallback on the same vbd, once ublk has let it go.
 blk_ours_nbd() {
 	modprobe nbd || return 1
@@ -85,8 +106,9 @@ if step blk-ours blk_ours; then
 	[ "$MODE" = bench ] && step bench-blk-ours bench_blk xenpv $BLK_DEV
 	step blk-ours-reconnect blk_ours_reconnect
 	step blk-ours-closed blk_stop $BLK_DEV
+	step blk-ours-stop-away blk_ours_stop_away
 else
-	for s in blk-ours-reconnect blk-ours-closed; do skip $s blk-ours; done
+	for s in blk-ours-reconnect blk-ours-closed blk-ours-stop-away; do skip $s blk-ours; done
 fi
 if step blk-ours-nbd blk_ours_nbd; then
 	[ "$MODE" = bench ] && step bench-blk-ours-nbd bench_blk xenpv-nbd /dev/nbd0

@@ -1,10 +1,13 @@
 # xenpv-net (drivers/linux): the netif core on vif $OURS_VIF against the real netback, exposed as
 # the TAP interface xenpv0 with the vif's MAC and $OURS_IP (dom0 is $OURS_PEER on that subnet).
+# Two queues (dom0's netback offers two): the domU has one vCPU, so they share it, but each has its
+# own rings, event channels and TAP queue, and flows spread over them both ways.
 NET_DEV=xenpv0
+NET_QUEUES=2
 
 net_ours() {
 	modprobe tun || return 1
-	/opt/xenpv/bin/xenpv-net "$OURS_VIF" --tap $NET_DEV >/tmp/xenpv-net.log 2>&1 &
+	/opt/xenpv/bin/xenpv-net "$OURS_VIF" --tap $NET_DEV --queues $NET_QUEUES >/tmp/xenpv-net.log 2>&1 &
 	echo $! >/tmp/xenpv-net.pid
 	if ! wait_for 30 grep -q connected /tmp/xenpv-net.log; then
 		cat /tmp/xenpv-net.log
@@ -22,7 +25,22 @@ net_ours() {
 	ping -c 3 -W 5 -I "$OURS_IP" "$OURS_PEER"
 	_rc=$?
 	cat /tmp/xenpv-net.log
-	return $_rc
+	[ "$(xenstore-read "device/vif/$OURS_VIF/multi-queue-num-queues")" = $NET_QUEUES ] &&
+		[ "$(ls -d /sys/class/net/$NET_DEV/queues/tx-* | wc -l)" = $NET_QUEUES ] && return $_rc
+}
+
+# Sixteen TCP flows both ways: the TAP spreads them over its queues by flow hash, netback over its
+# own; one flow leaving a queue idle has a chance of 2^-15.
+net_ours_flows() {
+	iperf3 -c "$OURS_PEER" -B "$OURS_IP" -P 16 -t 2 | tail -n 3 &&
+		iperf3 -c "$OURS_PEER" -B "$OURS_IP" -P 16 -t 2 -R | tail -n 3
+}
+
+# Every queue moved packets both ways since the last connect (the counts the front logs on exit).
+net_ours_queues_used() {
+	grep "queue .*since the last connect" /tmp/xenpv-net.log
+	[ "$(grep -c "queue .*since the last connect" /tmp/xenpv-net.log)" = $NET_QUEUES ] &&
+		! grep -E "queue .*: (tx 0 |.*rx 0 )" /tmp/xenpv-net.log
 }
 
 # The backend goes away and comes back (dom0's backend-agent.sh: a toolstack detach and attach): the
@@ -45,8 +63,9 @@ net_ours_reconnect() {
 if step net-ours net_ours; then
 	[ "$MODE" = bench ] && step bench-net-ours bench_net xenpv "$OURS_IP" "$OURS_PEER"
 	step net-ours-reconnect net_ours_reconnect
+	step net-ours-flows net_ours_flows
 	step net-ours-closed stop_front net "device/vif/$OURS_VIF"
+	step net-ours-queues-used net_ours_queues_used
 else
-	skip net-ours-reconnect net-ours
-	skip net-ours-closed net-ours
+	for s in net-ours-reconnect net-ours-flows net-ours-closed net-ours-queues-used; do skip $s net-ours; done
 fi

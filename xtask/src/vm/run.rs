@@ -80,11 +80,14 @@ const SMOKE_STEPS: &[(&str, &str)] = &[
     ("domU", "blk-ours"),
     ("domU", "blk-ours-reconnect"),
     ("domU", "blk-ours-closed"),
+    ("domU", "blk-ours-stop-away"),
     ("domU", "blk-ours-nbd"),
     ("domU", "blk-ours-nbd-closed"),
     ("domU", "net-ours"),
     ("domU", "net-ours-reconnect"),
+    ("domU", "net-ours-flows"),
     ("domU", "net-ours-closed"),
+    ("domU", "net-ours-queues-used"),
 ];
 
 const BENCH_STEPS: &[(&str, &str)] = &[

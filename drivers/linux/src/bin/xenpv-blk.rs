@@ -13,7 +13,7 @@ const USAGE: &str = "usage: xenpv-blk <vbd-id> [--dev auto|/dev/ublkbN|/dev/nbdN
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let parsed = DeviceArgs::parse(&args, "--vbd", "--dev", "auto").and_then(|a| {
-        let exposure = Exposure::parse(&a.dev, Exposure::ublk_available())?;
+        let exposure = Exposure::parse(&a.dev, Exposure::ublk_available)?;
         Ok((a, exposure))
     });
     let (args, exposure) = match parsed {

@@ -11,7 +11,7 @@ use xenpv_control::vbd::Negotiated;
 use xenpv_datapath::blkif::{BlockRequest, Completion, Disk};
 use zerocopy::IntoBytes;
 
-use super::{connect, nbd_errno, os, BlkError, Export, Flow, Lane};
+use super::{connect, nbd_errno, os, BlkError, Export, Flow, Home, Lane};
 use crate::platform::LinuxPlatform;
 use crate::signals::ShutdownSignal;
 use crate::ublk::{
@@ -305,6 +305,10 @@ fn create(
     }
 }
 
+/// How long a stopping device waits for its outstanding requests to be answered by the backend;
+/// after that (or at once if the backend is away) they are failed, so that STOP_DEV returns.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// Serves the vbd as /dev/ublkbN until SIGTERM, then removes the device and leaves the vbd Closed.
 pub(super) fn run(
     platform: Arc<LinuxPlatform>,
@@ -319,35 +323,60 @@ pub(super) fn run(
     let mut ctrl = Control::open().map_err(os("/dev/ublk-control"))?;
     let lanes = home.lanes.len() as u16;
     let (id, mut export) = create(&mut ctrl, want_id, lanes, &params(&disk, negotiated))?;
-    let pid = std::process::id() as i32;
-    let starter = in_background(move |c| c.start(id, pid));
-    // The kernel reads the partition table through us before START_DEV returns.
-    let t0 = Instant::now();
-    while !starter.is_finished() {
-        home.turn(&mut export, None, 50)?;
-    }
-    let started = starter.join().expect("the START_DEV thread panicked");
-    let served = started.and_then(|()| {
-        eprintln!(
-            "xenpv-blk: serving {frontend} as /dev/ublkb{id} with {lanes} queues of {DEPTH} \
-             tags (started in {:.2}s)",
-            t0.elapsed().as_secs_f64()
-        );
-        super::serve(&mut home, &mut export, signal)
-    });
-    // STOP_DEV waits for what the kernel still has in flight (and its final flush), so the backend
-    // stays until it returns.
-    let stopper = in_background(move |c| c.stop(id));
-    while !stopper.is_finished() {
-        home.turn(&mut export, None, 50)?;
-    }
-    let stopped = stopper.join().expect("the STOP_DEV thread panicked");
-    let closed = home.close();
+    let served = start_and_serve(&mut home, &mut export, id, signal);
+    let (stopped, closed) = stop(&mut home, &mut export, id);
     // The kernel waits for /dev/ublkcN to be closed before it deletes the device.
     drop(export);
     let deleted = ctrl.delete(id).map_err(BlkError::Ublk);
     eprintln!("xenpv-blk: /dev/ublkb{id} removed");
     served.and(stopped).and(closed).and(deleted)
+}
+
+fn start_and_serve(
+    home: &mut Home<TagBuf>,
+    export: &mut UblkExport,
+    id: u32,
+    signal: &ShutdownSignal,
+) -> Result<(), BlkError> {
+    let pid = std::process::id() as i32;
+    let starter = in_background(move |c| c.start(id, pid));
+    // The kernel reads the partition table through us before START_DEV returns.
+    let t0 = Instant::now();
+    while !starter.is_finished() {
+        home.turn(export, None, 50)?;
+    }
+    starter.join().expect("the START_DEV thread panicked")?;
+    eprintln!(
+        "xenpv-blk: serving as /dev/ublkb{id} with {} queues of {DEPTH} tags (started in {:.2}s)",
+        home.lanes.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    super::serve(home, export, signal)
+}
+
+/// STOP_DEV, served while it waits for what the kernel still has in flight (and its final
+/// flush); then the vbd is closed. A backend that is away, or does not answer within
+/// [`STOP_GRACE`], gets the vbd closed early and the requests failed, so that stopping ends.
+fn stop(
+    home: &mut Home<TagBuf>,
+    export: &mut UblkExport,
+    id: u32,
+) -> (Result<(), BlkError>, Result<(), BlkError>) {
+    let stopper = in_background(move |c| c.stop(id));
+    let deadline = Instant::now() + STOP_GRACE;
+    let mut closed = None;
+    while !stopper.is_finished() {
+        if closed.is_none() && (Instant::now() > deadline || !home.driver.machine().is_connected())
+        {
+            eprintln!("xenpv-blk: the backend does not answer: failing what is left");
+            closed = Some(home.close());
+        }
+        if let Err(e) = home.turn(export, None, 50) {
+            eprintln!("xenpv-blk: while stopping: {e}");
+        }
+    }
+    let stopped = stopper.join().expect("the STOP_DEV thread panicked");
+    (stopped, closed.unwrap_or_else(|| home.close()))
 }
 
 #[cfg(test)]
