@@ -26,15 +26,32 @@ mod sh;
 use layout::Layout;
 use run::Mode;
 
-const USAGE: &str = "usage: cargo xtask vm <setup | boot [smoke|bench] | smoke | bench | metal>
+const USAGE: &str = "usage: cargo xtask vm <setup | boot [smoke|bench] | smoke | bench | metal> [--vcpus N]
   setup   install QEMU and host tools (Debian 12, as root), fetch the kernel and Xen packages, build images
   boot    build what changed, boot Xen + dom0 + domU once and print the guest's step markers
   smoke   boot and check every functional step, the kernel's fronts' and ours (exit 1 naming the failed)
   bench   boot, run iperf3 and fio through the fronts, write perf/results/bench.{md,json,svg}
           and print `vm ratio net-tx=A net-rx=B blk-rand=C blk-seq=D` (ours / kernel)
-  metal   boot the bare-metal PV kernel (drivers/metal) as the domU and print its metal: lines";
+  metal   boot the bare-metal PV kernel (drivers/metal) as the domU and print its metal: lines
+  --vcpus N   the test domU's vCPUs (default 1: TCG runs a 2-vCPU domU 2-10x slower)";
+
+/// `--vcpus N` taken out of `args`: the test domU's vCPUs, 1 when not given.
+fn take_vcpus(args: &mut Vec<String>) -> Result<u32, String> {
+    let Some(i) = args.iter().position(|a| a == "--vcpus") else {
+        return Ok(1);
+    };
+    let n = args
+        .get(i + 1)
+        .and_then(|n| n.parse().ok())
+        .filter(|n| (1..=8).contains(n))
+        .ok_or_else(|| format!("--vcpus needs a count from 1 to 8\n{USAGE}"))?;
+    args.drain(i..i + 2);
+    Ok(n)
+}
 
 pub fn run(args: &[String]) -> Result<(), String> {
+    let mut args = args.to_vec();
+    let vcpus = take_vcpus(&mut args)?;
     let layout = Layout::from_repo();
     let _exclusive = exclusive(&layout)?;
     match args.first().map(String::as_str) {
@@ -46,10 +63,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 Some(other) => return Err(format!("unknown boot mode {other:?}\n{USAGE}")),
             };
             let images = prepare(&layout)?;
-            run::boot(&layout, &images, mode).map(|r| run::print_steps(&r))
+            run::boot(&layout, &images, mode, vcpus).map(|r| run::print_steps(&r))
         }
-        Some("smoke") => run::smoke(&layout, &prepare(&layout)?),
-        Some("bench") => run::bench(&layout, &prepare(&layout)?),
+        Some("smoke") => run::smoke(&layout, &prepare(&layout)?, vcpus),
+        Some("bench") => run::bench(&layout, &prepare(&layout)?, vcpus),
         Some("metal") => metal::run(&layout, &prepare(&layout)?),
         _ => Err(USAGE.into()),
     }
@@ -99,4 +116,33 @@ fn prepare(layout: &Layout) -> Result<image::Images, String> {
     let debs = packages::fetched_debs(layout)?;
     let boot = kernel::prepare(layout, &debs)?;
     image::build(layout, &boot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn vcpus_default_to_one_and_leave_the_other_arguments() {
+        let mut a = strings(&["boot", "bench"]);
+        assert_eq!(take_vcpus(&mut a), Ok(1));
+        assert_eq!(a, strings(&["boot", "bench"]));
+        let mut a = strings(&["smoke", "--vcpus", "2"]);
+        assert_eq!(take_vcpus(&mut a), Ok(2));
+        assert_eq!(a, strings(&["smoke"]));
+        let mut a = strings(&["--vcpus", "4", "boot", "smoke"]);
+        assert_eq!(take_vcpus(&mut a), Ok(4));
+        assert_eq!(a, strings(&["boot", "smoke"]));
+        for bad in [
+            &["smoke", "--vcpus"][..],
+            &["smoke", "--vcpus", "0"],
+            &["smoke", "--vcpus", "x"],
+        ] {
+            assert!(take_vcpus(&mut strings(bad)).is_err(), "{bad:?}");
+        }
+    }
 }

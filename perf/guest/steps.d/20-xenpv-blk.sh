@@ -1,13 +1,17 @@
 # xenpv-blk (drivers/linux): the blkif core on vbd $OURS_VBD against the real blkback, served as the
 # ublk device /dev/ublkb0 (ublk_drv), then once more as the nbd device /dev/nbd0, the fallback for
-# kernels without ublk (see drivers/linux/src/blk.rs for the choice).
+# kernels without ublk (see drivers/linux/src/blk.rs for the choice). xenpv-blk asks for a queue per
+# vCPU (dom0's blkback offers two): one in smoke and bench, two with `--vcpus 2`, where blk-mq feeds
+# each ublk queue, and so each blkif ring, from its own vCPU.
 BLK_DEV=/dev/ublkb0
 
-# blk_start DEV: starts xenpv-blk on DEV and waits until DEV has a size.
+# blk_start DEV [ARGS...]: starts xenpv-blk on DEV and waits until DEV has a size.
 blk_start() {
-	/opt/xenpv/bin/xenpv-blk "$OURS_VBD" --dev "$1" >/tmp/xenpv-blk.log 2>&1 &
+	_dev=$1
+	shift
+	/opt/xenpv/bin/xenpv-blk "$OURS_VBD" --dev "$_dev" "$@" >/tmp/xenpv-blk.log 2>&1 &
 	echo $! >/tmp/xenpv-blk.pid
-	if ! wait_for 30 dev_sized "$1"; then
+	if ! wait_for 30 dev_sized "$_dev"; then
 		cat /tmp/xenpv-blk.log
 		return 1
 	fi
@@ -31,7 +35,21 @@ blk_ours() {
 		multi-queue-num-queues -- ring-ref0 event-channel
 	echo "ublkb0 hardware queues: $(ls /sys/block/ublkb0/mq | wc -l)"
 	echo "ublkb0: $(cat /sys/block/ublkb0/size) sectors, max $(cat /sys/block/ublkb0/queue/max_sectors_kb) KiB per request"
-	verify_disk $BLK_DEV
+	verify_disk $BLK_DEV || return 1
+	# A writer on each further vCPU, so that every hardware queue carries requests.
+	_cpu=1
+	while [ $_cpu -lt "$(nproc)" ]; do
+		taskset -c $_cpu dd if=/dev/zero of=$BLK_DEV bs=4k seek=$((16384 + _cpu * 1024)) count=256 \
+			oflag=direct 2>&1 | tail -n 1 || return 1
+		_cpu=$((_cpu + 1))
+	done
+}
+
+# A ring per vCPU, and every ring carried requests (the counts the front logs on exit).
+blk_ours_queues_used() {
+	grep "queue .*requests completed" /tmp/xenpv-blk.log
+	[ "$(grep -c "queue .*requests completed" /tmp/xenpv-blk.log)" = "$(nproc)" ] &&
+		! grep -q "queue .*: 0 requests completed" /tmp/xenpv-blk.log
 }
 
 # The backend goes away while a write is in flight and comes back (dom0's backend-agent.sh does what
@@ -106,9 +124,12 @@ if step blk-ours blk_ours; then
 	[ "$MODE" = bench ] && step bench-blk-ours bench_blk xenpv $BLK_DEV
 	step blk-ours-reconnect blk_ours_reconnect
 	step blk-ours-closed blk_stop $BLK_DEV
+	step blk-ours-queues-used blk_ours_queues_used
 	step blk-ours-stop-away blk_ours_stop_away
 else
-	for s in blk-ours-reconnect blk-ours-closed blk-ours-stop-away; do skip $s blk-ours; done
+	for s in blk-ours-reconnect blk-ours-closed blk-ours-queues-used blk-ours-stop-away; do
+		skip $s blk-ours
+	done
 fi
 if step blk-ours-nbd blk_ours_nbd; then
 	[ "$MODE" = bench ] && step bench-blk-ours-nbd bench_blk xenpv-nbd /dev/nbd0

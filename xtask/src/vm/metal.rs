@@ -69,7 +69,7 @@ fn judge(lines: &[String]) -> Result<(), String> {
 
 pub fn run(layout: &Layout, images: &Images) -> Result<(), String> {
     let start = Instant::now();
-    let report = run::boot(layout, images, Mode::Metal)?;
+    let report = run::boot(layout, images, Mode::Metal, 1)?;
     let console = report
         .log
         .parent()

@@ -30,8 +30,9 @@ impl Machine {
             "console=com1 com1=115200,8n1 dom0_mem={DOM0_MIB}M,max:{DOM0_MIB}M dom0_max_vcpus=1 \
              loglvl=all guest_loglvl=all noreboot console_timestamps=boot"
         );
+        // noxsave: FPU state saved with FXSAVE, as in the domU (perf/guest/domU.cfg says why).
         let dom0 = format!(
-            "{} console=hvc0 earlyprintk=xen xrole=dom0 panic=-1 {},{}",
+            "{} console=hvc0 earlyprintk=xen xrole=dom0 panic=-1 noxsave {},{}",
             self.vmlinux.display(),
             self.dom0_args,
             self.dom0_img.display()
@@ -152,7 +153,7 @@ mod tests {
         assert_eq!(after("-kernel"), "/c/xen.elf");
         assert_eq!(
             after("-initrd"),
-            "/c/vmlinux console=hvc0 earlyprintk=xen xrole=dom0 panic=-1 xdomu_timeout=500,/c/dom0.img"
+            "/c/vmlinux console=hvc0 earlyprintk=xen xrole=dom0 panic=-1 noxsave xdomu_timeout=500,/c/dom0.img"
         );
         assert!(after("-append").contains("dom0_mem=1024M,max:1024M"));
         assert_eq!(after("-accel"), "tcg,thread=multi");

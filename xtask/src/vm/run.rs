@@ -80,6 +80,7 @@ const SMOKE_STEPS: &[(&str, &str)] = &[
     ("domU", "blk-ours"),
     ("domU", "blk-ours-reconnect"),
     ("domU", "blk-ours-closed"),
+    ("domU", "blk-ours-queues-used"),
     ("domU", "blk-ours-stop-away"),
     ("domU", "blk-ours-nbd"),
     ("domU", "blk-ours-nbd-closed"),
@@ -133,12 +134,19 @@ impl Report {
     }
 }
 
-fn write_domu_cfg(layout: &Layout, dir: &Path, mode: Mode, ramdisk: &Path) -> Result<(), String> {
+fn write_domu_cfg(
+    layout: &Layout,
+    dir: &Path,
+    mode: Mode,
+    vcpus: u32,
+    ramdisk: &Path,
+) -> Result<(), String> {
     let template = layout.guest().join("domU.cfg");
     let text = fs::read_to_string(&template).map_err(|e| format!("{}: {e}", template.display()))?;
     let name = ramdisk.file_name().unwrap_or_default().to_string_lossy();
     let cfg = text
         .replace("@MODE@", mode.name())
+        .replace("@VCPUS@", &vcpus.to_string())
         .replace("@RAMDISK@", &name);
     fs::write(dir.join("domU.cfg"), cfg).map_err(|e| e.to_string())
 }
@@ -185,14 +193,14 @@ fn tail(log: &Path, lines: usize) -> String {
 
 /// Boots once in `mode` and gathers the markers and result blobs. Fails only when the run could
 /// not happen at all; what the guests report is for the caller to judge.
-pub fn boot(layout: &Layout, images: &Images, mode: Mode) -> Result<Report, String> {
+pub fn boot(layout: &Layout, images: &Images, mode: Mode, vcpus: u32) -> Result<Report, String> {
     let dir = layout.work().join(mode.name());
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(dir.join("results")).map_err(|e| format!("{}: {e}", dir.display()))?;
     let cfg = dir.join("domU.cfg");
     let data = match mode.domu_image(images) {
         Some(domu) => {
-            write_domu_cfg(layout, &dir, mode, domu)?;
+            write_domu_cfg(layout, &dir, mode, vcpus, domu)?;
             data_disk(&[&images.vmlinux, domu, &cfg], &dir)?
         }
         None => {
@@ -300,8 +308,8 @@ fn fail_with(report: &Report, failures: &[String]) -> String {
     )
 }
 
-pub fn smoke(layout: &Layout, images: &Images) -> Result<(), String> {
-    let report = boot(layout, images, Mode::Smoke)?;
+pub fn smoke(layout: &Layout, images: &Images, vcpus: u32) -> Result<(), String> {
+    let report = boot(layout, images, Mode::Smoke, vcpus)?;
     print_steps(&report);
     let failures = report.failures(SMOKE_STEPS);
     if failures.is_empty() {
@@ -320,9 +328,9 @@ fn host_load() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-pub fn bench(layout: &Layout, images: &Images) -> Result<(), String> {
+pub fn bench(layout: &Layout, images: &Images, vcpus: u32) -> Result<(), String> {
     let load_before = host_load();
-    let report = boot(layout, images, Mode::Bench)?;
+    let report = boot(layout, images, Mode::Bench, vcpus)?;
     let load_after = host_load();
     print_steps(&report);
     let required: Vec<(&str, &str)> = SMOKE_STEPS.iter().chain(BENCH_STEPS).copied().collect();

@@ -251,17 +251,19 @@ fn in_background(
     })
 }
 
-/// Sets up the device: added, its parameters set, the descriptor arrays mapped and every tag
-/// fetched. Undone (deleted) if a step fails.
+/// Sets up the device: added with a queue per lane, its parameters set, the descriptor arrays
+/// mapped and every tag fetched. The kernel gives a device at most a queue per CPU: ublk queue i
+/// feeds lane i, and lanes beyond the device's queues stay idle (only an explicit `--queues`
+/// above the vCPU count makes them). Undone (deleted) if a step fails.
 fn create(
     ctrl: &mut Control,
     want_id: Option<u32>,
-    queues: u16,
+    lanes: u16,
     params: &Params,
 ) -> Result<(u32, UblkExport), BlkError> {
     let info = ctrl
         .add(DevInfo {
-            nr_hw_queues: queues,
+            nr_hw_queues: lanes,
             queue_depth: DEPTH,
             max_io_buf_bytes: BUF_BYTES as u32,
             dev_id: want_id.unwrap_or(u32::MAX),
@@ -271,7 +273,17 @@ fn create(
         })
         .map_err(BlkError::Ublk)?;
     let id = info.dev_id;
+    let queues = info.nr_hw_queues;
     let mut setup = || -> Result<UblkExport, BlkError> {
+        if info.queue_depth != DEPTH || !(1..=lanes).contains(&queues) {
+            return Err(BlkError::Os(
+                "ublk ADD_DEV",
+                std::io::Error::other(format!(
+                    "the kernel made {queues} queues of {} tags, not up to {lanes} of {DEPTH}",
+                    info.queue_depth
+                )),
+            ));
+        }
         ctrl.set_params(id, params).map_err(BlkError::Ublk)?;
         let cdev =
             CharDev::open(id, queues, DEPTH, Duration::from_secs(5)).map_err(os("/dev/ublkcN"))?;
@@ -347,7 +359,9 @@ fn start_and_serve(
     }
     starter.join().expect("the START_DEV thread panicked")?;
     eprintln!(
-        "xenpv-blk: serving as /dev/ublkb{id} with {} queues of {DEPTH} tags (started in {:.2}s)",
+        "xenpv-blk: serving as /dev/ublkb{id} with {} queues of {DEPTH} tags for {} blkif \
+         queues (started in {:.2}s)",
+        export.bufs.len(),
         home.lanes.len(),
         t0.elapsed().as_secs_f64()
     );
