@@ -17,9 +17,6 @@
 mod over_nbd;
 mod over_ublk;
 
-pub use over_nbd::{nbd_errno, BufPool};
-pub use over_ublk::{to_block_request as ublk_request, TagBuf};
-
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
@@ -61,6 +58,19 @@ impl fmt::Display for BlkError {
             BlkError::Ublk(e) => write!(f, "{e}"),
             BlkError::Timeout(what) => write!(f, "timed out waiting for {what}"),
         }
+    }
+}
+
+/// The errno a failed request is answered with, through nbd or ublk (the kernel turns any into an
+/// I/O error; the values follow the NBD protocol's list).
+fn errno(e: IoError) -> i32 {
+    match e {
+        IoError::Io | IoError::Disconnected => libc::EIO,
+        IoError::NotSupported => libc::EOPNOTSUPP,
+        IoError::ReadOnly => libc::EPERM,
+        IoError::OutOfRange => libc::ENOSPC,
+        IoError::Misaligned => libc::EINVAL,
+        IoError::NoResources => libc::ENOMEM,
     }
 }
 
@@ -543,6 +553,21 @@ mod tests {
             ]
         );
         assert!(lane.completions().is_empty(), "each is answered once");
+    }
+
+    #[test]
+    fn every_io_error_has_a_positive_errno() {
+        for e in [
+            IoError::Io,
+            IoError::NotSupported,
+            IoError::ReadOnly,
+            IoError::OutOfRange,
+            IoError::Misaligned,
+            IoError::Disconnected,
+            IoError::NoResources,
+        ] {
+            assert!(errno(e) > 0, "{e:?}");
+        }
     }
 
     #[test]

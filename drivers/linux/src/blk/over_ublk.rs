@@ -11,7 +11,7 @@ use xenpv_control::vbd::Negotiated;
 use xenpv_datapath::blkif::{BlockRequest, Completion, Disk};
 use zerocopy::IntoBytes;
 
-use super::{connect, nbd_errno, os, BlkError, Export, Flow, Home, Lane};
+use super::{connect, errno, os, BlkError, Export, Flow, Home, Lane};
 use crate::platform::LinuxPlatform;
 use crate::signals::ShutdownSignal;
 use crate::ublk::{
@@ -98,7 +98,7 @@ pub fn to_block_request<B>(
 pub fn commit_result<B: AsRef<[u8]>>(c: &Completion<B>) -> i32 {
     match c.result {
         Ok(()) => c.buf.as_ref().len() as i32,
-        Err(e) => -(nbd_errno(e) as i32),
+        Err(e) => -errno(e),
     }
 }
 
