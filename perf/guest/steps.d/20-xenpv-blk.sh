@@ -5,13 +5,11 @@
 # each ublk queue, and so each blkif ring, from its own vCPU.
 BLK_DEV=/dev/ublkb0
 
-# blk_start DEV [ARGS...]: starts xenpv-blk on DEV and waits until DEV has a size.
+# blk_start DEV: starts xenpv-blk on DEV and waits until DEV has a size.
 blk_start() {
-	_dev=$1
-	shift
-	/opt/xenpv/bin/xenpv-blk "$OURS_VBD" --dev "$_dev" "$@" >/tmp/xenpv-blk.log 2>&1 &
+	/opt/xenpv/bin/xenpv-blk "$OURS_VBD" --dev "$1" >/tmp/xenpv-blk.log 2>&1 &
 	echo $! >/tmp/xenpv-blk.pid
-	if ! wait_for 30 dev_sized "$_dev"; then
+	if ! wait_for 30 dev_sized "$1"; then
 		cat /tmp/xenpv-blk.log
 		return 1
 	fi
