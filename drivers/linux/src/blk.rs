@@ -1,12 +1,12 @@
 //! `xenpv-blk`: a vbd served by the blkif core and exposed as a kernel block device: ublk
-//! ([`over_ublk`]) where the kernel has ublk_drv, otherwise nbd ([`over_nbd`]).
+//! (`over_ublk`) where the kernel has ublk_drv, otherwise nbd (`over_nbd`).
 //!
 //! One thread does everything but the blocking control commands: it polls the store, the event
 //! channel device and the block device's descriptors, and after each wake-up lets the store and the
-//! queues process what is pending. Each blkif queue is a [`Lane`]: its handle, and the requests it
-//! had no room for yet. The kernel device makes one hardware queue per lane. While the backend is
-//! away (closed, restarting) requests wait in the lanes and queues and are replayed on the next
-//! connection.
+//! queues process what is pending. Each blkif queue is a `Lane`: its handle, and the requests it
+//! had no room for yet. The kernel device has a hardware queue per lane (ublk: at most one per CPU,
+//! each feeding the lane of its number). While the backend is away (closed, restarting) requests
+//! wait in the lanes and queues and are replayed on the next connection.
 //!
 //! Why ublk first: a read through nbd is copied granted page -> our buffer -> socket -> bio, and
 //! each request costs socket reads and writes; through ublk it is copied granted page -> the tag's
@@ -129,7 +129,7 @@ impl Exposure {
 type Vbd<B> = VbdFrontend<LinuxPlatform, B>;
 
 /// One blkif queue as the block device sees it.
-pub struct Lane<B> {
+struct Lane<B> {
     handle: QueueHandle<B>,
     /// Requests the queue had no room for yet, oldest first.
     backlog: VecDeque<BlockRequest<B>>,
