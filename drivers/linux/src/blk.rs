@@ -356,6 +356,15 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Home<B> {
         Ok(())
     }
 
+    /// `r`, after closing the device if it is an error: a front that cannot go on leaves its vbd
+    /// Closed, not half connected.
+    fn or_close<T>(&mut self, r: Result<T, BlkError>) -> Result<T, BlkError> {
+        if r.is_err() {
+            let _ = self.close();
+        }
+        r
+    }
+
     /// Closes the device towards the backend (frontend Closed) and fails every request left; the
     /// next drain answers them, so that the block device gets an answer for each.
     fn close(&mut self) -> Result<(), BlkError> {
@@ -468,9 +477,10 @@ fn connect<B: AsRef<[u8]> + AsMut<[u8]>>(
         reconnect: false,
         link: LinkWatch::default(),
     };
-    home.until(Duration::from_secs(30), "the backend to connect", |h| {
+    let connected = home.until(Duration::from_secs(30), "the backend to connect", |h| {
         h.driver.machine().is_connected()
-    })?;
+    });
+    home.or_close(connected)?;
     let device = home.driver.device_mut();
     let negotiated = device.negotiated();
     let disk = device

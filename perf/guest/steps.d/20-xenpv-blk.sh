@@ -118,6 +118,18 @@ blk_ours_nbd() {
 	verify_disk /dev/nbd0
 }
 
+# A device that cannot be set up (nbd99 is beyond the nbd module's 16): xenpv-blk says why, exits
+# non-zero and leaves the vbd Closed, not half connected.
+blk_ours_bad_dev() {
+	if /opt/xenpv/bin/xenpv-blk "$OURS_VBD" --dev /dev/nbd99 >/tmp/xenpv-blk.log 2>&1; then
+		cat /tmp/xenpv-blk.log
+		return 1
+	fi
+	cat /tmp/xenpv-blk.log
+	echo "frontend state=$(xenstore-read "device/vbd/$OURS_VBD/state")"
+	grep -q "nbd connect" /tmp/xenpv-blk.log && [ "$(xenstore-read "device/vbd/$OURS_VBD/state")" = 6 ]
+}
+
 if step blk-ours blk_ours; then
 	[ "$MODE" = bench ] && step bench-blk-ours bench_blk xenpv $BLK_DEV
 	step blk-ours-reconnect blk_ours_reconnect
@@ -132,6 +144,8 @@ fi
 if step blk-ours-nbd blk_ours_nbd; then
 	[ "$MODE" = bench ] && step bench-blk-ours-nbd bench_blk xenpv-nbd /dev/nbd0
 	step blk-ours-nbd-closed blk_stop /dev/nbd0
+	step blk-ours-bad-dev blk_ours_bad_dev
 else
 	skip blk-ours-nbd-closed blk-ours-nbd
+	skip blk-ours-bad-dev blk-ours-nbd
 fi

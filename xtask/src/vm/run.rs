@@ -84,6 +84,7 @@ const SMOKE_STEPS: &[(&str, &str)] = &[
     ("domU", "blk-ours-stop-away"),
     ("domU", "blk-ours-nbd"),
     ("domU", "blk-ours-nbd-closed"),
+    ("domU", "blk-ours-bad-dev"),
     ("domU", "net-ours"),
     ("domU", "net-ours-reconnect"),
     ("domU", "net-ours-flows"),

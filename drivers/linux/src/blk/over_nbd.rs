@@ -274,8 +274,8 @@ pub(super) fn run(
         blocks: disk.bytes() / u64::from(disk.sector_size),
         flags,
     };
-    let (nbd_dev, socks) =
-        NbdDevice::connect(dev, geometry, home.lanes.len()).map_err(os("nbd connect"))?;
+    let nbd = NbdDevice::connect(dev, geometry, home.lanes.len()).map_err(os("nbd connect"));
+    let (nbd_dev, socks) = home.or_close(nbd)?;
     let mut export = NbdExport {
         conns: socks
             .into_iter()

@@ -331,10 +331,15 @@ pub(super) fn run(
     signal: &ShutdownSignal,
 ) -> Result<(), BlkError> {
     let (mut home, disk) = connect::<TagBuf>(platform, frontend, vdev, queues)?;
-    let negotiated = home.driver.device().negotiated();
-    let mut ctrl = Control::open().map_err(os("/dev/ublk-control"))?;
+    let params = params(&disk, home.driver.device().negotiated());
     let lanes = home.lanes.len() as u16;
-    let (id, mut export) = create(&mut ctrl, want_id, lanes, &params(&disk, negotiated))?;
+    let created = Control::open()
+        .map_err(os("/dev/ublk-control"))
+        .and_then(|mut ctrl| {
+            let (id, export) = create(&mut ctrl, want_id, lanes, &params)?;
+            Ok((ctrl, id, export))
+        });
+    let (mut ctrl, id, mut export) = home.or_close(created)?;
     let served = start_and_serve(&mut home, &mut export, id, signal);
     let (stopped, closed) = stop(&mut home, &mut export, id);
     // The kernel waits for /dev/ublkcN to be closed before it deletes the device.
