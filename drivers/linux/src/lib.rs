@@ -16,6 +16,7 @@ pub mod evtchn;
 pub mod fd;
 pub mod front;
 pub mod gntalloc;
+pub mod mapping;
 pub mod nbd;
 pub mod nbd_dev;
 pub mod net;

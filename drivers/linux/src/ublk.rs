@@ -13,12 +13,12 @@ use std::ffi::CString;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::fd::open_rw;
+use crate::mapping::Mapping;
 use crate::sys::ioc;
 use crate::uring::{Sqe, Uring};
 
@@ -126,6 +126,17 @@ pub struct IoCmd {
 }
 const _: () = assert!(size_of::<IoCmd>() == 16);
 
+impl CtrlCmd {
+    /// A command for device `dev_id` as a whole (not one of its queues).
+    fn device(dev_id: u32) -> Self {
+        CtrlCmd {
+            dev_id,
+            queue_id: u16::MAX,
+            ..CtrlCmd::default()
+        }
+    }
+}
+
 const IOC_READ_WRITE: u32 = 3;
 const IOC_READ: u32 = 2;
 const fn ctrl_op(dir: u32, nr: u8) -> u32 {
@@ -212,11 +223,9 @@ impl Control {
     /// the kernel made of it, with its number.
     pub fn add(&mut self, mut info: DevInfo) -> Result<DevInfo, CtrlError> {
         let cmd = CtrlCmd {
-            dev_id: info.dev_id,
-            queue_id: u16::MAX,
             len: size_of::<DevInfo>() as u16,
             addr: &mut info as *mut DevInfo as u64,
-            ..CtrlCmd::default()
+            ..CtrlCmd::device(info.dev_id)
         };
         // The kernel writes the device back into `info`, which lives across the command.
         self.command("ADD_DEV", UBLK_U_CMD_ADD_DEV, cmd)?;
@@ -225,11 +234,9 @@ impl Control {
 
     pub fn set_params(&mut self, dev_id: u32, params: &Params) -> Result<(), CtrlError> {
         let cmd = CtrlCmd {
-            dev_id,
-            queue_id: u16::MAX,
             len: size_of::<Params>() as u16,
             addr: params as *const Params as u64,
-            ..CtrlCmd::default()
+            ..CtrlCmd::device(dev_id)
         };
         self.command("SET_PARAMS", UBLK_U_CMD_SET_PARAMS, cmd)
             .map(drop)
@@ -239,10 +246,8 @@ impl Control {
     /// reads its partition table through us, so the caller keeps serving while this waits).
     pub fn start(&mut self, dev_id: u32, pid: i32) -> Result<(), CtrlError> {
         let cmd = CtrlCmd {
-            dev_id,
-            queue_id: u16::MAX,
             data: pid as u64,
-            ..CtrlCmd::default()
+            ..CtrlCmd::device(dev_id)
         };
         self.command("START_DEV", UBLK_U_CMD_START_DEV, cmd)
             .map(drop)
@@ -250,22 +255,14 @@ impl Control {
 
     /// Removes /dev/ublkbN; outstanding requests are waited for (served by the caller meanwhile).
     pub fn stop(&mut self, dev_id: u32) -> Result<(), CtrlError> {
-        let cmd = CtrlCmd {
-            dev_id,
-            queue_id: u16::MAX,
-            ..CtrlCmd::default()
-        };
-        self.command("STOP_DEV", UBLK_U_CMD_STOP_DEV, cmd).map(drop)
+        self.command("STOP_DEV", UBLK_U_CMD_STOP_DEV, CtrlCmd::device(dev_id))
+            .map(drop)
     }
 
     /// Deletes the device; the kernel waits until /dev/ublkcN is closed.
     pub fn delete(&mut self, dev_id: u32) -> Result<(), CtrlError> {
-        let cmd = CtrlCmd {
-            dev_id,
-            queue_id: u16::MAX,
-            ..CtrlCmd::default()
-        };
-        self.command("DEL_DEV", UBLK_U_CMD_DEL_DEV, cmd).map(drop)
+        self.command("DEL_DEV", UBLK_U_CMD_DEL_DEV, CtrlCmd::device(dev_id))
+            .map(drop)
     }
 }
 
@@ -275,59 +272,6 @@ pub fn desc_mapping(q: u16, depth: u16) -> (i64, usize) {
     let stride = (MAX_QUEUE_DEPTH * size_of::<IoDesc>()).next_multiple_of(page);
     let len = (usize::from(depth) * size_of::<IoDesc>()).next_multiple_of(page);
     (i64::from(q) * stride as i64, len)
-}
-
-/// An anonymous or device mapping, unmapped on drop.
-pub struct Mapping {
-    ptr: NonNull<u8>,
-    len: usize,
-}
-
-// SAFETY: the mapping is plain memory owned by this value; access goes through &self / &mut self.
-unsafe impl Send for Mapping {}
-
-impl Mapping {
-    fn map(len: usize, prot: i32, flags: i32, fd: RawFd, offset: i64) -> io::Result<Self> {
-        // SAFETY: a fresh mapping chosen by the kernel; it aliases nothing of ours.
-        let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, fd, offset) };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Mapping {
-            ptr: NonNull::new(p as *mut u8).expect("mmap returned null"),
-            len,
-        })
-    }
-
-    /// `len` bytes of zeroed memory, backed lazily.
-    pub fn anonymous(len: usize) -> io::Result<Self> {
-        Self::map(
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    }
-
-    pub fn as_ptr(&self) -> *mut u8 {
-        self.ptr.as_ptr()
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `map`, unmapped once.
-        unsafe { libc::munmap(self.ptr.as_ptr() as *mut libc::c_void, self.len) };
-    }
 }
 
 /// An opened /dev/ublkcN with the descriptor arrays of its queues.
@@ -356,13 +300,7 @@ impl CharDev {
             .map(|q| {
                 let (offset, len) = desc_mapping(q, depth);
                 // The kernel refuses writable mappings: the array is its to write.
-                Mapping::map(
-                    len,
-                    libc::PROT_READ,
-                    libc::MAP_SHARED | libc::MAP_POPULATE,
-                    fd.as_raw_fd(),
-                    offset,
-                )
+                Mapping::shared(fd.as_raw_fd(), len, offset, libc::PROT_READ)
             })
             .collect::<io::Result<_>>()?;
         Ok(CharDev { fd, descs, depth })

@@ -7,8 +7,9 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::mapping::Mapping;
 
 /// `struct io_sqring_offsets`.
 #[repr(C)]
@@ -82,6 +83,9 @@ pub const IORING_OP_NOP: u8 = 0;
 pub const IORING_OP_READ: u8 = 22;
 pub const IORING_OP_URING_CMD: u8 = 46;
 
+/// The rings are read and written by both sides.
+const RW: i32 = libc::PROT_READ | libc::PROT_WRITE;
+
 /// Size of a normal submission entry; SQE128 rings have twice this.
 pub const SQE_LEN: usize = 64;
 /// Where the command area of a URING_CMD entry starts (`sqe->cmd`, over `addr3`).
@@ -133,49 +137,12 @@ pub enum PushError {
     CommandTooLong,
 }
 
-/// A shared mapping of the ring fd, unmapped on drop.
-struct Mapping {
-    ptr: NonNull<u8>,
-    len: usize,
-}
-
-impl Mapping {
-    fn new(fd: RawFd, len: usize, offset: i64) -> io::Result<Self> {
-        // SAFETY: a fresh shared mapping of the io_uring fd at an offset the kernel defines; it
-        // aliases nothing of ours.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_POPULATE,
-                fd,
-                offset,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Mapping {
-            ptr: NonNull::new(p as *mut u8).expect("mmap returned null"),
-            len,
-        })
-    }
-
-    /// The u32 the kernel shares at `offset` (a ring index or mask).
-    fn u32_at(&self, offset: u32) -> &AtomicU32 {
-        assert!(offset as usize + 4 <= self.len && offset.is_multiple_of(4));
-        // SAFETY: in bounds and aligned (checked); the kernel only ever accesses these words
-        // atomically or with barriers, as AtomicU32 does.
-        unsafe { &*(self.ptr.as_ptr().add(offset as usize) as *const AtomicU32) }
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `new`, unmapped once.
-        unsafe { libc::munmap(self.ptr.as_ptr() as *mut libc::c_void, self.len) };
-    }
+/// The u32 the kernel shares at `offset` of a ring mapping (a ring index or mask).
+fn shared_u32(m: &Mapping, offset: u32) -> &AtomicU32 {
+    assert!(offset as usize + 4 <= m.len() && offset.is_multiple_of(4));
+    // SAFETY: in bounds and aligned (checked, and the mapping is page-aligned); the kernel only
+    // ever accesses these words atomically or with barriers, as AtomicU32 does.
+    unsafe { &*(m.as_ptr().add(offset as usize) as *const AtomicU32) }
 }
 
 /// An io_uring instance.
@@ -213,24 +180,22 @@ impl Uring {
         let cq_len = p.cq_off.cqes as usize + p.cq_entries as usize * size_of::<Cqe>();
         let single = p.features & IORING_FEAT_SINGLE_MMAP != 0;
         let raw = fd.as_raw_fd();
-        let sq_ring = Mapping::new(
+        let sq_ring = Mapping::shared(
             raw,
             if single { sq_len.max(cq_len) } else { sq_len },
             IORING_OFF_SQ_RING,
+            RW,
         )?;
         let cq_ring = match single {
             true => None,
-            false => Some(Mapping::new(raw, cq_len, IORING_OFF_CQ_RING)?),
+            false => Some(Mapping::shared(raw, cq_len, IORING_OFF_CQ_RING, RW)?),
         };
         let sqe_len = if sqe128 { 2 * SQE_LEN } else { SQE_LEN };
-        let sqes = Mapping::new(raw, p.sq_entries as usize * sqe_len, IORING_OFF_SQES)?;
+        let sqes = Mapping::shared(raw, p.sq_entries as usize * sqe_len, IORING_OFF_SQES, RW)?;
         let ring = Uring {
-            sq_mask: sq_ring.u32_at(p.sq_off.ring_mask).load(Ordering::Relaxed),
+            sq_mask: shared_u32(&sq_ring, p.sq_off.ring_mask).load(Ordering::Relaxed),
             sq_entries: p.sq_entries,
-            cq_mask: cq_ring
-                .as_ref()
-                .unwrap_or(&sq_ring)
-                .u32_at(p.cq_off.ring_mask)
+            cq_mask: shared_u32(cq_ring.as_ref().unwrap_or(&sq_ring), p.cq_off.ring_mask)
                 .load(Ordering::Relaxed),
             fd,
             sq_ring,
@@ -243,9 +208,7 @@ impl Uring {
         };
         // The index array maps ring positions to entries one to one, once for all.
         for i in 0..ring.sq_entries {
-            ring.sq_ring
-                .u32_at(p.sq_off.array + 4 * i)
-                .store(i, Ordering::Relaxed);
+            shared_u32(&ring.sq_ring, p.sq_off.array + 4 * i).store(i, Ordering::Relaxed);
         }
         Ok(ring)
     }
@@ -259,14 +222,8 @@ impl Uring {
         if SQE_CMD_OFFSET + cmd.len() > self.sqe_len {
             return Err(PushError::CommandTooLong);
         }
-        let head = self
-            .sq_ring
-            .u32_at(self.sq_off.head)
-            .load(Ordering::Acquire);
-        let tail = self
-            .sq_ring
-            .u32_at(self.sq_off.tail)
-            .load(Ordering::Relaxed);
+        let head = shared_u32(&self.sq_ring, self.sq_off.head).load(Ordering::Acquire);
+        let tail = shared_u32(&self.sq_ring, self.sq_off.tail).load(Ordering::Relaxed);
         if tail.wrapping_sub(head) >= self.sq_entries {
             return Err(PushError::Full);
         }
@@ -275,14 +232,12 @@ impl Uring {
         // the tail below is published past it.
         let slot = unsafe {
             std::slice::from_raw_parts_mut(
-                self.sqes.ptr.as_ptr().add(index * self.sqe_len),
+                self.sqes.as_ptr().add(index * self.sqe_len),
                 self.sqe_len,
             )
         };
         sqe.encode(cmd, slot);
-        self.sq_ring
-            .u32_at(self.sq_off.tail)
-            .store(tail.wrapping_add(1), Ordering::Release);
+        shared_u32(&self.sq_ring, self.sq_off.tail).store(tail.wrapping_add(1), Ordering::Release);
         self.to_submit += 1;
         Ok(())
     }
@@ -320,18 +275,17 @@ impl Uring {
     /// The next completion, if one is waiting.
     pub fn pop(&mut self) -> Option<Cqe> {
         let cq = self.cq();
-        let head = cq.u32_at(self.cq_off.head).load(Ordering::Relaxed);
-        let tail = cq.u32_at(self.cq_off.tail).load(Ordering::Acquire);
+        let head = shared_u32(cq, self.cq_off.head).load(Ordering::Relaxed);
+        let tail = shared_u32(cq, self.cq_off.tail).load(Ordering::Acquire);
         if head == tail {
             return None;
         }
         let offset = self.cq_off.cqes as usize + (head & self.cq_mask) as usize * size_of::<Cqe>();
-        assert!(offset + size_of::<Cqe>() <= cq.len);
+        assert!(offset + size_of::<Cqe>() <= cq.len());
         // SAFETY: in bounds (checked); the kernel wrote this entry before publishing the tail
         // read above with Acquire, and does not reuse it before the head moves past it.
-        let cqe = unsafe { std::ptr::read_volatile(cq.ptr.as_ptr().add(offset) as *const Cqe) };
-        cq.u32_at(self.cq_off.head)
-            .store(head.wrapping_add(1), Ordering::Release);
+        let cqe = unsafe { std::ptr::read_volatile(cq.as_ptr().add(offset) as *const Cqe) };
+        shared_u32(cq, self.cq_off.head).store(head.wrapping_add(1), Ordering::Release);
         Some(cqe)
     }
 

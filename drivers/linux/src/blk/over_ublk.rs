@@ -12,10 +12,11 @@ use xenpv_datapath::blkif::{BlockRequest, Completion, Disk};
 use zerocopy::IntoBytes;
 
 use super::{connect, errno, os, BlkError, Export, Flow, Home, Lane};
+use crate::mapping::Mapping;
 use crate::platform::LinuxPlatform;
 use crate::signals::ShutdownSignal;
 use crate::ublk::{
-    CharDev, Control, CtrlError, DevInfo, IoCmd, IoDesc, Mapping, ParamBasic, ParamDiscard, Params,
+    CharDev, Control, CtrlError, DevInfo, IoCmd, IoDesc, ParamBasic, ParamDiscard, Params,
     UBLK_ATTR_FUA, UBLK_ATTR_READ_ONLY, UBLK_ATTR_VOLATILE_CACHE, UBLK_F_CMD_IOCTL_ENCODE,
     UBLK_IO_F_FUA, UBLK_IO_OP_DISCARD, UBLK_IO_OP_FLUSH, UBLK_IO_OP_READ, UBLK_IO_OP_WRITE,
     UBLK_IO_RES_ABORT, UBLK_IO_RES_OK, UBLK_PARAM_TYPE_BASIC, UBLK_PARAM_TYPE_DISCARD,
